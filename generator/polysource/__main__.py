@@ -1,0 +1,3 @@
+from polysource.cli import main
+
+main()

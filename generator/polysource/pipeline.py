@@ -1,0 +1,29 @@
+"""The one-way flow: inventory file -> model -> stack -> files -> output/."""
+
+from pathlib import Path
+
+from polysource.inventory import load_inventory
+from polysource.output import drift, unified_diff, write_output
+from polysource.render.files import render_files
+from polysource.stack import Stack, build_stack
+
+
+def load_stack(inventory: Path) -> Stack:
+    model, base = load_inventory(inventory)
+    return build_stack(model, base)
+
+
+def fresh_files(inventory: Path, output: Path) -> dict[str, bytes]:
+    return render_files(load_stack(inventory), output)
+
+
+def render_output(inventory: Path, output: Path) -> list[str]:
+    return write_output(output, fresh_files(inventory, output))
+
+
+def check_output(inventory: Path, output: Path) -> list[str]:
+    return drift(output, fresh_files(inventory, output))
+
+
+def diff_output(inventory: Path, output: Path) -> str:
+    return unified_diff(output, fresh_files(inventory, output))
