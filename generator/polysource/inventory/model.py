@@ -44,10 +44,6 @@ def _unit(value: Any) -> str:
     return value
 
 
-def _one_or_many(value: Any) -> Any:
-    return [value] if isinstance(value, dict) else value
-
-
 Port = Annotated[int, BeforeValidator(_port), Field(json_schema_extra={"minimum": 1})]
 SecretRef = Annotated[
     str,
@@ -112,7 +108,7 @@ class Broker(Strict):
     ca_file: str | None = Field(
         None, description="PEM CA to trust, relative to the inventory; default: system CAs."
     )
-    fallback: Annotated[list[Endpoint], BeforeValidator(_one_or_many)] = Field(
+    fallback: Endpoint | list[Endpoint] = Field(
         default_factory=list, description="Tried in order when the main endpoint fails."
     )
     clients: dict[Name, SecretRef] = Field(
@@ -124,7 +120,7 @@ class Broker(Strict):
         if self.managed:
             if self.host is not None:
                 raise PydanticCustomError("managed_host", "a managed broker runs in the stack: drop host")
-            if self.transport is not Transport.TCP or self.fallback:
+            if self.transport is not Transport.TCP or self.fallbacks:
                 raise PydanticCustomError(
                     "managed_transport", "a managed broker listens with transport tcp only"
                 )
@@ -141,6 +137,10 @@ class Broker(Strict):
     @property
     def effective_port(self) -> int:
         return self.port or self.transport.default_port
+
+    @property
+    def fallbacks(self) -> list[Endpoint]:
+        return self.fallback if isinstance(self.fallback, list) else [self.fallback]
 
 
 class PayloadFormat(Strict):

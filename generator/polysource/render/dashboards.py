@@ -18,6 +18,8 @@ PANEL_HEIGHT = 8
 
 LEGACY_DASHBOARD_KEYS = ("__inputs", "hideControls", "rows", "sharedCrosshair", "style")
 LEGACY_PANEL_KEYS = ("editable", "error", "height", "minSpan", "span")
+# grafanalib's RowPanel inherits every Panel key; a row takes only these.
+ROW_KEYS = ("collapsed", "datasource", "gridPos", "id", "panels", "repeat", "title", "type")
 
 
 def dashboard_uid(stack: Stack) -> str:
@@ -124,6 +126,8 @@ def overview(stack: Stack) -> Any:
 def modernize(data: Any) -> Any:
     """Drop grafanalib's legacy keys and nulls; keep the threshold base step's null."""
     if isinstance(data, dict):
+        if data.get("type") == "row":
+            data = {k: v for k, v in data.items() if k in ROW_KEYS}
         out = {}
         for key, value in data.items():
             if key in LEGACY_DASHBOARD_KEYS + LEGACY_PANEL_KEYS or key == "time_options":

@@ -60,7 +60,7 @@ def server_urls(broker: Broker) -> list[str]:
     if broker.managed:
         return [f"tcp://mosquitto:{MQTT_PORT}"]
     endpoints = [(broker.transport, broker.effective_port, broker.path)]
-    endpoints += [(e.transport, e.effective_port, e.path) for e in broker.fallback]
+    endpoints += [(e.transport, e.effective_port, e.path) for e in broker.fallbacks]
     urls = []
     for transport, port, path in endpoints:
         suffix = (path or "/mqtt") if transport.websocket else ""
