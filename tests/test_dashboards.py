@@ -43,9 +43,7 @@ def test_dashboards_validate_panel_by_panel(tmp_path, inventory, version):
         for panel in board["panels"]:
             definition = "RowPanel" if panel["type"] == "row" else "Panel"
             errors = [
-                e
-                for e in schema_errors(schema, definition, panel)
-                if not known_false_positive(version, e)
+                e for e in schema_errors(schema, definition, panel) if not known_false_positive(version, e)
             ]
             assert errors == [], f"panel {panel.get('title')!r}: {errors}"
         full = [

@@ -14,9 +14,7 @@ def existing_files(output: Path) -> dict[str, bytes]:
     if not output.is_dir():
         return {}
     return {
-        p.relative_to(output).as_posix(): p.read_bytes()
-        for p in sorted(output.rglob("*"))
-        if p.is_file()
+        p.relative_to(output).as_posix(): p.read_bytes() for p in sorted(output.rglob("*")) if p.is_file()
     }
 
 

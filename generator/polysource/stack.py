@@ -258,8 +258,6 @@ def _grafana(inv: Inventory) -> Service:
             Mount("/etc/grafana/dashboards", config="grafana/dashboards"),
         ),
         depends_on={"influxdb": "service_healthy"},
-        healthcheck=Healthcheck(
-            ("CMD", "wget", "-q", "-O", "/dev/null", "http://localhost:3000/api/health")
-        ),
+        healthcheck=Healthcheck(("CMD", "wget", "-q", "-O", "/dev/null", "http://localhost:3000/api/health")),
         mem_limit="256m",
     )

@@ -155,9 +155,7 @@ class Stream(Strict):
     """One subscription: a topic pattern on a broker and the shape of its payloads."""
 
     broker: str
-    topic: str = Field(
-        description="MQTT topic; {name} segments become tags, {sensor} names the sensor."
-    )
+    topic: str = Field(description="MQTT topic; {name} segments become tags, {sensor} names the sensor.")
     format: PayloadFormat = PayloadFormat()
     measurement: Name | None = Field(None, description="InfluxDB measurement; default: stream name.")
     qos: Literal[0, 1, 2] = 1
@@ -217,9 +215,7 @@ ServiceName = Literal["telegraf", "influxdb", "grafana", "mosquitto"]
 
 
 class Target(Strict):
-    docker_host: str = Field(
-        "unix:///var/run/docker.sock", description="unix://, tcp:// or ssh://user@host"
-    )
+    docker_host: str = Field("unix:///var/run/docker.sock", description="unix://, tcp:// or ssh://user@host")
     platform: Platform = "linux/arm64"
     images: dict[ServiceName, str] = Field(
         default_factory=dict, description="Image overrides, e.g. for a private registry."

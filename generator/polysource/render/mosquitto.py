@@ -7,6 +7,4 @@ MAX_QUEUED = 100_000
 
 
 def render_mosquitto(stack: Stack) -> str:
-    return render_template(
-        "mosquitto.conf.j2", project=stack.name, port=MQTT_PORT, max_queued=MAX_QUEUED
-    )
+    return render_template("mosquitto.conf.j2", project=stack.name, port=MQTT_PORT, max_queued=MAX_QUEUED)
