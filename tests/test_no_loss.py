@@ -1,0 +1,88 @@
+"""The generated defaults lose nothing when Telegraf or InfluxDB goes away for a while."""
+
+import json
+import threading
+import time
+
+from services import wait_for
+
+
+def reading(value: float, sensor: str = "Test_4G") -> str:
+    return json.dumps({"valeur": value, "idCapteur": sensor, "unite": "m"})
+
+
+def stored_values(influxdb) -> set[float]:
+    return {p["valeur"] for p in influxdb.points("capteurs")}
+
+
+def test_nothing_lost_while_telegraf_is_down(make_pipeline, mosquitto, influxdb):
+    telegraf = make_pipeline().start()  # the first connection creates the persistent session
+    telegraf.stop()
+    client = mosquitto.client()
+    expected = {float(i) for i in range(1000)}
+    for value in sorted(expected):
+        client.publish("polysource/capteurs", reading(value), qos=1)
+    client.close()
+    telegraf.start()
+    wait_for(lambda: len(stored_values(influxdb)) >= 1000, 90, "1,000 readings", interval=1)
+    assert stored_values(influxdb) == expected
+
+
+def test_nothing_lost_while_influxdb_is_down(make_pipeline, mosquitto, influxdb):
+    telegraf = make_pipeline().start()
+    client = mosquitto.client()
+    sent: list[float] = []
+    stop = threading.Event()
+
+    def publish_steadily() -> None:  # 20 readings/s, as a busy classroom would
+        i = 0
+        while not stop.is_set():
+            client.publish("polysource/capteurs", reading(i / 10), qos=1)
+            sent.append(i / 10)
+            i += 1
+            time.sleep(0.05)
+
+    worker = threading.Thread(target=publish_steadily)
+    worker.start()
+    try:
+        time.sleep(3)
+        influxdb.stop()
+        time.sleep(30)
+        influxdb.start(initialise=False)
+        time.sleep(3)
+    finally:
+        stop.set()
+        worker.join()
+    client.close()
+    expected = set(sent)
+    assert len(expected) > 600
+    wait_for(lambda: stored_values(influxdb) >= expected, 90, "every reading after the outage", 1)
+    assert stored_values(influxdb) == expected
+    assert not telegraf.exited()
+
+
+def test_bad_payloads_do_no_harm(make_pipeline, mosquitto, influxdb):
+    telegraf = make_pipeline().start()
+    client = mosquitto.client()
+    bad = [
+        "not json at all",
+        json.dumps({"idCapteur": "Test_4G", "unite": "m"}),  # value missing
+        json.dumps({"valeur": "quatre", "idCapteur": "Test_4G", "unite": "m"}),  # value a string
+        json.dumps({"valeur": 5000.0, "idCapteur": "Test_4G", "unite": "m", "pad": "x" * 1_000_000}),
+        "",
+    ]
+    good = [float(i) for i in range(10)]
+    for i, value in enumerate(good):
+        client.publish("polysource/capteurs", bad[i % len(bad)], qos=1)
+        client.publish("polysource/capteurs", reading(value), qos=1)
+    client.close()
+    wait_for(lambda: set(good) <= stored_values(influxdb), 30, "every good reading")
+    assert stored_values(influxdb) == {*good, 5000.0}  # the 1 MB reading is valid, and kept
+    assert not telegraf.exited()
+    log = telegraf.log.read_text()
+    for rejection in (
+        "invalid JSON provided, unable to parse: not json at all",
+        'the path "valeur" doesn\'t exist',
+        'unable to convert field "valeur" to type float',
+    ):
+        assert f"E! [inputs.mqtt_consumer::capteurs] Error in plugin: {rejection}" in log
