@@ -11,7 +11,7 @@ from polysource.stack import CONFIG_ROOT, INFLUX_PORT, MQTT_PORT, TELEGRAF_HEALT
 from polysource.templating import render_template
 
 INFLUX_URL = f"${{POLYSOURCE_INFLUXDB_URL:-http://influxdb:{INFLUX_PORT}}}"
-FLUSH_INTERVAL_S = 5
+FLUSH_INTERVAL_S = 1
 BUFFER_MIN = 10_000
 BUFFER_MAX = 100_000
 OUTAGE_TARGET_S = 24 * 3600
