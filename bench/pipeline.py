@@ -20,9 +20,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import seed_inventory  # noqa: E402
 from helpers import write_inventory  # noqa: E402
-from services import Certificates, InfluxDB, Mosquitto, Telegraf  # noqa: E402
-
 from polysource.pipeline import render_output  # noqa: E402
+from services import Certificates, InfluxDB, Mosquitto, Telegraf  # noqa: E402
 
 # Telegraf's defaults for the same plugins: only what is needed to connect and parse.
 DEFAULTS = """\
@@ -61,7 +60,7 @@ def measure(influxdb: InfluxDB, broker: Mosquitto, rate: int, seconds: float, ru
         while not done.is_set() or len(seen) < len(sent):
             now = time.monotonic()
             result = influxdb.query(
-                f'SELECT valeur FROM capteurs WHERE valeur >= {base} AND valeur < {base + 10_000_000}',
+                f"SELECT valeur FROM capteurs WHERE valeur >= {base} AND valeur < {base + 10_000_000}",
                 db=influxdb.database,
             )
             for statement in result.get("results", []):
@@ -81,7 +80,8 @@ def measure(influxdb: InfluxDB, broker: Mosquitto, rate: int, seconds: float, ru
         time.sleep(max(0.0, target - time.monotonic()))
         value = float(base + i)
         sent[value] = time.monotonic()
-        client.client.publish("polysource/capteurs", json.dumps({"valeur": value, "idCapteur": "B", "unite": "m"}), 1)
+        payload = json.dumps({"valeur": value, "idCapteur": "B", "unite": "m"})
+        client.client.publish("polysource/capteurs", payload, qos=1)
     elapsed = time.monotonic() - start
     finished[0] = time.monotonic()
     done.set()

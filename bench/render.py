@@ -73,9 +73,7 @@ def main() -> None:
                 args.repeat,
             )
             print(f"{n:>8} {in_process:>13.3f} {command:>10.3f} {1000 * in_process / n:>10.3f}")
-    help_time = timed(
-        lambda: subprocess.run([*polysource, "--help"], check=True, capture_output=True), 5
-    )
+    help_time = timed(lambda: subprocess.run([*polysource, "--help"], check=True, capture_output=True), 5)
     print(f"\npolysource --help: {help_time:.3f} s (median of 5)")
 
 

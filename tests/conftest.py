@@ -42,7 +42,9 @@ def seed_inventory(mosquitto: Mosquitto, transport: str = "tls", topic_style: st
             "    topic: polysource/capteurs\n    format: {value: valeur, sensor: idCapteur, unit: unite}\n"
         )
     else:
-        stream = "    topic: polysource/{site}/{sensor}\n    format: {value: value}\n    measurement: mesures\n"
+        stream = (
+            "    topic: polysource/{site}/{sensor}\n    format: {value: value}\n    measurement: mesures\n"
+        )
     return f"""\
 project: polysource
 brokers:

@@ -213,7 +213,7 @@ class InfluxDB:
             f'reporting-disabled = true\nbind-address = "127.0.0.1:{self.rpc_port}"\n'
             f'[meta]\n  dir = "{self.folder}/meta"\n'
             f'[data]\n  dir = "{self.folder}/data"\n  wal-dir = "{self.folder}/wal"\n'
-            '  query-log-enabled = false\n'
+            "  query-log-enabled = false\n"
             "[monitor]\n  store-enabled = false\n"
             f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  auth-enabled = true\n'
             "  log-enabled = false\n"
