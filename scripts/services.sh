@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the real components the tests run, idempotently: Mosquitto and InfluxDB 1.x from
-# Debian, and Telegraf built from the Go module proxy with only the plugins polysource emits.
+# Install the real components the tests run, idempotently: Mosquitto, InfluxDB 1.x, Docker
+# Engine and a static busybox (for the test images) from Debian, and Telegraf built from the
+# Go module proxy with only the plugins polysource emits.
 # Prints the environment the tests read (POLYSOURCE_TELEGRAF=...) on its last line.
 set -euo pipefail
 
@@ -17,6 +18,8 @@ command -v mosquitto_pub >/dev/null || need_apt+=(mosquitto-clients)
 command -v influxd >/dev/null || need_apt+=(influxdb)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v iptables >/dev/null || need_apt+=(iptables)
+command -v dockerd >/dev/null || need_apt+=(docker.io)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need_apt+=(busybox-static)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "installing ${need_apt[*]} from Debian"
   apt-get update -qq

@@ -2,13 +2,14 @@
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from helpers import write_inventory
 from polysource.pipeline import render_output
-from services import Certificates, InfluxDB, Mosquitto, Telegraf, require
+from services import Certificates, InfluxDB, Mosquitto, Telegraf, require, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -94,3 +95,137 @@ def make_pipeline(tmp_path, mosquitto, influxdb, certs):
 
 def output_of(telegraf: Telegraf) -> Path:
     return telegraf.output
+
+
+# --- Docker Engine ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[str]:
+    """dockerd on its own socket and folders; its data root is cached so images are reused."""
+    import os
+    import subprocess
+    import tempfile
+
+    import docker
+
+    require(shutil.which("dockerd") is not None, "dockerd (docker.io)")
+    run = Path(tempfile.mkdtemp(prefix="psd-", dir="/tmp"))  # short: unix socket paths are limited
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource" / "docker"
+    cache.mkdir(parents=True, exist_ok=True)
+    url = f"unix://{run}/docker.sock"
+    log = open(run / "dockerd.log", "wb")  # noqa: SIM115 - lives as long as the daemon
+    process = subprocess.Popen(
+        [
+            "dockerd", "--host", url, "--data-root", str(cache), "--exec-root", str(run / "exec"),
+            "--pidfile", str(run / "docker.pid"), "--bridge", "none",
+        ],  # fmt: skip
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def up() -> bool:
+        try:
+            return docker.DockerClient(base_url=url).ping()
+        except Exception:
+            return process.poll() is not None
+
+    wait_for(up, 60, "dockerd")
+    assert process.poll() is None, (run / "dockerd.log").read_text()[-2000:]
+    yield url
+    process.terminate()
+    process.wait(30)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def test_images(docker_engine) -> dict[str, str]:
+    import docker
+
+    from images import build_all
+
+    return build_all(docker.DockerClient(base_url=docker_engine), Telegraf.binary())
+
+
+DEPLOY_SECRETS = {
+    "MOSQUITTO_TELEGRAF_PASSWORD": "test-only-telegraf-mqtt",
+    "MOSQUITTO_ESP32_PASSWORD": "test-only-esp32-mqtt",
+    "INFLUXDB_ADMIN_PASSWORD": "test-only-admin",
+    "INFLUXDB_WRITE_PASSWORD": "test-only-write",
+    "INFLUXDB_READ_PASSWORD": "test-only-read",
+    "GRAFANA_ADMIN_PASSWORD": "test-only-grafana",
+}
+
+
+def deploy_inventory(engine: str, images: dict[str, str], ports: dict[str, int], unit: str = "m") -> str:
+    return f"""\
+project: {ports["project"]}
+brokers:
+  local:
+    managed: true
+    port: {ports["mqtt"]}
+    username: telegraf
+    password: ${{MOSQUITTO_TELEGRAF_PASSWORD}}
+    clients: {{esp32: "${{MOSQUITTO_ESP32_PASSWORD}}"}}
+streams:
+  capteurs:
+    broker: local
+    topic: polysource/capteurs
+    format: {{value: valeur, sensor: idCapteur, unit: unite}}
+sensors:
+  Test_4G: {{stream: capteurs, name: "Test 4G", unit: {unit}, min: 0, max: 100, group: tests}}
+storage: {{influxdb: {{version: 1, database: polysource, port: {ports["influxdb"]}}}}}
+grafana: {{port: {ports["grafana"]}}}
+target:
+  docker_host: {engine}
+  platform: linux/amd64
+  images:
+    telegraf: {images["telegraf"]}
+    influxdb: {images["influxdb"]}
+    mosquitto: {images["mosquitto"]}
+    grafana: {images[ports.get("grafana_image", "grafana")]}
+"""
+
+
+@dataclass
+class DeployProject:
+    folder: Path
+    inventory: Path
+    output: Path
+    ports: dict
+
+    def args(self, *extra: str) -> list[str]:
+        return [*extra, "-i", str(self.inventory), "-o", str(self.output)]
+
+
+@pytest.fixture
+def deploy_project(tmp_path, docker_engine, test_images) -> Iterator:
+    """A stack for the test's own project name and free ports; torn down with its volumes."""
+    import uuid
+
+    from services import free_port
+
+    made: list[DeployProject] = []
+
+    def make(**overrides) -> DeployProject:
+        folder = tmp_path / "stack"
+        folder.mkdir(exist_ok=True)
+        ports = {
+            "project": f"t{uuid.uuid4().hex[:8]}",
+            "mqtt": free_port(),
+            "influxdb": free_port(),
+            "grafana": free_port(),
+            **overrides,
+        }
+        (folder / ".env").write_text("".join(f"{k}={v}\n" for k, v in DEPLOY_SECRETS.items()))
+        inventory = write_inventory(folder, deploy_inventory(docker_engine, test_images, ports), "stack.yml")
+        project = DeployProject(folder, inventory, folder / "output", ports)
+        render_output(inventory, project.output)
+        made.append(project)
+        return project
+
+    yield make
+    from helpers import run_cli
+
+    for project in made:
+        run_cli(*project.args("down", "--volumes"))

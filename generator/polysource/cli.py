@@ -119,3 +119,89 @@ def schema() -> None:
     from polysource.inventory.model import Inventory
 
     click.echo(json.dumps(Inventory.model_json_schema(), indent=2, sort_keys=True))
+
+
+host_option = click.option(
+    "--host",
+    metavar="URL",
+    help="Docker host (unix://, tcp://, ssh://user@pi); default: the inventory's target.docker_host.",
+)
+
+
+@main.command()
+@inventory_option
+@output_option
+@host_option
+@click.option("--dry-run", is_flag=True, help="Print the plan, one line per service; change nothing.")
+@click.option("--timeout", default=120, show_default=True, help="Seconds to wait for each service.")
+@reports_errors
+def deploy(inventory: Path, output: Path, host: str | None, dry_run: bool, timeout: int) -> None:
+    """Make the Docker host run exactly what the output folder describes.
+
+    Only what changed is touched: a service is re-created when its image, its settings or one
+    of its config files changed, and the old container is kept until the new one is healthy.
+    Data volumes are never removed (see `down --volumes`). Secrets come from the environment
+    or the .env beside the inventory.
+
+    \b
+    Examples:
+      polysource deploy --dry-run
+      polysource deploy --host ssh://pi@raspberrypi.local
+    """
+    from polysource.deploy import run
+
+    target = run.prepare(inventory, output, host)
+    actions = run.plan(target)
+    if dry_run:
+        for action in actions:
+            click.echo(str(action))
+        return
+    run.deploy(target, actions, timeout, click.echo)
+    changed = sum(a.changes for a in actions)
+    click.echo(f"{target.stack.name}: {changed} change(s), {len(actions) - changed} service(s) kept")
+
+
+@main.command()
+@inventory_option
+@output_option
+@host_option
+@reports_errors
+def status(inventory: Path, output: Path, host: str | None) -> None:
+    """Show each service: image, state, health, and whether it matches the output folder."""
+    from polysource.deploy import run
+
+    rows = run.status(run.prepare(inventory, output, host))
+    header = ("SERVICE", "IMAGE", "STATE", "HEALTH", "UP TO DATE")
+    table = [header] + [(r.service, r.image, r.state, r.health, r.current) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@main.command()
+@inventory_option
+@output_option
+@host_option
+@click.option("--volumes", is_flag=True, help="Also delete the data volumes (InfluxDB, Grafana, broker).")
+@reports_errors
+def down(inventory: Path, output: Path, host: str | None, volumes: bool) -> None:
+    """Stop and remove the stack's containers; data volumes stay unless --volumes."""
+    from polysource.deploy import run
+
+    run.down(run.prepare(inventory, output, host, full=False), volumes, click.echo)
+
+
+@main.command()
+@inventory_option
+@output_option
+@host_option
+@click.argument("service")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("--tail", default=100, show_default=True, help="Lines from the end to start with.")
+@reports_errors
+def logs(inventory: Path, output: Path, host: str | None, service: str, follow: bool, tail: int) -> None:
+    """Print a service's logs, e.g. `polysource logs telegraf -f` to watch rejected payloads."""
+    from polysource.deploy import run
+
+    for chunk in run.logs(run.prepare(inventory, output, host, full=False), service, follow, tail):
+        click.echo(chunk.decode(errors="replace"), nl=False)

@@ -38,12 +38,13 @@ class Mount:
     config: str | None = None  # folder inside output/
     volume: str | None = None
     read_only: bool = True
+    live: bool = False  # the service re-reads this config folder itself: update it in place
 
 
 @dataclass(frozen=True)
 class Healthcheck:
     test: tuple[str, ...]
-    interval: str = "30s"
+    interval: str = "10s"
     timeout: str = "5s"
     retries: int = 3
     start_period: str = "30s"
@@ -150,7 +151,7 @@ def _influxdb(inv: Inventory) -> Service:
         name="influxdb",
         image=_image(inv, "influxdb"),
         environment=env,
-        ports=((INFLUX_PORT, INFLUX_PORT),),
+        ports=((db.port, INFLUX_PORT),),
         mounts=mounts,
         healthcheck=Healthcheck(health),
         mem_limit="300m",
@@ -255,7 +256,8 @@ def _grafana(inv: Inventory) -> Service:
         mounts=(
             Mount("/var/lib/grafana", volume="grafana-data", read_only=False),
             Mount("/etc/grafana/provisioning", config="grafana/provisioning"),
-            Mount("/etc/grafana/dashboards", config="grafana/dashboards"),
+            # The dashboard provider re-reads this folder every 30 s: no restart needed.
+            Mount("/etc/grafana/dashboards", config="grafana/dashboards", live=True),
         ),
         depends_on={"influxdb": "service_healthy"},
         healthcheck=Healthcheck(("CMD", "wget", "-q", "-O", "/dev/null", "http://localhost:3000/api/health")),

@@ -101,7 +101,7 @@ class Broker(Strict):
     managed: bool = Field(False, description="Run Mosquitto inside the stack.")
     host: str | None = Field(None, description="Broker host name (not an IP: TLS needs SNI).")
     port: Port | None = None
-    transport: Transport = Transport.TLS
+    transport: Transport = Field(Transport.TLS, description="Default: tls, or tcp when managed.")
     path: str | None = Field(None, description="Websocket path, e.g. /mqtt.")
     username: str | None = None
     password: SecretRef | None = None
@@ -114,6 +114,13 @@ class Broker(Strict):
     clients: dict[Name, SecretRef] = Field(
         default_factory=dict, description="Managed broker only: device accounts and passwords."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _managed_default_transport(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("managed") is True and "transport" not in data:
+            return {**data, "transport": Transport.TCP}
+        return data
 
     @model_validator(mode="after")
     def _coherent(self) -> "Broker":
@@ -188,6 +195,7 @@ class InfluxDB(Strict):
     """InfluxDB in the stack. 1 = InfluxQL (runs on 32-bit Pi OS); 2 = Flux (64-bit only)."""
 
     version: Literal[1, 2] = 1
+    port: Port = Field(8086, description="Host port InfluxDB's HTTP API is published on.")
     database: Name = Field("polysource", description="Database (v1) or bucket (v2).")
     retention: Duration = "90d"
     organization: Name = Field("polysource", description="v2 only.")

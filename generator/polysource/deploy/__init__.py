@@ -1,0 +1,1 @@
+"""Deploy: the stack model applied to a Docker Engine through the Docker SDK."""

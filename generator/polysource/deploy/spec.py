@@ -1,0 +1,171 @@
+"""Desired containers: each stack service with its secrets resolved and its config shipped.
+
+Config folders cannot be bind-mounted from the laptop onto a remote Pi, so each becomes a volume
+named after its content hash, filled with put_archive. A changed file makes a new volume name,
+so the container's definition changes and the plan sees it, as Docker Compose does not.
+"""
+
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from polysource.durations import seconds
+from polysource.stack import Mount, Secret, Service, Stack
+
+LABEL = "polysource"
+
+
+def short_hash(data: Any) -> str:
+    text = data if isinstance(data, bytes) else json.dumps(data, sort_keys=True).encode()
+    return hashlib.sha256(text).hexdigest()[:16]
+
+
+MARKER = ".polysource-files"
+
+
+@dataclass(frozen=True)
+class ConfigVolume:
+    name: str
+    folder: str  # inside output/
+    target: str  # where the service sees it
+    files: dict[str, bytes]  # relative to folder
+    live: bool = False
+
+    def hashes(self) -> dict[str, str]:
+        return {path: short_hash(content) for path, content in sorted(self.files.items())}
+
+    def archive(self) -> bytes:
+        """A deterministic tar of the folder: root-owned, world-readable, no timestamps.
+
+        Live folders also carry a marker listing their files, read back to plan the next update.
+        """
+        files = dict(self.files)
+        if self.live:
+            files[MARKER] = json.dumps(self.hashes(), sort_keys=True).encode()
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for path in sorted(files):
+                info = tarfile.TarInfo(path)
+                info.size = len(files[path])
+                info.mode = 0o644
+                tar.addfile(info, io.BytesIO(files[path]))
+        return buffer.getvalue()
+
+
+@dataclass
+class ContainerSpec:
+    service: Service
+    project: str
+    environment: dict[str, str]
+    config_volumes: list[ConfigVolume]
+    secret_digest: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.project}-{self.service.name}"
+
+    def volume_name(self, mount: Mount) -> str:
+        if mount.volume:
+            return f"{self.project}_{mount.volume}"
+        return next(v.name for v in self.config_volumes if v.folder == mount.config)
+
+    def config_files(self) -> dict[str, str]:
+        """output/ path -> short hash, for naming the file whose change forces a re-create.
+
+        Live folders are left out: they change in place, without a new container.
+        """
+        return {
+            f"{v.folder}/{path}": digest
+            for v in self.config_volumes
+            if not v.live
+            for path, digest in v.hashes().items()
+        }
+
+    def settings(self) -> dict[str, Any]:
+        """Everything but the image and the config contents, secrets as digests only."""
+        s = self.service
+        return {
+            "command": list(s.command),
+            "environment": {
+                k: ("secret:" + self.secret_digest[v.var]) if isinstance(v, Secret) else v
+                for k, v in s.environment.items()
+            },
+            "ports": [list(p) for p in s.ports],
+            "mounts": [[m.target, m.volume or m.config, m.read_only] for m in s.mounts],
+            "healthcheck": s.healthcheck.__dict__ if s.healthcheck else None,
+            "mem_limit": s.mem_limit,
+            "restart": "no" if s.one_shot else "unless-stopped",
+        }
+
+    def labels(self) -> dict[str, str]:
+        return {
+            f"{LABEL}.project": self.project,
+            f"{LABEL}.service": self.service.name,
+            f"{LABEL}.image": self.service.image,
+            f"{LABEL}.settings": short_hash(self.settings()),
+            f"{LABEL}.config": json.dumps(self.config_files(), sort_keys=True),
+        }
+
+    def create_kwargs(self, network: str, client: Any) -> dict[str, Any]:
+        """Arguments for client.containers.create, the same definition compose gets."""
+        from docker.types import Mount as DockerMount
+
+        s = self.service
+        kwargs: dict[str, Any] = {
+            "image": s.image,
+            "name": self.name,
+            "environment": self.environment,
+            "labels": self.labels(),
+            "mounts": [
+                DockerMount(m.target, self.volume_name(m), type="volume", read_only=m.read_only)
+                for m in s.mounts
+            ],
+            "ports": {f"{container}/tcp": host for host, container in s.ports},
+            "mem_limit": s.mem_limit,
+            "restart_policy": {"Name": "no" if s.one_shot else "unless-stopped"},
+            "network": network,
+            "networking_config": {network: client.api.create_endpoint_config(aliases=[s.name])},
+            "detach": True,
+        }
+        if s.command:
+            kwargs["command"] = list(s.command)
+        if s.healthcheck:
+            check = s.healthcheck
+            kwargs["healthcheck"] = {
+                "test": list(check.test),
+                "interval": _ns(check.interval),
+                "timeout": _ns(check.timeout),
+                "retries": check.retries,
+                "start_period": _ns(check.start_period),
+            }
+        return kwargs
+
+
+def _ns(duration: str) -> int:
+    return int(seconds(duration) * 1_000_000_000)
+
+
+def desired_containers(stack: Stack, files: dict[str, bytes], secrets: dict[str, str]) -> list[ContainerSpec]:
+    """One spec per service, in the stack's dependency order."""
+    specs = []
+    for service in stack.services:
+        volumes = []
+        for mount in service.mounts:
+            if mount.config is None:
+                continue
+            prefix = f"{mount.config}/"
+            content = {p[len(prefix) :]: c for p, c in files.items() if p.startswith(prefix)}
+            name = f"{stack.name}_cfg-{mount.config.replace('/', '-')}"
+            volume = ConfigVolume(name, mount.config, mount.target, content, mount.live)
+            if not mount.live:  # a new name for new content: the container definition changes
+                volume = replace(volume, name=f"{name}-{short_hash(volume.hashes())[:8]}")
+            volumes.append(volume)
+        environment = {
+            k: secrets[v.var] if isinstance(v, Secret) else v for k, v in service.environment.items()
+        }
+        digest = {var: short_hash(f"{var}={secrets[var]}".encode()) for var in service.secrets}
+        specs.append(ContainerSpec(service, stack.name, environment, volumes, digest))
+    return specs
