@@ -117,8 +117,17 @@ def docker_engine() -> Iterator[str]:
     log = open(run / "dockerd.log", "wb")  # noqa: SIM115 - lives as long as the daemon
     process = subprocess.Popen(
         [
-            "dockerd", "--host", url, "--data-root", str(cache), "--exec-root", str(run / "exec"),
-            "--pidfile", str(run / "docker.pid"), "--bridge", "none",
+            "dockerd",
+            "--host",
+            url,
+            "--data-root",
+            str(cache),
+            "--exec-root",
+            str(run / "exec"),
+            "--pidfile",
+            str(run / "docker.pid"),
+            "--bridge",
+            "none",
         ],  # fmt: skip
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -141,7 +150,6 @@ def docker_engine() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def test_images(docker_engine) -> dict[str, str]:
     import docker
-
     from images import build_all
 
     return build_all(docker.DockerClient(base_url=docker_engine), Telegraf.binary())

@@ -11,9 +11,9 @@ import yaml
 
 from conftest import DEPLOY_SECRETS
 from helpers import run_cli
-from polysource.render.compose import compose_service
-from polysource.pipeline import load_stack
 from polysource.deploy.spec import desired_containers
+from polysource.pipeline import load_stack
+from polysource.render.compose import compose_service, render_compose
 from services import wait_for
 
 SEED_READING = {"valeur": 99.9, "idCapteur": "Test_4G", "unite": "m"}
@@ -88,3 +88,147 @@ def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
     rows = {line.split()[0]: line.split() for line in status.output.splitlines()[1:]}
     assert rows["telegraf"][2:] == ["running", "healthy", "yes"]
     assert rows["mosquitto-passwd"][2] == "exited"
+
+
+def retention_hours(project) -> str:
+    query = urllib.parse.urlencode({"q": "SHOW RETENTION POLICIES ON polysource"})
+    request = urllib.request.Request(f"http://127.0.0.1:{project.ports['influxdb']}/query?{query}")
+    import base64
+
+    token = base64.b64encode(f"admin:{DEPLOY_SECRETS['INFLUXDB_ADMIN_PASSWORD']}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        series = json.loads(response.read())["results"][0]["series"][0]
+    return dict(zip(series["columns"], series["values"][0], strict=True))["duration"]
+
+
+def test_changed_sensor_recreates_exactly_telegraf(deploy_project):
+    project = deploy_project()
+    assert run_cli(*project.args("deploy")).exit_code == 0
+    assert retention_hours(project) == "2160h0m0s"  # the inventory's 90d, from the init script
+    before = container_ids(project)
+
+    text = project.inventory.read_text()
+    text = text.replace('name: "Test 4G", unit: m,', 'name: "Test 4G (10 s)", unit: m, interval: 10s,')
+    project.inventory.write_text(text)
+    stale = run_cli(*project.args("deploy", "--dry-run"))
+    assert stale.exit_code == 1 and "run `polysource render`" in stale.output
+    assert run_cli(*project.args("render")).exit_code == 0
+
+    plan = run_cli(*project.args("deploy", "--dry-run"))
+    assert plan.exit_code == 0, plan.output
+    verbs = {line.split()[1]: line.split()[0] for line in plan.output.splitlines()}
+    assert verbs == {
+        "influxdb": "keep",
+        "mosquitto-passwd": "keep",
+        "mosquitto": "keep",
+        "telegraf": "recreate",
+        "grafana": "update",
+    }
+    assert "config changed: telegraf/telegraf.conf" in plan.output
+    assert container_ids(project) == before, "--dry-run changes nothing"
+
+    result = run_cli(*project.args("deploy"))
+    assert result.exit_code == 0, result.output
+    after = container_ids(project)
+    assert {s for s in after if after[s] != before[s]} == {"telegraf"}
+    container = client_for(project).containers.get(after["grafana"])
+    stream, _ = container.get_archive(
+        "/etc/grafana/dashboards/polysource-overview.json".replace("polysource", project.ports["project"])
+    )
+    assert b"Test 4G (10 s)" in b"".join(stream)
+    assert "0 change(s)" in run_cli(*project.args("deploy")).output
+
+
+def test_data_survives_down_but_not_down_volumes(deploy_project):
+    project = deploy_project()
+    assert run_cli(*project.args("deploy")).exit_code == 0
+    publish_seed(project)
+    wait_for(lambda: influx_points(project), 30, "the seed reading")
+
+    assert run_cli(*project.args("down")).exit_code == 0
+    assert container_ids(project) == {}
+    assert run_cli(*project.args("deploy")).exit_code == 0
+    assert len(influx_points(project)) == 1
+
+    assert run_cli(*project.args("down", "--volumes")).exit_code == 0
+    volumes = client_for(project).volumes.list(
+        filters={"label": f"polysource.project={project.ports['project']}"}
+    )
+    assert volumes == []
+    assert run_cli(*project.args("deploy")).exit_code == 0
+    assert influx_points(project) == []
+
+
+def test_missing_secret_changes_nothing(deploy_project, monkeypatch):
+    project = deploy_project()
+    assert run_cli(*project.args("deploy")).exit_code == 0
+    before = container_ids(project)
+    env = project.folder / ".env"
+    env.write_text(
+        "\n".join(
+            line for line in env.read_text().splitlines() if "GRAFANA" not in line and "ESP32" not in line
+        )
+    )
+    monkeypatch.delenv("GRAFANA_ADMIN_PASSWORD", raising=False)
+    result = run_cli(*project.args("deploy"))
+    assert result.exit_code == 1
+    assert "missing secrets" in result.stderr
+    assert "MOSQUITTO_ESP32_PASSWORD" in result.stderr and "GRAFANA_ADMIN_PASSWORD" in result.stderr
+    assert container_ids(project) == before
+
+
+def test_unreachable_daemon_is_a_clear_error(deploy_project):
+    project = deploy_project()
+    result = run_cli(*project.args("deploy", "--host", "unix:///nonexistent/docker.sock"))
+    assert result.exit_code == 1
+    assert "cannot reach a Docker daemon at unix:///nonexistent/docker.sock" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_failing_healthcheck_keeps_the_running_service(deploy_project, test_images):
+    project = deploy_project()
+    assert run_cli(*project.args("deploy")).exit_code == 0
+    before = container_ids(project)
+    project.inventory.write_text(
+        project.inventory.read_text().replace(test_images["grafana"], test_images["grafana-unhealthy"])
+    )
+    assert run_cli(*project.args("render")).exit_code == 0
+    result = run_cli(*project.args("deploy", "--timeout", "15"))
+    assert result.exit_code == 1
+    assert "grafana" in result.stderr and "last log lines" in result.stderr
+    assert "the previous container was put back" in result.stderr
+    assert container_ids(project) == before
+    grafana = client_for(project).containers.get(before["grafana"])
+    assert grafana.status == "running"
+
+
+def test_compose_and_deploy_describe_the_same_containers(tmp_path):
+    from helpers import INVENTORIES
+
+    for inventory in [*sorted(INVENTORIES.glob("*.yml"))]:
+        stack = load_stack(inventory)
+        files = {}
+        secrets = {var: "x" for var in stack.secrets}
+        compose = yaml.safe_load(render_compose(stack, ".env"))
+        for spec in desired_containers(stack, files, secrets):
+            service = spec.service
+            composed = compose_service(service, stack.inventory.target.platform)
+            assert compose["services"][service.name] == composed
+            kwargs = spec.create_kwargs("net", "1.41")
+            assert kwargs["image"] == composed["image"]
+            assert kwargs.get("command", []) == [c.replace("$$", "$") for c in composed.get("command", [])]
+            assert set(kwargs["environment"]) == set(composed.get("environment", {}))
+            assert kwargs["ports"] == {
+                f"{c}/tcp": int(h) for h, c in (p.split(":") for p in composed.get("ports", []))
+            }
+            assert [(m["Target"], m["ReadOnly"]) for m in kwargs["mounts"]] == [
+                (v.split(":")[1], v.endswith(":ro")) for v in composed.get("volumes", [])
+            ]
+            assert kwargs["restart_policy"]["Name"] == composed["restart"]
+            assert kwargs["mem_limit"] == composed["mem_limit"]
+            if "healthcheck" in composed:
+                assert kwargs["healthcheck"]["test"] == [
+                    t.replace("$$", "$") for t in composed["healthcheck"]["test"]
+                ]
+                assert kwargs["healthcheck"]["retries"] == composed["healthcheck"]["retries"]

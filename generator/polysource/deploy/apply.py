@@ -185,7 +185,7 @@ def wait_ready(client: Any, container: Any, spec: ContainerSpec, timeout: float)
 def start_container(client: Any, spec: ContainerSpec, network: str, timeout: float) -> Any:
     from docker.errors import APIError
 
-    container = client.containers.create(**spec.create_kwargs(network, client))
+    container = client.containers.create(**spec.create_kwargs(network, client.api.api_version))
     try:
         container.start()
     except APIError as error:

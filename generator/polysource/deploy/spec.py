@@ -109,8 +109,9 @@ class ContainerSpec:
             f"{LABEL}.config": json.dumps(self.config_files(), sort_keys=True),
         }
 
-    def create_kwargs(self, network: str, client: Any) -> dict[str, Any]:
+    def create_kwargs(self, network: str, api_version: str) -> dict[str, Any]:
         """Arguments for client.containers.create, the same definition compose gets."""
+        from docker.types import EndpointConfig
         from docker.types import Mount as DockerMount
 
         s = self.service
@@ -127,7 +128,7 @@ class ContainerSpec:
             "mem_limit": s.mem_limit,
             "restart_policy": {"Name": "no" if s.one_shot else "unless-stopped"},
             "network": network,
-            "networking_config": {network: client.api.create_endpoint_config(aliases=[s.name])},
+            "networking_config": {network: EndpointConfig(api_version, aliases=[s.name])},
             "detach": True,
         }
         if s.command:
