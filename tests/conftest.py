@@ -9,7 +9,7 @@ import pytest
 
 from helpers import write_inventory
 from polysource.pipeline import render_output
-from services import Certificates, InfluxDB, Mosquitto, Telegraf, require, wait_for
+from services import Certificates, DockerEngine, InfluxDB, Mosquitto, Telegraf, require
 
 
 @pytest.fixture(scope="session")
@@ -102,49 +102,9 @@ def output_of(telegraf: Telegraf) -> Path:
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[str]:
-    """dockerd on its own socket and folders; its data root is cached so images are reused."""
-    import os
-    import subprocess
-    import tempfile
-
-    import docker
-
-    require(shutil.which("dockerd") is not None, "dockerd (docker.io)")
-    run = Path(tempfile.mkdtemp(prefix="psd-", dir="/tmp"))  # short: unix socket paths are limited
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource" / "docker"
-    cache.mkdir(parents=True, exist_ok=True)
-    url = f"unix://{run}/docker.sock"
-    log = open(run / "dockerd.log", "wb")  # noqa: SIM115 - lives as long as the daemon
-    process = subprocess.Popen(
-        [
-            "dockerd",
-            "--host",
-            url,
-            "--data-root",
-            str(cache),
-            "--exec-root",
-            str(run / "exec"),
-            "--pidfile",
-            str(run / "docker.pid"),
-            "--bridge",
-            "none",
-        ],  # fmt: skip
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-    def up() -> bool:
-        try:
-            return docker.DockerClient(base_url=url).ping()
-        except Exception:
-            return process.poll() is not None
-
-    wait_for(up, 60, "dockerd")
-    assert process.poll() is None, (run / "dockerd.log").read_text()[-2000:]
-    yield url
-    process.terminate()
-    process.wait(30)
-    log.close()
+    engine = DockerEngine().start()
+    yield engine.url
+    engine.stop()
 
 
 @pytest.fixture(scope="session")

@@ -244,23 +244,32 @@ class InfluxDB:
             return False
 
     def query(self, q: str, db: str | None = None, auth: bool = True) -> dict:
-        params = {"q": q, **({"db": db} if db else {})}
-        request = urllib.request.Request(f"{self.url}/query", data=urllib.parse.urlencode(params).encode())
-        if auth:
-            token = base64.b64encode(f"admin:{self.admin_password}".encode()).decode()
-            request.add_header("Authorization", f"Basic {token}")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+        return influx_query(self.url, q, db, ("admin", self.admin_password) if auth else None)
 
     def points(self, measurement: str, where: str = "") -> list[dict]:
         """Every point of measurement, as dicts of column -> value."""
         clause = f" WHERE {where}" if where else ""
-        result = self.query(f'SELECT * FROM "{measurement}"{clause}', db=self.database)
-        rows = []
-        for statement in result.get("results", []):
-            for series in statement.get("series", []):
-                rows += [dict(zip(series["columns"], values, strict=True)) for values in series["values"]]
-        return rows
+        return rows(self.query(f'SELECT * FROM "{measurement}"{clause}', db=self.database))
+
+
+def influx_query(url: str, q: str, db: str | None = None, auth: tuple[str, str] | None = None) -> dict:
+    """InfluxDB 1.x /query, with basic auth (1.6 does not read u/p from a POST body)."""
+    params = {"q": q, **({"db": db} if db else {})}
+    request = urllib.request.Request(f"{url}/query", data=urllib.parse.urlencode(params).encode())
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def rows(result: dict) -> list[dict]:
+    """Every row of an InfluxDB /query result, as dicts of column -> value."""
+    found = []
+    for statement in result.get("results", []):
+        for series in statement.get("series", []):
+            found += [dict(zip(series["columns"], values, strict=True)) for values in series["values"]]
+    return found
 
 
 # --- Telegraf -----------------------------------------------------------------------------------
@@ -327,3 +336,59 @@ class Telegraf:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+
+
+# --- Docker Engine ------------------------------------------------------------------------------
+
+
+@dataclass
+class DockerEngine:
+    """dockerd on its own socket and folders; its data root is cached so images are reused."""
+
+    process: subprocess.Popen | None = None
+    url: str = ""
+
+    def start(self) -> "DockerEngine":
+        import tempfile
+
+        import docker
+
+        require(shutil.which("dockerd") is not None, "dockerd (docker.io)")
+        run = Path(tempfile.mkdtemp(prefix="psd-", dir="/tmp"))  # short: socket paths are limited
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource" / "docker"
+        cache.mkdir(parents=True, exist_ok=True)
+        self.url = f"unix://{run}/docker.sock"
+        self.log = run / "dockerd.log"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    "dockerd",
+                    "--host",
+                    self.url,
+                    "--data-root",
+                    str(cache),
+                    "--exec-root",
+                    str(run / "exec"),
+                    "--pidfile",
+                    str(run / "docker.pid"),
+                    "--bridge",
+                    "none",
+                ],  # fmt: skip
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+        def up() -> bool:
+            try:
+                return docker.DockerClient(base_url=self.url).ping()
+            except Exception:
+                return self.process is not None and self.process.poll() is not None
+
+        wait_for(up, 60, "dockerd")
+        assert self.process.poll() is None, self.log.read_text()[-2000:]
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)

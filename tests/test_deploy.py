@@ -2,19 +2,14 @@
 
 import json
 import time
-import urllib.parse
-import urllib.request
 
 import docker
 import paho.mqtt.client as mqtt
-import yaml
 
 from conftest import DEPLOY_SECRETS
 from helpers import run_cli
-from polysource.deploy.spec import desired_containers
 from polysource.pipeline import load_stack
-from polysource.render.compose import compose_service, render_compose
-from services import wait_for
+from services import influx_query, rows, wait_for
 
 SEED_READING = {"valeur": 99.9, "idCapteur": "Test_4G", "unite": "m"}
 
@@ -42,20 +37,16 @@ def publish_seed(project) -> None:
     client.loop_stop()
 
 
-def influx_points(project) -> list:
-    query = urllib.parse.urlencode({"q": 'SELECT * FROM "capteurs"', "db": "polysource"})
-    request = urllib.request.Request(f"http://127.0.0.1:{project.ports['influxdb']}/query?{query}")
-    import base64
+def influx(project, q: str) -> list[dict]:
+    url = f"http://127.0.0.1:{project.ports['influxdb']}"
+    return rows(influx_query(url, q, "polysource", ("admin", DEPLOY_SECRETS["INFLUXDB_ADMIN_PASSWORD"])))
 
-    token = base64.b64encode(f"admin:{DEPLOY_SECRETS['INFLUXDB_ADMIN_PASSWORD']}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
+
+def influx_points(project) -> list:
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            result = json.loads(response.read())
+        return influx(project, 'SELECT * FROM "capteurs"')
     except OSError:
         return []
-    series = result["results"][0].get("series", [])
-    return [dict(zip(s["columns"], v, strict=True)) for s in series for v in s["values"]]
 
 
 def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
@@ -90,22 +81,14 @@ def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
     assert rows["mosquitto-passwd"][2] == "exited"
 
 
-def retention_hours(project) -> str:
-    query = urllib.parse.urlencode({"q": "SHOW RETENTION POLICIES ON polysource"})
-    request = urllib.request.Request(f"http://127.0.0.1:{project.ports['influxdb']}/query?{query}")
-    import base64
-
-    token = base64.b64encode(f"admin:{DEPLOY_SECRETS['INFLUXDB_ADMIN_PASSWORD']}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        series = json.loads(response.read())["results"][0]["series"][0]
-    return dict(zip(series["columns"], series["values"][0], strict=True))["duration"]
+def retention(project) -> str:
+    return influx(project, "SHOW RETENTION POLICIES ON polysource")[0]["duration"]
 
 
 def test_changed_sensor_recreates_exactly_telegraf(deploy_project):
     project = deploy_project()
     assert run_cli(*project.args("deploy")).exit_code == 0
-    assert retention_hours(project) == "2160h0m0s"  # the inventory's 90d, from the init script
+    assert retention(project) == "2160h0m0s"  # the inventory's 90d, from the init script
     before = container_ids(project)
 
     text = project.inventory.read_text()
@@ -201,34 +184,3 @@ def test_failing_healthcheck_keeps_the_running_service(deploy_project, test_imag
     assert container_ids(project) == before
     grafana = client_for(project).containers.get(before["grafana"])
     assert grafana.status == "running"
-
-
-def test_compose_and_deploy_describe_the_same_containers(tmp_path):
-    from helpers import INVENTORIES
-
-    for inventory in [*sorted(INVENTORIES.glob("*.yml"))]:
-        stack = load_stack(inventory)
-        files = {}
-        secrets = {var: "x" for var in stack.secrets}
-        compose = yaml.safe_load(render_compose(stack, ".env"))
-        for spec in desired_containers(stack, files, secrets):
-            service = spec.service
-            composed = compose_service(service, stack.inventory.target.platform)
-            assert compose["services"][service.name] == composed
-            kwargs = spec.create_kwargs("net", "1.41")
-            assert kwargs["image"] == composed["image"]
-            assert kwargs.get("command", []) == [c.replace("$$", "$") for c in composed.get("command", [])]
-            assert set(kwargs["environment"]) == set(composed.get("environment", {}))
-            assert kwargs["ports"] == {
-                f"{c}/tcp": int(h) for h, c in (p.split(":") for p in composed.get("ports", []))
-            }
-            assert [(m["Target"], m["ReadOnly"]) for m in kwargs["mounts"]] == [
-                (v.split(":")[1], v.endswith(":ro")) for v in composed.get("volumes", [])
-            ]
-            assert kwargs["restart_policy"]["Name"] == composed["restart"]
-            assert kwargs["mem_limit"] == composed["mem_limit"]
-            if "healthcheck" in composed:
-                assert kwargs["healthcheck"]["test"] == [
-                    t.replace("$$", "$") for t in composed["healthcheck"]["test"]
-                ]
-                assert kwargs["healthcheck"]["retries"] == composed["healthcheck"]["retries"]

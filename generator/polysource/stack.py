@@ -44,7 +44,7 @@ class Mount:
 @dataclass(frozen=True)
 class Healthcheck:
     test: tuple[str, ...]
-    interval: str = "10s"
+    interval: str = "5s"
     timeout: str = "5s"
     retries: int = 3
     start_period: str = "30s"

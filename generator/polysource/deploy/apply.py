@@ -10,6 +10,7 @@ import json
 import tarfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from polysource.deploy.plan import Action
@@ -182,7 +183,7 @@ def wait_ready(client: Any, container: Any, spec: ContainerSpec, timeout: float)
         time.sleep(0.5)
 
 
-def start_container(client: Any, spec: ContainerSpec, network: str, timeout: float) -> Any:
+def start_container(client: Any, spec: ContainerSpec, network: str) -> Any:
     from docker.errors import APIError
 
     container = client.containers.create(**spec.create_kwargs(network, client.api.api_version))
@@ -197,42 +198,81 @@ def start_container(client: Any, spec: ContainerSpec, network: str, timeout: flo
                 f"{spec.service.name}: a host port it publishes ({ports}) is already taken: {text}"
             ) from None
         raise PolysourceError(f"{spec.service.name}: cannot start: {text}") from None
-    try:
-        wait_ready(client, container, spec, timeout)
-    except PolysourceError:
-        container.remove(force=True)
-        raise
     return container
 
 
-def apply_action(client: Any, action: Action, network: str, timeout: float) -> None:
+@dataclass
+class Step:
+    """One action under way: the new container, and the old one kept aside until it is ready."""
+
+    action: Action
+    new: Any = None
+    old: Any = None
+    was_running: bool = False
+
+    def restore(self) -> None:
+        if self.new is not None:
+            self.new.remove(force=True)
+        if self.old is not None:
+            self.old.rename(self.action.spec.name)
+            if self.was_running:
+                self.old.start()
+
+
+def begin(client: Any, action: Action, network: str) -> Step:
+    """Start the change; waiting for it is finish()'s job, so a whole wave starts at once."""
+    step = Step(action)
     spec = action.spec
     if action.verb == "remove":
         action.container.stop(timeout=10)
         action.container.remove()
-        return
-    assert spec is not None
-    if action.verb == "update":
-        return  # the live folder was refreshed with the other config volumes
-    if action.verb == "start":
+    elif action.verb == "start":
         action.container.start()
-        wait_ready(client, action.container, spec, timeout)
+        step.new = action.container
+    elif action.verb in ("create", "recreate"):
+        assert spec is not None
+        if action.verb == "recreate":
+            step.old, step.was_running = action.container, action.container.status == "running"
+            step.old.stop(timeout=10)
+            step.old.rename(f"{spec.name}-previous")
+        try:
+            step.new = start_container(client, spec, network)
+        except PolysourceError:
+            step.restore()
+            raise
+    return step  # "update": the live folder was refreshed with the other config volumes
+
+
+def finish(client: Any, step: Step, timeout: float) -> None:
+    """Wait until ready; on failure put back what ran before."""
+    spec = step.action.spec
+    if step.new is None or spec is None:
         return
-    if action.verb == "create":
-        start_container(client, spec, network, timeout)
-        return
-    # recreate: keep the old container aside until the new one is ready
-    old = action.container
-    was_running = old.status == "running"
-    old.stop(timeout=10)
-    old.rename(f"{spec.name}-previous")
     try:
-        start_container(client, spec, network, timeout)
+        wait_ready(client, step.new, spec, timeout)
     except PolysourceError as error:
-        old.rename(spec.name)
-        if was_running:
-            old.start()
-        raise PolysourceError(
-            f"{error}\n  {spec.service.name}: the previous container was put back"
-        ) from None
-    old.remove()
+        if step.action.verb == "start":
+            raise
+        step.restore()
+        back = f"\n  {spec.service.name}: the previous container was put back" if step.old else ""
+        raise PolysourceError(f"{error}{back}") from None
+    if step.old is not None:
+        step.old.remove()
+
+
+def waves(actions: list[Action]) -> list[list[Action]]:
+    """Removals first, then services grouped by dependency depth: each group starts together."""
+    depth: dict[str, int] = {}
+    specs = {a.service: a.spec for a in actions if a.spec}
+
+    def level(name: str) -> int:
+        if name not in depth:
+            deps = specs[name].service.depends_on if name in specs else {}
+            depth[name] = 1 + max((level(d) for d in deps if d in specs), default=0)
+        return depth[name]
+
+    groups: dict[int, list[Action]] = {}
+    for action in actions:
+        if action.changes:
+            groups.setdefault(0 if action.verb == "remove" else level(action.service), []).append(action)
+    return [groups[k] for k in sorted(groups)]

@@ -64,10 +64,19 @@ def deploy(target: Target, actions: list[Action], timeout: float, echo: Echo) ->
     apply.ensure_data_volumes(client, specs)
     apply.ensure_images(client, specs, target.stack.inventory.target.platform, echo)
     apply.ensure_config_volumes(client, [a.spec for a in actions if a.spec and a.changes])
-    for action in actions:
-        if action.changes:
+    for wave in apply.waves(actions):
+        steps = []
+        for action in wave:
             echo(str(action))
-            apply.apply_action(client, action, network, timeout)
+            steps.append(apply.begin(client, action, network))
+        errors = []
+        for step in steps:
+            try:
+                apply.finish(client, step, timeout)
+            except PolysourceError as error:
+                errors.append(str(error))
+        if errors:
+            raise PolysourceError("\n".join(errors))
     apply.remove_unused_config_volumes(client, target.stack.name)
 
 

@@ -9,7 +9,8 @@ from polysource.stack import Secret, Service, Stack
 
 USAGE = (
     "# Run from the repository root, with the secrets in the .env beside the inventory:\n"
-    "#   docker compose --env-file {env_file} -f output/docker-compose.yml up -d\n"
+    "#   docker compose -p {project} --env-file {env_file} -f output/docker-compose.yml up -d\n"
+    "# (-p keeps the volume names polysource deploy uses; Compose v1 has no top-level name:)\n"
 )
 
 
@@ -60,9 +61,8 @@ def compose_service(service: Service, platform: str) -> dict[str, Any]:
 def render_compose(stack: Stack, env_file: str) -> str:
     platform = stack.inventory.target.platform
     document = {
-        "name": stack.name,
         "services": {s.name: compose_service(s, platform) for s in stack.services},
         "volumes": {name: {} for name in stack.volumes},
     }
     body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=10_000)
-    return header(stack.name) + USAGE.format(env_file=env_file) + body
+    return header(stack.name) + USAGE.format(project=stack.name, env_file=env_file) + body
