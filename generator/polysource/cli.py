@@ -205,3 +205,136 @@ def logs(inventory: Path, output: Path, host: str | None, service: str, follow: 
 
     for chunk in run.logs(run.prepare(inventory, output, host, full=False), service, follow, tail):
         click.echo(chunk.decode(errors="replace"), nl=False)
+
+
+def _tags(pairs: tuple[str, ...]) -> dict[str, str]:
+    tags = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--tag")
+        tags[key] = value
+    return tags
+
+
+tag_option = click.option(
+    "--tag", "tags", multiple=True, metavar="NAME=VALUE", help="Value for a {NAME} topic level."
+)
+
+
+@main.command()
+@inventory_option
+@click.argument("brokers", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="The same report as JSON, for scripts.")
+@reports_errors
+def doctor(inventory: Path, brokers: tuple[str, ...], as_json: bool) -> None:
+    """Check every broker endpoint hop by hop and say which hop fails and what to do.
+
+    DNS, TCP (refused vs silently dropped vs no route), TLS (trust, host name, expiry),
+    MQTT CONNECT with the inventory's credentials, SUBSCRIBE to each stream's topic; then
+    InfluxDB and Grafana on the target (optional). Exit 0 only when every broker hop is fine.
+
+    \b
+    Examples:
+      polysource doctor
+      polysource doctor hivemq --json
+    """
+    from polysource.doctor import diagnose
+    from polysource.inventory import load_inventory
+
+    model, base = load_inventory(inventory)
+    result = diagnose(model, base, list(brokers))
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        rows = [
+            (c.target, c.hop, "ok" if c.ok else "FAIL", c.detail) for r in result.reports for c in r.checks
+        ]
+        rows += [(c.target, c.hop, "ok" if c.ok else "warn", c.detail) for c in result.services]
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        for row in rows:
+            click.echo(
+                "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3]
+            )
+        for sentence in result.sentences:
+            click.echo(f"\n{sentence}")
+        if result.ok:
+            click.echo("\nevery broker endpoint answers")
+    sys.exit(0 if result.ok else 1)
+
+
+@main.command()
+@inventory_option
+@click.argument("sensor")
+@click.argument("value", type=float)
+@tag_option
+@reports_errors
+def publish(inventory: Path, sensor: str, value: float, tags: tuple[str, ...]) -> None:
+    """Send one reading as SENSOR would, to its broker and topic, with QoS 1.
+
+    \b
+    Example (the seed's test reading):
+      polysource publish Test_4G 99.9
+    """
+    from polysource.inventory import load_inventory
+    from polysource.probe import publish as send
+    from polysource.readings import reading_for
+
+    model, base = load_inventory(inventory)
+    reading = reading_for(model, sensor, value, _tags(tags))
+    url = send(model, base, [reading])
+    click.echo(f"acknowledged by {url}: {reading.topic} {reading.payload}")
+
+
+@main.command()
+@inventory_option
+@click.argument("sensors", nargs=-1)
+@click.option("--rate", default=1.0, show_default=True, help="Readings per second, in total.")
+@click.option("--duration", default=60.0, show_default=True, help="Seconds to run.")
+@tag_option
+@reports_errors
+def simulate(
+    inventory: Path, sensors: tuple[str, ...], rate: float, duration: float, tags: tuple[str, ...]
+) -> None:
+    """Publish realistic readings within each sensor's min/max, for demos and load tests.
+
+    \b
+    Examples:
+      polysource simulate --rate 2 --duration 600
+      polysource simulate T_salle1 CO2_salle1 --rate 10 --duration 30
+    """
+    from polysource.inventory import load_inventory
+    from polysource.probe import simulate as run
+
+    if rate <= 0 or duration <= 0:
+        raise click.BadParameter("--rate and --duration must be positive")
+    model, base = load_inventory(inventory)
+    chosen = list(sensors) or sorted(model.sensors)
+    sent = run(
+        model, base, chosen, rate, duration, _tags(tags), lambda n: click.echo(f"\rsent {n}", nl=False)
+    )
+    click.echo(f"\rsent {sent} readings from {len(chosen)} sensor(s) in {duration:.0f}s")
+
+
+@main.command()
+@inventory_option
+@click.argument("sensor", required=False)
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the point.")
+@tag_option
+@reports_errors
+def verify(inventory: Path, sensor: str | None, timeout: float, tags: tuple[str, ...]) -> None:
+    """Publish a unique probe reading and follow it into InfluxDB, hop by hop.
+
+    Exit 0 when it arrived within the timeout, 1 naming the hop where it stopped.
+    Default SENSOR: the inventory's first.
+    """
+    from polysource.inventory import load_inventory
+    from polysource.probe import verify as follow
+
+    model, base = load_inventory(inventory)
+    chosen = sensor or next(iter(model.sensors))
+    hops = follow(model, base, chosen, _tags(tags), timeout)
+    for hop in hops:
+        took = f"{1000 * hop.seconds:7.0f} ms" if hop.seconds is not None else "      -   "
+        click.echo(f"{'ok' if hop.ok else 'FAIL':<4}  {hop.name:<12} {took}  {hop.detail}")
+    sys.exit(0 if all(h.ok for h in hops) else 1)

@@ -4,15 +4,14 @@ They read the raw YAML data, not the model, so they still run (and report) when 
 of the file failed type checks: the user sees every problem in one go.
 """
 
-import re
 from collections.abc import Iterator
 from pathlib import Path as FsPath
 from typing import Any
 
 from polysource.images import ImageError, check_platform
+from polysource.topics import PLACEHOLDER
 
 Path = tuple[str | int, ...]
-PLACEHOLDER = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -5,10 +5,10 @@ import math
 from dataclasses import dataclass, field
 
 from polysource.durations import seconds
-from polysource.inventory.crossrefs import PLACEHOLDER
 from polysource.inventory.model import Broker, Stream
 from polysource.stack import CONFIG_ROOT, INFLUX_PORT, MQTT_PORT, TELEGRAF_HEALTH_PORT, Stack
 from polysource.templating import render_template
+from polysource.topics import placeholders, subscription
 
 INFLUX_URL = f"${{POLYSOURCE_INFLUXDB_URL:-http://influxdb:{INFLUX_PORT}}}"
 FLUSH_INTERVAL_S = 1
@@ -82,14 +82,10 @@ def client_id(stack: Stack, name: str, stream: Stream) -> str:
 def mqtt_input(stack: Stack, name: str, stream: Stream) -> MqttInput:
     broker_name = stream.broker
     broker = stack.inventory.brokers[broker_name]
-    segments = stream.topic.split("/")
-    names = [m.group(1) if (m := PLACEHOLDER.match(s)) else None for s in segments]
+    names = placeholders(stream.topic)
     parsing = None
     if any(names):
-        parsing = TopicParsing(
-            topic="/".join("+" if n else s for n, s in zip(names, segments, strict=True)),
-            tags="/".join(n or "_" for n in names),
-        )
+        parsing = TopicParsing(topic=subscription(stream.topic), tags="/".join(name or "_" for name in names))
     fmt = stream.format
     username = broker.username
     return MqttInput(

@@ -1,0 +1,293 @@
+"""doctor: every broker endpoint checked hop by hop, and a sentence a student can act on.
+
+Hops, in order, each with a short timeout: DNS, TCP (refused = nothing listens; timed out =
+something drops the packets, usually a firewall; unreachable = no route), TLS (chain, host name,
+days to expiry), MQTT CONNECT with the inventory's credentials, SUBSCRIBE to each stream's topic.
+A reference TCP probe to port 443 of the same host tells a network that drops one port from a
+host that is down. InfluxDB and Grafana on the target are checked too, as optional hops.
+"""
+
+import errno
+import socket
+import ssl
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from polysource.deploy.secrets import resolve_secrets
+from polysource.errors import PolysourceError
+from polysource.inventory.model import Inventory
+from polysource.mqtt import Endpoint, Session, broker_secrets, credentials, endpoints
+from polysource.targets import target_host
+from polysource.topics import subscription
+
+TIMEOUT = 3.0
+REFERENCE_PORT = 443
+
+
+@dataclass
+class Check:
+    target: str  # broker endpoint URL or service
+    hop: str
+    ok: bool
+    detail: str
+    required: bool = True
+    seconds: float = 0.0
+
+
+@dataclass
+class EndpointReport:
+    broker: str
+    url: str
+    checks: list[Check] = field(default_factory=list)
+    failure: str = ""  # dns | refused | dropped | unreachable | tls-untrusted | tls-hostname | ...
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks if c.required)
+
+
+def _timed(report: EndpointReport, hop: str, started: float, ok: bool, detail: str) -> bool:
+    report.checks.append(Check(report.url, hop, ok, detail, seconds=time.monotonic() - started))
+    return ok
+
+
+def tcp_probe(host: str, port: int, timeout: float = TIMEOUT) -> str:
+    """'open', 'refused', 'dropped' (timed out) or 'unreachable'."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return "open"
+    except ConnectionRefusedError:
+        return "refused"
+    except TimeoutError:
+        return "dropped"
+    except OSError as error:
+        if error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "unreachable"
+        return "refused" if error.errno == errno.ECONNREFUSED else "unreachable"
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    with ThreadPoolExecutor(1) as pool:  # getaddrinfo has no timeout of its own
+        infos = pool.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM).result(TIMEOUT)
+    return sorted({info[4][0] for info in infos})
+
+
+def _tls(endpoint: Endpoint) -> tuple[bool, str, str]:
+    """(ok, detail, failure kind) of a TLS handshake with SNI and verification."""
+    context = ssl.create_default_context(cafile=str(endpoint.ca_file) if endpoint.ca_file else None)
+    try:
+        with (
+            socket.create_connection((endpoint.host, endpoint.port), timeout=TIMEOUT) as raw,
+            context.wrap_socket(raw, server_hostname=endpoint.host) as tls,
+        ):
+            cert = tls.getpeercert() or {}
+    except ssl.SSLCertVerificationError as error:
+        code = error.verify_code
+        if code == 10:
+            return False, f"certificate expired ({error.verify_message})", "tls-expired"
+        if code == 62:
+            return False, f"certificate is not for {endpoint.host}: {error.verify_message}", "tls-hostname"
+        return False, f"certificate not trusted: {error.verify_message}", "tls-untrusted"
+    except (ssl.SSLError, OSError) as error:
+        return False, f"handshake failed: {error}", "tls-handshake"
+    expires = datetime.strptime(cert["notAfter"], "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+    days = (expires - datetime.now(UTC)).days
+    return True, f"trusted, for {endpoint.host}, expires in {days} days", ""
+
+
+def check_endpoint(
+    endpoint: Endpoint, username: str | None, password: str | None, topics: list[str]
+) -> EndpointReport:
+    report = EndpointReport(endpoint.broker, endpoint.url)
+    started = time.monotonic()
+    try:
+        addresses = _resolve(endpoint.host, endpoint.port)
+    except (OSError, TimeoutError) as error:
+        report.failure = "dns"
+        _timed(report, "dns", started, False, f"{endpoint.host} does not resolve: {error}")
+        return report
+    _timed(report, "dns", started, True, ", ".join(addresses))
+
+    started = time.monotonic()
+    state = tcp_probe(endpoint.host, endpoint.port)
+    words = {
+        "open": "connected",
+        "refused": "refused: nothing listens on that port",
+        "dropped": f"timed out after {TIMEOUT:.0f}s: the packets are silently dropped",
+        "unreachable": "no route to the host",
+    }
+    if not _timed(report, "tcp", started, state == "open", words[state]):
+        report.failure = state
+        return report
+
+    if endpoint.transport.encrypted:
+        started = time.monotonic()
+        ok, detail, failure = _tls(endpoint)
+        if not _timed(report, "tls", started, ok, detail):
+            report.failure = failure
+            return report
+
+    started = time.monotonic()
+    session = Session(endpoint, username, password, timeout=TIMEOUT)
+    try:
+        reason = session.connect()
+    except (OSError, ssl.SSLError, TimeoutError) as error:
+        report.failure = "mqtt"
+        _timed(report, "mqtt connect", started, False, f"no MQTT answer: {error}")
+        return report
+    try:
+        if reason.is_failure:
+            report.failure = "auth" if reason.value in (0x04, 0x05, 0x86, 0x87) else "mqtt"
+            _timed(report, "mqtt connect", started, False, f"CONNACK refused: {reason}")
+            return report
+        _timed(report, "mqtt connect", started, True, f"accepted as {username or 'anonymous'}")
+        for topic in topics:
+            started = time.monotonic()
+            granted = session.subscribe(topic)
+            ok = bool(granted) and not any(g.is_failure for g in granted)
+            _timed(report, f"subscribe {topic}", started, ok, "granted" if ok else f"refused: {granted}")
+            if not ok:
+                report.failure = "subscribe"
+    except TimeoutError as error:
+        report.failure = "mqtt"
+        _timed(report, "subscribe", started, False, str(error))
+    finally:
+        session.close()
+    return report
+
+
+def verdict(reports: list[EndpointReport], reference: dict[str, str]) -> list[str]:
+    """One sentence per broken broker, naming the hop and what to do."""
+    sentences = []
+    for broker in sorted({r.broker for r in reports}):
+        mine = [r for r in reports if r.broker == broker]
+        main, fallbacks = mine[0], mine[1:]
+        working = next((r for r in fallbacks if r.ok), None)
+        if main.ok:
+            continue
+        port = main.url.rsplit(":", 1)[1].split("/")[0]
+        host = main.url.split("://", 1)[1].rsplit(":", 1)[0]
+        if main.failure == "dropped":
+            ref = reference.get(host, "")
+            if working:
+                sentence = (
+                    f"{broker}: port {port} times out while {working.url} answers: this network drops "
+                    f"that port; Telegraf already falls back to {working.url}, or use another uplink"
+                )
+            elif ref in ("open", "refused"):
+                sentence = (
+                    f"{broker}: port {port} times out while {host} answers on {REFERENCE_PORT}: this "
+                    "network (a firewall) drops the port; add a wss fallback on 443/8884 or use another "
+                    "uplink, e.g. a 4G hotspot"
+                )
+            else:
+                sentence = (
+                    f"{broker}: {host} does not answer at all (port {port} and {REFERENCE_PORT} time out): "
+                    "the host is down, or this network blocks it; try another uplink"
+                )
+        elif main.failure == "refused":
+            sentence = (
+                f"{broker}: nothing listens on {host}:{port} (connection refused): check the port and "
+                "transport in the inventory, and that the broker runs"
+            )
+        elif main.failure == "unreachable":
+            sentence = f"{broker}: no route to {host}: check this machine's network connection"
+        elif main.failure == "dns":
+            sentence = f"{broker}: {host} does not resolve: check the host name, or this network's DNS"
+        elif main.failure == "tls-untrusted":
+            sentence = (
+                f"{broker}: the broker's certificate is not trusted: set ca_file to its CA "
+                "(HiveMQ Cloud: ISRG Root X1), or update the system's CA certificates"
+            )
+        elif main.failure == "tls-hostname":
+            sentence = (
+                f"{broker}: the certificate does not name {host}: use the host name the broker's "
+                "certificate is for (not an IP address: HiveMQ Cloud needs it for SNI)"
+            )
+        elif main.failure == "tls-expired":
+            sentence = f"{broker}: the broker's certificate has expired: the broker must renew it"
+        elif main.failure == "auth":
+            sentence = (
+                f"{broker}: the broker refused the credentials: check username and the password's "
+                "value in the .env beside the inventory (HiveMQ Cloud: Access Management)"
+            )
+        elif main.failure == "subscribe":
+            sentence = f"{broker}: connected, but a subscription was refused: check the account's ACL"
+        else:
+            failed = next(c for c in main.checks if not c.ok)
+            sentence = f"{broker}: {failed.hop} failed: {failed.detail}"
+        if working and main.failure != "dropped":
+            sentence += f" (the fallback {working.url} works)"
+        sentences.append(sentence)
+    return sentences
+
+
+def check_http(name: str, url: str, expect: int) -> Check:
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+            ok, detail = response.status == expect, f"HTTP {response.status}"
+    except OSError as error:
+        ok, detail = False, f"unreachable: {getattr(error, 'reason', error)}"
+    return Check(name, "http", ok, f"{url}: {detail}", required=False, seconds=time.monotonic() - started)
+
+
+@dataclass
+class Diagnosis:
+    reports: list[EndpointReport]
+    services: list[Check]
+    sentences: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.reports)
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "endpoints": [asdict(r) | {"ok": r.ok} for r in self.reports],
+            "services": [asdict(c) for c in self.services],
+            "diagnosis": self.sentences,
+        }
+
+
+def diagnose(inventory: Inventory, inventory_dir: Path, brokers: list[str]) -> Diagnosis:
+    """All endpoints in parallel, so the whole run stays within a few timeouts."""
+    unknown = [b for b in brokers if b not in inventory.brokers]
+    if unknown:
+        known = ", ".join(sorted(inventory.brokers))
+        raise PolysourceError(f"unknown broker(s) {', '.join(unknown)} (known: {known})")
+    names = brokers or sorted(inventory.brokers)
+    secrets = resolve_secrets(
+        sorted({v for n in names for v in broker_secrets(inventory.brokers[n])}), inventory_dir
+    )
+    jobs = []
+    for name in names:
+        broker = inventory.brokers[name]
+        username, password = credentials(broker, secrets)
+        topics = [subscription(s.topic) for s in inventory.streams.values() if s.broker == name]
+        jobs += [(e, username, password, topics) for e in endpoints(inventory, inventory_dir, name)]
+    hosts = sorted({e.host for e, *_ in jobs})
+    target = target_host(inventory)
+    db = inventory.storage.influxdb
+    with ThreadPoolExecutor(max(4, len(jobs) + len(hosts) + 2)) as pool:
+        futures = [pool.submit(check_endpoint, *job) for job in jobs]
+        refs = {h: pool.submit(tcp_probe, h, REFERENCE_PORT) for h in hosts}
+        influx_path = "/ping" if db.version == 1 else "/health"
+        services = [
+            pool.submit(
+                check_http,
+                "influxdb",
+                f"http://{target}:{db.port}{influx_path}",
+                204 if db.version == 1 else 200,
+            ),
+            pool.submit(check_http, "grafana", f"http://{target}:{inventory.grafana.port}/api/health", 200),
+        ]
+        reports = [f.result() for f in futures]
+        reference = {h: f.result() for h, f in refs.items()}
+        checks = [f.result() for f in services]
+    return Diagnosis(reports, checks, verdict(reports, reference))
