@@ -34,7 +34,9 @@ def influxdb(tmp_path_factory) -> Iterator[InfluxDB]:
     db.stop()
 
 
-def seed_inventory(mosquitto: Mosquitto, transport: str = "tls", topic_style: str = "shared") -> str:
+def seed_inventory(
+    mosquitto: Mosquitto, transport: str = "tls", topic_style: str = "shared", influx_port: int = 8086
+) -> str:
     """The seed's inventory, pointed at the local Mosquitto instead of HiveMQ Cloud."""
     port = mosquitto.tls_port if transport == "tls" else mosquitto.wss_port
     path = "    path: /mqtt\n" if transport == "wss" else ""
@@ -61,8 +63,8 @@ streams:
     broker: hivemq
 {stream}sensors:
   Test_4G: {{stream: capteurs, name: "Test 4G", unit: m, min: 0, max: 100, group: tests}}
-storage: {{influxdb: {{version: 1, database: polysource}}}}
-target: {{platform: linux/amd64}}
+storage: {{influxdb: {{version: 1, database: polysource, port: {influx_port}}}}}
+target: {{platform: linux/amd64, docker_host: "unix:///nonexistent.sock"}}
 """
 
 
@@ -73,13 +75,17 @@ def make_pipeline(tmp_path, mosquitto, influxdb, certs):
 
     def make(transport: str = "tls", topic_style: str = "shared", text: str | None = None) -> Telegraf:
         shutil.copy(certs.ca, tmp_path / "ca.pem")
-        inventory = write_inventory(tmp_path, text or seed_inventory(mosquitto, transport, topic_style))
+        text = text or seed_inventory(mosquitto, transport, topic_style, influxdb.port)
+        inventory = write_inventory(tmp_path, text)
+        secrets = {"HIVEMQ_PASSWORD": mosquitto.password, "INFLUXDB_READ_PASSWORD": influxdb.read_password}
+        (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in secrets.items()))
         output = tmp_path / "output"
         render_output(inventory, output)
         telegraf = Telegraf(
             output,
             {
                 "HIVEMQ_PASSWORD": mosquitto.password,
+                "INFLUXDB_READ_PASSWORD": influxdb.read_password,
                 "INFLUXDB_WRITE_PASSWORD": influxdb.write_password,
                 "POLYSOURCE_INFLUXDB_URL": influxdb.url,
             },

@@ -91,11 +91,17 @@ class Certificates:
             "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={hostname}",
             "-keyout", f"{name}.key", "-out", f"{name}.csr",
         )  # fmt: skip
-        if expired:
+        if expired:  # openssl 3.0's x509 cannot back-date; its ca command can
+            (self.folder / "index.txt").write_text("")
+            (self.folder / "serial").write_text("1000\n")
+            (self.folder / "ca.cnf").write_text(
+                "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\n"
+                "serial = serial\ndefault_md = sha256\npolicy = any\n[any]\ncommonName = supplied\n"
+            )
             self._openssl(
-                "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-not_before", "20200101000000Z", "-not_after", "20200102000000Z",
-                "-extfile", ext.name, "-out", f"{name}.pem",
+                "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key",
+                "-in", f"{name}.csr", "-out", f"{name}.pem", "-notext", "-extfile", ext.name,
+                "-startdate", "20200101000000Z", "-enddate", "20200102000000Z",
             )  # fmt: skip
         else:
             self._openssl(
@@ -117,6 +123,8 @@ class Mosquitto:
 
     folder: Path
     certs: Certificates
+    hostname: str = "localhost"  # the name the server certificate is for
+    expired: bool = False
     username: str = "polysource-pi"
     password: str = "test-only-mqtt-password"
     tls_port: int = field(default_factory=free_port)
@@ -126,7 +134,7 @@ class Mosquitto:
     def start(self) -> "Mosquitto":
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         require(Path(binary).exists(), "mosquitto")
-        cert, key = self.certs.server("broker", "localhost")
+        cert, key = self.certs.server(f"broker-{self.tls_port}", self.hostname, expired=self.expired)
         passwd = self.folder / "passwd"
         subprocess.run(
             ["mosquitto_passwd", "-c", "-b", str(passwd), self.username, self.password],
@@ -143,7 +151,11 @@ class Mosquitto:
             f"listener {self.wss_port} 127.0.0.1\nprotocol websockets\n{tls}"
         )
         self.process = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.PIPE)
-        wait_for(lambda: port_open(self.tls_port) and port_open(self.wss_port), 10, "mosquitto")
+        try:
+            wait_for(lambda: port_open(self.tls_port) and port_open(self.wss_port), 10, "mosquitto")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -197,6 +209,8 @@ class InfluxDB:
     admin_password: str = "test-only-admin-password"
     write_user: str = "telegraf"
     write_password: str = "test-only-write-password"
+    read_user: str = "grafana"
+    read_password: str = "test-only-read-password"
     port: int = field(default_factory=free_port)
     rpc_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
@@ -220,6 +234,14 @@ class InfluxDB:
         )
         log = open(self.folder / "influxd.log", "ab")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen([binary, "-config", str(config)], stdout=log, stderr=log)
+        try:
+            self._initialise(initialise)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _initialise(self, initialise: bool) -> None:
         wait_for(self.ping, 20, "influxd /ping")
         if initialise:
             # The first admin may be created without credentials, as the image's init does.
@@ -229,7 +251,8 @@ class InfluxDB:
             self.query(f'CREATE DATABASE "{self.database}"')
             self.query(f"CREATE USER {self.write_user} WITH PASSWORD '{self.write_password}'")
             self.query(f'GRANT WRITE ON "{self.database}" TO {self.write_user}')
-        return self
+            self.query(f"CREATE USER {self.read_user} WITH PASSWORD '{self.read_password}'")
+            self.query(f'GRANT READ ON "{self.database}" TO {self.read_user}')
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

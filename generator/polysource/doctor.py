@@ -42,6 +42,8 @@ class Check:
 class EndpointReport:
     broker: str
     url: str
+    host: str
+    port: int
     checks: list[Check] = field(default_factory=list)
     failure: str = ""  # dns | refused | dropped | unreachable | tls-untrusted | tls-hostname | ...
 
@@ -102,7 +104,7 @@ def _tls(endpoint: Endpoint) -> tuple[bool, str, str]:
 def check_endpoint(
     endpoint: Endpoint, username: str | None, password: str | None, topics: list[str]
 ) -> EndpointReport:
-    report = EndpointReport(endpoint.broker, endpoint.url)
+    report = EndpointReport(endpoint.broker, endpoint.url, endpoint.host, endpoint.port)
     started = time.monotonic()
     try:
         addresses = _resolve(endpoint.host, endpoint.port)
@@ -160,6 +162,23 @@ def check_endpoint(
     return report
 
 
+ADVICE = {
+    "refused": "nothing listens on {host}:{port} (connection refused): check the port and transport "
+    "in the inventory, and that the broker runs",
+    "unreachable": "no route to {host}: check this machine's network connection",
+    "dns": "{host} does not resolve: check the host name, or this network's DNS",
+    "tls-untrusted": "the broker's certificate is not trusted: set ca_file to its CA "
+    "(HiveMQ Cloud: ISRG Root X1), or update the system's CA certificates",
+    "tls-hostname": "the certificate does not name {host}: use the host name the broker's certificate "
+    "is for (not an IP address: HiveMQ Cloud needs it for SNI)",
+    "tls-expired": "the broker's certificate has expired: the broker must renew it",
+    "auth": "the broker refused the credentials: check username and the password's value in the .env "
+    "beside the inventory (HiveMQ Cloud: Access Management)",
+    "subscribe": "connected, but a subscription was refused: check the account's ACL",
+}
+"""What to do, per failure kind (all but a dropped port, whose advice depends on the fallbacks)."""
+
+
 def verdict(reports: list[EndpointReport], reference: dict[str, str]) -> list[str]:
     """One sentence per broken broker, naming the hop and what to do."""
     sentences = []
@@ -169,8 +188,7 @@ def verdict(reports: list[EndpointReport], reference: dict[str, str]) -> list[st
         working = next((r for r in fallbacks if r.ok), None)
         if main.ok:
             continue
-        port = main.url.rsplit(":", 1)[1].split("/")[0]
-        host = main.url.split("://", 1)[1].rsplit(":", 1)[0]
+        host, port = main.host, main.port
         if main.failure == "dropped":
             ref = reference.get(host, "")
             if working:
@@ -189,34 +207,8 @@ def verdict(reports: list[EndpointReport], reference: dict[str, str]) -> list[st
                     f"{broker}: {host} does not answer at all (port {port} and {REFERENCE_PORT} time out): "
                     "the host is down, or this network blocks it; try another uplink"
                 )
-        elif main.failure == "refused":
-            sentence = (
-                f"{broker}: nothing listens on {host}:{port} (connection refused): check the port and "
-                "transport in the inventory, and that the broker runs"
-            )
-        elif main.failure == "unreachable":
-            sentence = f"{broker}: no route to {host}: check this machine's network connection"
-        elif main.failure == "dns":
-            sentence = f"{broker}: {host} does not resolve: check the host name, or this network's DNS"
-        elif main.failure == "tls-untrusted":
-            sentence = (
-                f"{broker}: the broker's certificate is not trusted: set ca_file to its CA "
-                "(HiveMQ Cloud: ISRG Root X1), or update the system's CA certificates"
-            )
-        elif main.failure == "tls-hostname":
-            sentence = (
-                f"{broker}: the certificate does not name {host}: use the host name the broker's "
-                "certificate is for (not an IP address: HiveMQ Cloud needs it for SNI)"
-            )
-        elif main.failure == "tls-expired":
-            sentence = f"{broker}: the broker's certificate has expired: the broker must renew it"
-        elif main.failure == "auth":
-            sentence = (
-                f"{broker}: the broker refused the credentials: check username and the password's "
-                "value in the .env beside the inventory (HiveMQ Cloud: Access Management)"
-            )
-        elif main.failure == "subscribe":
-            sentence = f"{broker}: connected, but a subscription was refused: check the account's ACL"
+        elif main.failure in ADVICE:
+            sentence = f"{broker}: " + ADVICE[main.failure].format(host=host, port=port)
         else:
             failed = next(c for c in main.checks if not c.ok)
             sentence = f"{broker}: {failed.hop} failed: {failed.detail}"
