@@ -155,3 +155,10 @@ def test_schema_command_describes_the_examples():
     for inventory in EXAMPLES:
         jsonschema.validate(yaml.safe_load(inventory.read_text()), schema)
     assert "brokers" in schema["required"]
+
+
+def test_output_is_readable_by_the_containers_users(tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("render", "-i", str(write_inventory(tmp_path, MINIMAL)), "-o", str(out)).exit_code == 0
+    assert out.stat().st_mode & 0o005 == 0o005
+    assert (out / "telegraf/telegraf.conf").stat().st_mode & 0o004

@@ -40,22 +40,28 @@ def write_output(output: Path, files: dict[str, bytes]) -> list[str]:
             f"{output}: holds files polysource did not write ({listed}); "
             "move them away or choose another --output"
         )
-    changed = sorted(p for p in set(files) | set(current) if files.get(p) != current.get(p))
+    changed = _differences(files, current)
     if not changed:
         return []
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the config from the containers' users
+    old = output.with_name(f".{output.name}.old")
     try:
         for rel, content in files.items():
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
-        old = output.with_name(f".{output.name}.old")
         if old.exists():
             shutil.rmtree(old)
         if output.exists():
             output.rename(old)
-        staging.rename(output)
+        try:
+            staging.rename(output)
+        except OSError:
+            if old.exists() and not output.exists():
+                old.rename(output)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -63,10 +69,13 @@ def write_output(output: Path, files: dict[str, bytes]) -> list[str]:
     return changed
 
 
+def _differences(files: dict[str, bytes], current: dict[str, bytes]) -> list[str]:
+    return sorted(p for p in set(files) | set(current) if files.get(p) != current.get(p))
+
+
 def drift(output: Path, files: dict[str, bytes]) -> list[str]:
     """Paths whose content differs from a fresh render (missing and extra files too)."""
-    current = existing_files(output)
-    return sorted(p for p in set(files) | set(current) if files.get(p) != current.get(p))
+    return _differences(files, existing_files(output))
 
 
 def unified_diff(output: Path, files: dict[str, bytes]) -> str:
