@@ -184,3 +184,16 @@ def test_failing_healthcheck_keeps_the_running_service(deploy_project, test_imag
     assert container_ids(project) == before
     grafana = client_for(project).containers.get(before["grafana"])
     assert grafana.status == "running"
+
+
+def test_taken_port_is_a_clear_error(deploy_project):
+    import socket
+
+    with socket.socket() as blocker:
+        blocker.bind(("0.0.0.0", 0))
+        blocker.listen()
+        project = deploy_project(grafana=blocker.getsockname()[1])
+        result = run_cli(*project.args("deploy", "--timeout", "60"))
+    assert result.exit_code == 1
+    assert f"grafana: a host port it publishes ({project.ports['grafana']}) is already taken" in result.stderr
+    assert "grafana" not in container_ids(project)
