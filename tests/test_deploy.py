@@ -80,6 +80,12 @@ def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
     assert rows["telegraf"][2:] == ["running", "healthy", "yes"]
     assert rows["mosquitto-passwd"][2] == "exited"
 
+    logs = run_cli(*project.args("logs", "telegraf", "--tail", "50"))
+    assert logs.exit_code == 0
+    assert "[inputs.mqtt_consumer::capteurs] Connected [tcp://mosquitto:1883]" in logs.output
+    unknown = run_cli(*project.args("logs", "grafna"))
+    assert unknown.exit_code == 1 and "no container for service 'grafna'" in unknown.stderr
+
 
 def retention(project) -> str:
     return influx(project, "SHOW RETENTION POLICIES ON polysource")[0]["duration"]

@@ -65,11 +65,13 @@ def deploy(target: Target, actions: list[Action], timeout: float, echo: Echo) ->
     apply.ensure_images(client, specs, target.stack.inventory.target.platform, echo)
     apply.ensure_config_volumes(client, [a.spec for a in actions if a.spec and a.changes])
     for wave in apply.waves(actions):
-        steps = []
+        steps, errors = [], []
         for action in wave:
             echo(str(action))
-            steps.append(apply.begin(client, action, network))
-        errors = []
+            try:
+                steps.append(apply.begin(client, action, network))
+            except PolysourceError as error:  # the wave's other steps still finish or roll back
+                errors.append(str(error))
         for step in steps:
             try:
                 apply.finish(client, step, timeout)
