@@ -99,10 +99,6 @@ def make_pipeline(tmp_path, mosquitto, influxdb, certs):
         telegraf.stop()
 
 
-def output_of(telegraf: Telegraf) -> Path:
-    return telegraf.output
-
-
 # --- Docker Engine ------------------------------------------------------------------------------
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 TELEGRAF_CONFIG_ROOT = "/etc/telegraf"
 
 

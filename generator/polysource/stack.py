@@ -91,9 +91,6 @@ class Stack:
     def managed_broker(self) -> tuple[str, Broker] | None:
         return next(((n, b) for n, b in self.inventory.brokers.items() if b.managed), None)
 
-    def service(self, name: str) -> Service:
-        return next(s for s in self.services if s.name == name)
-
 
 def build_stack(inventory: Inventory, inventory_dir: Path) -> Stack:
     """Every service the inventory implies, in dependency order."""

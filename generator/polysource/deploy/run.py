@@ -1,11 +1,12 @@
 """deploy, status, down and logs: plain functions the CLI calls."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from polysource.deploy import apply
+from polysource.deploy.apply import Echo
 from polysource.deploy.docker_host import connect
 from polysource.deploy.plan import Action, differences, make_plan
 from polysource.deploy.secrets import resolve_secrets
@@ -15,8 +16,6 @@ from polysource.output import drift
 from polysource.pipeline import load_stack
 from polysource.render.files import render_files
 from polysource.stack import Stack
-
-Echo = Callable[[str], None]
 
 
 @dataclass
