@@ -8,7 +8,7 @@ from pathlib import Path
 
 from polysource.deploy.secrets import resolve_secrets
 from polysource.influx_read import point_stored, read_secrets
-from polysource.inventory.model import Inventory
+from polysource.inventory.model import Inventory, Sensor
 from polysource.mqtt import broker_secrets, open_session
 from polysource.readings import Reading, find_sensor, reading_for
 
@@ -24,6 +24,12 @@ def publish(inventory: Inventory, inventory_dir: Path, readings: list[Reading]) 
     finally:
         session.close()
     return session.endpoint.url
+
+
+def sensor_range(sensor: Sensor) -> tuple[float, float]:
+    """The sensor's min/max, or a 0-100 span where the inventory gives none."""
+    lo = sensor.min if sensor.min is not None else 0.0
+    return lo, sensor.max if sensor.max is not None else lo + 100.0
 
 
 def random_walk(lo: float, hi: float) -> Callable[[], float]:
@@ -49,10 +55,7 @@ def simulate(
     """Publish rate readings/s in total, round-robin over sensors, for duration seconds."""
     walks = {}
     for sensor_id in sensors:
-        sensor = find_sensor(inventory, sensor_id)
-        lo = sensor.min if sensor.min is not None else 0.0
-        hi = sensor.max if sensor.max is not None else lo + 100.0
-        walks[sensor_id] = random_walk(lo, hi)
+        walks[sensor_id] = random_walk(*sensor_range(find_sensor(inventory, sensor_id)))
     by_broker: dict[str, list[str]] = {}
     for sensor_id in sensors:
         by_broker.setdefault(inventory.streams[inventory.sensors[sensor_id].stream].broker, []).append(
@@ -90,10 +93,7 @@ def verify(
     inventory: Inventory, inventory_dir: Path, sensor_id: str, tags: dict[str, str], timeout: float
 ) -> list[Hop]:
     """Publish a unique probe reading and poll InfluxDB until that exact point appears."""
-    sensor = find_sensor(inventory, sensor_id)
-    lo = sensor.min if sensor.min is not None else 0.0
-    hi = sensor.max if sensor.max is not None else lo + 100.0
-    value = round(random.uniform(lo, hi), 6)
+    value = round(random.uniform(*sensor_range(find_sensor(inventory, sensor_id))), 6)
     reading = reading_for(inventory, sensor_id, value, tags)
     broker = inventory.brokers[reading.broker]
     secrets = resolve_secrets(broker_secrets(broker) + read_secrets(inventory), inventory_dir)

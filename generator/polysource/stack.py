@@ -62,7 +62,11 @@ class Service:
     healthcheck: Healthcheck | None = None
     mem_limit: str = "128m"
     one_shot: bool = False  # runs to completion before its dependents start
-    user: str | None = None
+
+    @property
+    def restart(self) -> str:
+        """Docker's restart policy: one-shot services must not be restarted."""
+        return "no" if self.one_shot else "unless-stopped"
 
     @property
     def secrets(self) -> list[str]:
@@ -88,17 +92,20 @@ class Stack:
         return sorted({var for s in self.services for var in s.secrets})
 
     @property
-    def managed_broker(self) -> tuple[str, Broker] | None:
-        return next(((n, b) for n, b in self.inventory.brokers.items() if b.managed), None)
+    def managed_broker(self) -> Broker | None:
+        return managed_broker(self.inventory)
+
+
+def managed_broker(inventory: Inventory) -> Broker | None:
+    return next((b for b in inventory.brokers.values() if b.managed), None)
 
 
 def build_stack(inventory: Inventory, inventory_dir: Path) -> Stack:
     """Every service the inventory implies, in dependency order."""
-    stack = Stack(inventory, inventory_dir, ())
     services = [_influxdb(inventory)]
-    managed = stack.managed_broker
+    managed = managed_broker(inventory)
     if managed:
-        services += [_mosquitto_passwd(inventory, managed[1]), _mosquitto(inventory, managed[1])]
+        services += [_mosquitto_passwd(inventory, managed), _mosquitto(inventory, managed)]
     services += [_telegraf(inventory, managed is not None), _grafana(inventory)]
     return Stack(inventory, inventory_dir, tuple(services))
 

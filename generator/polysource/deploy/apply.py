@@ -150,7 +150,7 @@ def last_logs(container: Any) -> str:
     return "\n".join(f"    {line}" for line in text.splitlines()) or "    (no output)"
 
 
-def wait_ready(client: Any, container: Any, spec: ContainerSpec, timeout: float) -> None:
+def wait_ready(container: Any, spec: ContainerSpec, timeout: float) -> None:
     """Healthy for services with a healthcheck, exit 0 for one-shots, running otherwise."""
     deadline = time.monotonic() + timeout
     name = spec.service.name
@@ -243,13 +243,13 @@ def begin(client: Any, action: Action, network: str) -> Step:
     return step  # "update": the live folder was refreshed with the other config volumes
 
 
-def finish(client: Any, step: Step, timeout: float) -> None:
+def finish(step: Step, timeout: float) -> None:
     """Wait until ready; on failure put back what ran before."""
     spec = step.action.spec
     if step.new is None or spec is None:
         return
     try:
-        wait_ready(client, step.new, spec, timeout)
+        wait_ready(step.new, spec, timeout)
     except PolysourceError as error:
         if step.action.verb == "start":
             raise

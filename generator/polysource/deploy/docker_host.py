@@ -24,10 +24,6 @@ def connect(host: str, timeout: int = 10) -> Any:
             base_url=host, tls=tls, timeout=timeout, use_ssh_client=host.startswith("ssh://")
         )
         client.ping()
-    except PermissionError as error:
-        raise PolysourceError(
-            f"permission denied on {host}: {error}; add your user to the docker group"
-        ) from None
     except Exception as error:  # the SDK raises several unrelated types for one cause
         text = str(error)
         if "Permission denied" in text:

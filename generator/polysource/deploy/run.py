@@ -73,7 +73,7 @@ def deploy(target: Target, actions: list[Action], timeout: float, echo: Echo) ->
                 errors.append(str(error))
         for step in steps:
             try:
-                apply.finish(client, step, timeout)
+                apply.finish(step, timeout)
             except PolysourceError as error:
                 errors.append(str(error))
         if errors:

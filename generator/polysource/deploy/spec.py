@@ -97,7 +97,7 @@ class ContainerSpec:
             "mounts": [[m.target, m.volume or m.config, m.read_only] for m in s.mounts],
             "healthcheck": s.healthcheck.__dict__ if s.healthcheck else None,
             "mem_limit": s.mem_limit,
-            "restart": "no" if s.one_shot else "unless-stopped",
+            "restart": s.restart,
         }
 
     def labels(self) -> dict[str, str]:
@@ -126,7 +126,7 @@ class ContainerSpec:
             ],
             "ports": {f"{container}/tcp": host for host, container in s.ports},
             "mem_limit": s.mem_limit,
-            "restart_policy": {"Name": "no" if s.one_shot else "unless-stopped"},
+            "restart_policy": {"Name": s.restart},
             "network": network,
             "networking_config": {network: EndpointConfig(api_version, aliases=[s.name])},
             "detach": True,

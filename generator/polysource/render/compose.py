@@ -28,7 +28,7 @@ def compose_service(service: Service, platform: str) -> dict[str, Any]:
     spec: dict[str, Any] = {"image": service.image, "platform": platform}
     if service.command:
         spec["command"] = [_escape(part) for part in service.command]
-    spec["restart"] = "no" if service.one_shot else "unless-stopped"
+    spec["restart"] = service.restart
     if service.environment:
         spec["environment"] = {
             key: env_reference(value) if isinstance(value, Secret) else value
