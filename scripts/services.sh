@@ -1,43 +1,98 @@
 #!/usr/bin/env bash
-# Install the real components the tests run, idempotently: Mosquitto, InfluxDB 1.x, Docker
-# Engine and a static busybox (for the test images) from Debian, and Telegraf built from the
-# Go module proxy with only the plugins polysource emits.
-# Prints the environment the tests read (POLYSOURCE_TELEGRAF=...) on its last line.
+# Install and build, idempotently, the real components the tests use:
+#   from Debian: Mosquitto, OpenSSH server, Docker Engine, busybox, curl, openssl, iptables, gcc with
+#     mbedTLS (the boards' TLS library);
+#   from the Go module proxy: Telegraf (only the plugins polysource emits), InfluxDB 1.8.10 (the Pi's
+#     server and CLI), InfluxDB 2.7.12 (its Flux engine built with the machine's Rust) and its CLI.
+# Builds are cached under ~/.cache/polysource. Prints the environment the tests read on its last line.
 set -euo pipefail
 
 TELEGRAF_VERSION="${TELEGRAF_VERSION:-1.39.3}"
-# Every plugin render can emit: keep in step with generator/polysource/render/telegraf.py.
-TELEGRAF_TAGS="custom,inputs.mqtt_consumer,parsers.json_v2,outputs.influxdb,outputs.influxdb_v2,outputs.health"
+INFLUXDB1_VERSION="1.8.10"
+INFLUXDB2_VERSION="2.7.12"
+# The influx CLI 2.x is a module of its own; this is the version influxdb 2.7.12's go.mod requires.
+INFLUX_CLI2_VERSION="v2.2.1-0.20221028161653-3285a03e9e28"
+# Every plugin render can emit: keep in step with templates/telegraf.conf.j2.
+TELEGRAF_TAGS="custom,inputs.mqtt_consumer,inputs.internal,parsers.json_v2,outputs.influxdb,outputs.influxdb_v2,outputs.health"
 TOOLS="${POLYSOURCE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/polysource}"
+mkdir -p "$TOOLS"
 
 log() { printf 'services: %s\n' "$*" >&2; }
 
 need_apt=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v mosquitto_pub >/dev/null || need_apt+=(mosquitto-clients)
-command -v influxd >/dev/null || need_apt+=(influxdb)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v curl >/dev/null || need_apt+=(curl)
 command -v iptables >/dev/null || need_apt+=(iptables)
 command -v dockerd >/dev/null || need_apt+=(docker.io)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need_apt+=(busybox-static)
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh >/dev/null || need_apt+=(openssh-client)
+command -v gcc >/dev/null || need_apt+=(gcc)
+[ -f /usr/include/mbedtls/ssl.h ] || need_apt+=(libmbedtls-dev)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx setpriv || need_apt+=(busybox-static)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "installing ${need_apt[*]} from Debian"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
 fi
+command -v go >/dev/null || { log "go is required to build Telegraf and InfluxDB"; exit 1; }
 
+# --- Telegraf -----------------------------------------------------------------------------------
 tag_id=$(printf '%s' "$TELEGRAF_TAGS" | sha256sum | cut -c1-8)
-bin_dir="$TOOLS/telegraf-$TELEGRAF_VERSION-$tag_id"
-telegraf="$bin_dir/telegraf"
+telegraf_dir="$TOOLS/telegraf-$TELEGRAF_VERSION-$tag_id"
+telegraf="$telegraf_dir/telegraf"
 if [ -x "$telegraf" ] && "$telegraf" --version 2>/dev/null | grep -q "Telegraf $TELEGRAF_VERSION"; then
   log "telegraf $TELEGRAF_VERSION already built at $telegraf"
 else
-  command -v go >/dev/null || { log "go is required to build Telegraf"; exit 1; }
   log "building telegraf $TELEGRAF_VERSION ($TELEGRAF_TAGS)"
-  mkdir -p "$bin_dir"
-  CGO_ENABLED=0 GOBIN="$bin_dir" go install -tags "$TELEGRAF_TAGS" \
+  mkdir -p "$telegraf_dir"
+  CGO_ENABLED=0 GOBIN="$telegraf_dir" go install -tags "$TELEGRAF_TAGS" \
     -ldflags "-s -w -X github.com/influxdata/telegraf/internal.Version=$TELEGRAF_VERSION" \
     "github.com/influxdata/telegraf/cmd/telegraf@v$TELEGRAF_VERSION" >&2
 fi
+
+# --- InfluxDB 1.8 (the server the Pi runs; Debian ships 1.6) ------------------------------------
+influx1_dir="$TOOLS/influxdb-$INFLUXDB1_VERSION"
+if [ -x "$influx1_dir/influxd" ] && [ -x "$influx1_dir/influx" ]; then
+  log "influxdb $INFLUXDB1_VERSION already built in $influx1_dir"
+else
+  log "building influxdb $INFLUXDB1_VERSION (influxd, influx)"
+  mkdir -p "$influx1_dir"
+  GOBIN="$influx1_dir" go install -ldflags "-s -w -X main.version=$INFLUXDB1_VERSION" \
+    "github.com/influxdata/influxdb/cmd/influxd@v$INFLUXDB1_VERSION" \
+    "github.com/influxdata/influxdb/cmd/influx@v$INFLUXDB1_VERSION" >&2
+fi
+
+# --- InfluxDB 2.7 -------------------------------------------------------------------------------
+# Its go.mod has a replace directive, so `go install pkg@version` refuses it: the module is
+# downloaded from the proxy and built in a copy of its folder. Its Flux engine (Rust, built by
+# influxdata/pkg-config through cargo) pins an old toolchain and denies warnings: the installed
+# stable toolchain is used, with lints capped to warnings.
+influx2_dir="$TOOLS/influxdb-$INFLUXDB2_VERSION"
+if [ -x "$influx2_dir/influxd" ] && [ -x "$influx2_dir/influx" ]; then
+  log "influxdb $INFLUXDB2_VERSION already built in $influx2_dir"
+elif command -v cargo >/dev/null; then
+  log "building influxdb $INFLUXDB2_VERSION (influxd with the Flux engine, influx CLI)"
+  mkdir -p "$influx2_dir/tools" "$influx2_dir/src"
+  GOBIN="$influx2_dir/tools" go install github.com/influxdata/pkg-config@v0.2.14 >&2
+  printf '#!/bin/sh\nexec "$@" --cap-lints warn\n' > "$influx2_dir/tools/cap-lints"
+  chmod +x "$influx2_dir/tools/cap-lints"
+  module_dir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'; }
+  server_src=$(module_dir "github.com/influxdata/influxdb/v2@v$INFLUXDB2_VERSION")
+  cli_src=$(module_dir "github.com/influxdata/influx-cli/v2@$INFLUX_CLI2_VERSION")
+  rm -rf "$influx2_dir/src/server" "$influx2_dir/src/cli"
+  cp -r "$server_src" "$influx2_dir/src/server" && cp -r "$cli_src" "$influx2_dir/src/cli"
+  chmod -R u+w "$influx2_dir/src"
+  (cd "$influx2_dir/src/server" && PATH="$influx2_dir/tools:$PATH" RUSTUP_TOOLCHAIN=stable \
+    RUSTC_WRAPPER="$influx2_dir/tools/cap-lints" CGO_ENABLED=1 \
+    go build -tags "sqlite_foreign_keys,sqlite_json" -ldflags "-s -w -X main.version=$INFLUXDB2_VERSION" \
+    -o "$influx2_dir/influxd" ./cmd/influxd >&2)
+  (cd "$influx2_dir/src/cli" && go build -ldflags "-s -w" -o "$influx2_dir/influx" ./cmd/influx >&2)
+  rm -rf "$influx2_dir/src"
+else
+  log "cargo not found: InfluxDB 2 is not built, its tests will fail in CI"
+fi
+
 "$telegraf" --version >&2
-echo "POLYSOURCE_TELEGRAF=$telegraf"
+echo "POLYSOURCE_TELEGRAF=$telegraf POLYSOURCE_INFLUXDB1=$influx1_dir POLYSOURCE_INFLUXDB2=$influx2_dir"

@@ -1,15 +1,28 @@
 """Fixtures for the real components; see services.py."""
 
 import shutil
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from helpers import write_inventory
-from polysource.pipeline import render_output
-from services import Certificates, DockerEngine, InfluxDB, Mosquitto, Telegraf, require
+from helpers import run_cli, write_inventory
+from polysource.pipeline import load_stack, render_output
+from services import (
+    Certificates,
+    DockerEngine,
+    InfluxDB,
+    InfluxDB2,
+    Mosquitto,
+    SshServer,
+    Telegraf,
+    free_port,
+    influx_binaries,
+    influx_dir,
+    require,
+)
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +47,19 @@ def influxdb(tmp_path_factory) -> Iterator[InfluxDB]:
     db.stop()
 
 
+@pytest.fixture
+def influxdb2(tmp_path_factory) -> Iterator[InfluxDB2]:
+    db = InfluxDB2(tmp_path_factory.mktemp("influxdb2")).start()
+    yield db
+    db.stop()
+
+
 def seed_inventory(
-    mosquitto: Mosquitto, transport: str = "tls", topic_style: str = "shared", influx_port: int = 8086
+    mosquitto: Mosquitto,
+    transport: str = "tls",
+    topic_style: str = "shared",
+    influx_port: int = 8086,
+    storage: str | None = None,
 ) -> str:
     """The seed's inventory, pointed at the local Mosquitto instead of HiveMQ Cloud."""
     port = mosquitto.tls_port if transport == "tls" else mosquitto.wss_port
@@ -48,6 +72,7 @@ def seed_inventory(
         stream = (
             "    topic: polysource/{site}/{sensor}\n    format: {value: value}\n    measurement: mesures\n"
         )
+    storage = storage or f"{{influxdb: {{version: 1, database: polysource, port: {influx_port}}}}}"
     return f"""\
 project: polysource
 brokers:
@@ -63,33 +88,47 @@ streams:
     broker: hivemq
 {stream}sensors:
   Test_4G: {{stream: capteurs, name: "Test 4G", unit: m, min: 0, max: 100, group: tests}}
-storage: {{influxdb: {{version: 1, database: polysource, port: {influx_port}}}}}
+storage: {storage}
 target: {{platform: linux/amd64, docker_host: "unix:///nonexistent.sock"}}
 """
 
 
 @pytest.fixture
 def make_pipeline(tmp_path, mosquitto, influxdb, certs):
-    """Render an inventory for the local broker and start the real Telegraf on the result."""
+    """Render an inventory for the local broker; a Telegraf (not started) on the result."""
     started: list[Telegraf] = []
 
-    def make(transport: str = "tls", topic_style: str = "shared", text: str | None = None) -> Telegraf:
+    def make(
+        transport: str = "tls", topic_style: str = "shared", text: str | None = None, influx=None
+    ) -> Telegraf:
+        influx = influx or influxdb
         shutil.copy(certs.ca, tmp_path / "ca.pem")
-        text = text or seed_inventory(mosquitto, transport, topic_style, influxdb.port)
+        if text is None and isinstance(influx, InfluxDB2):
+            storage = (
+                f"{{influxdb: {{version: 2, database: {influx.bucket}, organization: {influx.organization}, "
+                f"port: {influx.port}, retention: {influx.retention}}}}}"
+            )
+            text = seed_inventory(mosquitto, transport, topic_style, storage=storage)
+        text = text or seed_inventory(mosquitto, transport, topic_style, influx.port)
         inventory = write_inventory(tmp_path, text)
-        secrets = {"HIVEMQ_PASSWORD": mosquitto.password, "INFLUXDB_READ_PASSWORD": influxdb.read_password}
+        secrets = {"HIVEMQ_PASSWORD": mosquitto.password}
+        if isinstance(influx, InfluxDB2):
+            secrets |= {"INFLUXDB_TOKEN": influx.token}
+        else:
+            secrets |= {
+                "INFLUXDB_READ_PASSWORD": influx.read_password,
+                "INFLUXDB_WRITE_PASSWORD": influx.write_password,
+            }
         (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in secrets.items()))
         output = tmp_path / "output"
         render_output(inventory, output)
+        stack = load_stack(inventory)
         telegraf = Telegraf(
             output,
-            {
-                "HIVEMQ_PASSWORD": mosquitto.password,
-                "INFLUXDB_READ_PASSWORD": influxdb.read_password,
-                "INFLUXDB_WRITE_PASSWORD": influxdb.write_password,
-                "POLYSOURCE_INFLUXDB_URL": influxdb.url,
-            },
+            {**secrets, "POLYSOURCE_INFLUXDB_URL": influx.url},
             tmp_path / "telegraf.log",
+            broker=mosquitto,
+            client_ids=tuple(s.client_id for s in stack.streams.values()),
         )
         started.append(telegraf)
         return telegraf
@@ -109,12 +148,27 @@ def docker_engine() -> Iterator[str]:
     engine.stop()
 
 
+def stand_in_binaries() -> dict[str, Path]:
+    binaries = {"telegraf": Telegraf.binary(), **influx_binaries(1)}
+    if influx_dir(2):
+        two = influx_binaries(2)
+        binaries |= {"influxd2": two["influxd"], "influx2": two["influx"]}
+    return binaries
+
+
 @pytest.fixture(scope="session")
 def test_images(docker_engine) -> dict[str, str]:
     import docker
     from images import build_all
 
-    return build_all(docker.DockerClient(base_url=docker_engine), Telegraf.binary())
+    return build_all(docker.DockerClient(base_url=docker_engine), stand_in_binaries())
+
+
+@pytest.fixture(scope="session")
+def ssh_server(tmp_path_factory, docker_engine) -> Iterator[SshServer]:
+    server = SshServer(tmp_path_factory.mktemp("sshd"), docker_engine).start()
+    yield server
+    server.stop()
 
 
 DEPLOY_SECRETS = {
@@ -123,11 +177,16 @@ DEPLOY_SECRETS = {
     "INFLUXDB_ADMIN_PASSWORD": "test-only-admin",
     "INFLUXDB_WRITE_PASSWORD": "test-only-write",
     "INFLUXDB_READ_PASSWORD": "test-only-read",
+    "INFLUXDB_TOKEN": "test-only-operator-token",
     "GRAFANA_ADMIN_PASSWORD": "test-only-grafana",
 }
 
 
-def deploy_inventory(engine: str, images: dict[str, str], ports: dict[str, int], unit: str = "m") -> str:
+def deploy_inventory(engine: str, images: dict[str, str], ports: dict, unit: str = "m") -> str:
+    influx = ports.get("influx_version", 1)
+    database = ports.get("database", "polysource")
+    extra = "" if influx == 1 else ", organization: lab"
+    storage = f"{{influxdb: {{version: {influx}, database: {database}{extra}, port: {ports['influxdb']}}}}}"
     return f"""\
 project: {ports["project"]}
 brokers:
@@ -144,14 +203,14 @@ streams:
     format: {{value: valeur, sensor: idCapteur, unit: unite}}
 sensors:
   Test_4G: {{stream: capteurs, name: "Test 4G", unit: {unit}, min: 0, max: 100, group: tests}}
-storage: {{influxdb: {{version: 1, database: polysource, port: {ports["influxdb"]}}}}}
+storage: {storage}
 grafana: {{port: {ports["grafana"]}}}
 target:
   docker_host: {engine}
   platform: linux/amd64
   images:
     telegraf: {images["telegraf"]}
-    influxdb: {images["influxdb"]}
+    influxdb: {images["influxdb" if influx == 1 else "influxdb2"]}
     mosquitto: {images["mosquitto"]}
     grafana: {images[ports.get("grafana_image", "grafana")]}
 """
@@ -163,23 +222,33 @@ class DeployProject:
     inventory: Path
     output: Path
     ports: dict
+    secrets: dict[str, str] = field(default_factory=dict)
 
     def args(self, *extra: str) -> list[str]:
         return [*extra, "-i", str(self.inventory), "-o", str(self.output)]
+
+    def write_secrets(self, **changes: str) -> None:
+        """The .env beside the inventory, with values quoted as a user would for odd ones."""
+        self.secrets |= changes
+        lines = [f"{k}='{v}'" if "'" not in v else f'{k}="{v}"' for k, v in self.secrets.items()]
+        (self.folder / ".env").write_text("\n".join(lines) + "\n")
+
+    def edit(self, old: str, new: str) -> None:
+        text = self.inventory.read_text()
+        assert old in text, old
+        self.inventory.write_text(text.replace(old, new))
+        result = run_cli("render", "-i", str(self.inventory), "-o", str(self.output))
+        assert result.exit_code == 0, result.output
 
 
 @pytest.fixture
 def deploy_project(tmp_path, docker_engine, test_images) -> Iterator:
     """A stack for the test's own project name and free ports; torn down with its volumes."""
-    import uuid
-
-    from services import free_port
-
     made: list[DeployProject] = []
 
-    def make(**overrides) -> DeployProject:
-        folder = tmp_path / "stack"
-        folder.mkdir(exist_ok=True)
+    def make(host: str | None = None, **overrides) -> DeployProject:
+        folder = tmp_path / f"stack{len(made)}"
+        folder.mkdir()
         ports = {
             "project": f"t{uuid.uuid4().hex[:8]}",
             "mqtt": free_port(),
@@ -187,15 +256,16 @@ def deploy_project(tmp_path, docker_engine, test_images) -> Iterator:
             "grafana": free_port(),
             **overrides,
         }
-        (folder / ".env").write_text("".join(f"{k}={v}\n" for k, v in DEPLOY_SECRETS.items()))
-        inventory = write_inventory(folder, deploy_inventory(docker_engine, test_images, ports), "stack.yml")
-        project = DeployProject(folder, inventory, folder / "output", ports)
+        if ports.get("influx_version") == 2:
+            require("influxdb2" in test_images, "influxdb 2.x (built by scripts/services.sh)")
+        text = deploy_inventory(host or docker_engine, test_images, ports)
+        inventory = write_inventory(folder, text, "stack.yml")
+        project = DeployProject(folder, inventory, folder / "output", ports, dict(DEPLOY_SECRETS))
+        project.write_secrets(**overrides.get("secrets", {}))
         render_output(inventory, project.output)
         made.append(project)
         return project
 
     yield make
-    from helpers import run_cli
-
     for project in made:
-        run_cli(*project.args("down", "--volumes"))
+        run_cli(*project.args("down", "--volumes", "--host", docker_engine))

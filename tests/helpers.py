@@ -10,7 +10,7 @@ from polysource.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORIES = ROOT / "inventory"
 SEED = INVENTORIES / "polysource.yml"
-REFERENCE = ROOT.parent / "shared" / "reference"
+VENDOR = ROOT / "tests" / "vendor"
 
 
 def run_cli(*args: str) -> Result:

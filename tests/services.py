@@ -1,7 +1,9 @@
-"""The real components the tests run: Mosquitto (TLS, auth, websockets), InfluxDB 1.x, Telegraf.
+"""The real components the tests run: Mosquitto (TLS, auth, websockets), InfluxDB 1.8 and 2.7,
+Telegraf, dockerd and an OpenSSH server.
 
 Each starts on free loopback ports in a temporary folder. Without a component the tests skip,
 unless POLYSOURCE_REQUIRE_SERVICES=1 (as in CI), where a missing component is a failure.
+No helper here swallows an error: a failed query raises, it never reads as "no rows".
 """
 
 import base64
@@ -54,13 +56,32 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def tools_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource"
+
+
 def telegraf_binary() -> Path | None:
     explicit = os.environ.get("POLYSOURCE_TELEGRAF")
     if explicit:
         return Path(explicit) if Path(explicit).is_file() else None
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource"
-    built = sorted(cache.glob("telegraf-*/telegraf"))
+    built = sorted(tools_dir().glob("telegraf-*/telegraf"))
     return built[-1] if built else None
+
+
+def influx_dir(major: int) -> Path | None:
+    """The folder holding influxd and influx built by scripts/services.sh (1.8.10 or 2.7.12)."""
+    explicit = os.environ.get(f"POLYSOURCE_INFLUXDB{major}")
+    found = Path(explicit) if explicit else next(iter(sorted(tools_dir().glob(f"influxdb-{major}.*"))), None)
+    if found and (found / "influxd").is_file() and (found / "influx").is_file():
+        return found
+    return None
+
+
+def influx_binaries(major: int) -> dict[str, Path]:
+    folder = influx_dir(major)
+    require(folder is not None, f"influxdb {major}.x (built by scripts/services.sh)")
+    assert folder is not None
+    return {"influxd": folder / "influxd", "influx": folder / "influx"}
 
 
 # --- certificates -------------------------------------------------------------------------------
@@ -145,7 +166,7 @@ class Mosquitto:
         config.write_text(
             "user root\nper_listener_settings false\nallow_anonymous false\n"
             f"password_file {passwd}\nmax_queued_messages 100000\nmax_inflight_messages 100\n"
-            f"persistence false\nlog_dest file {self.folder / 'mosquitto.log'}\n"
+            f"persistence false\nlog_dest file {self.folder / 'mosquitto.log'}\nlog_type all\n"
             f"listener {self.tls_port} 127.0.0.1\nprotocol mqtt\n{tls}"
             f"listener {self.wss_port} 127.0.0.1\nprotocol websockets\n{tls}"
         )
@@ -161,6 +182,16 @@ class Mosquitto:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "mosquitto.log"
+
+    def subscriptions(self, client_id: str) -> int:
+        """How many SUBSCRIBE packets from client_id reached the broker (its log counts them)."""
+        if not self.log.exists():
+            return 0
+        return self.log.read_text(errors="replace").count(f"Received SUBSCRIBE from {client_id}\n")
 
     def client(self, transport: str = "tls", client_id: str = "") -> "MqttClient":
         return MqttClient(self, transport, client_id)
@@ -201,7 +232,8 @@ class MqttClient:
 
 @dataclass
 class InfluxDB:
-    """Debian's InfluxDB 1.x with auth on, set up as the influxdb:1.8 image's init would."""
+    """InfluxDB 1.8.10 (the Pi's, built from the Go module proxy) with auth on, set up as
+    deploy's converge would leave it."""
 
     folder: Path
     database: str = "polysource"
@@ -219,8 +251,7 @@ class InfluxDB:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, initialise: bool = True) -> "InfluxDB":
-        binary = shutil.which("influxd")
-        require(binary is not None, "influxd")
+        binary = influx_binaries(1)["influxd"]
         config = self.folder / "influxdb.conf"
         config.write_text(
             f'reporting-disabled = true\nbind-address = "127.0.0.1:{self.rpc_port}"\n'
@@ -232,26 +263,30 @@ class InfluxDB:
             "  log-enabled = false\n"
         )
         log = open(self.folder / "influxd.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen([binary, "-config", str(config)], stdout=log, stderr=log)
+        self.process = subprocess.Popen([str(binary), "-config", str(config)], stdout=log, stderr=log)
         try:
-            self._initialise(initialise)
+            wait_for(self.ping, 20, "influxd /ping")
+            if initialise:
+                self._initialise()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _initialise(self, initialise: bool) -> None:
-        wait_for(self.ping, 20, "influxd /ping")
-        if initialise:
-            # The first admin may be created without credentials, as the image's init does.
-            self.query(
-                f"CREATE USER admin WITH PASSWORD '{self.admin_password}' WITH ALL PRIVILEGES", auth=False
-            )
-            self.query(f'CREATE DATABASE "{self.database}"')
-            self.query(f"CREATE USER {self.write_user} WITH PASSWORD '{self.write_password}'")
-            self.query(f'GRANT WRITE ON "{self.database}" TO {self.write_user}')
-            self.query(f"CREATE USER {self.read_user} WITH PASSWORD '{self.read_password}'")
-            self.query(f'GRANT READ ON "{self.database}" TO {self.read_user}')
+    def _initialise(self) -> None:
+        from polysource.stack.queries import influxql_identifier as ident
+        from polysource.stack.queries import influxql_string as text
+
+        db = ident(self.database)
+        # The first admin may be created without credentials, as InfluxDB allows.
+        self.query(
+            f"CREATE USER admin WITH PASSWORD {text(self.admin_password)} WITH ALL PRIVILEGES", auth=False
+        )
+        self.query(f"CREATE DATABASE {db}")
+        self.query(f"CREATE USER {ident(self.write_user)} WITH PASSWORD {text(self.write_password)}")
+        self.query(f"GRANT WRITE ON {db} TO {ident(self.write_user)}")
+        self.query(f"CREATE USER {ident(self.read_user)} WITH PASSWORD {text(self.read_password)}")
+        self.query(f"GRANT READ ON {db} TO {ident(self.read_user)}")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -270,12 +305,14 @@ class InfluxDB:
 
     def points(self, measurement: str, where: str = "") -> list[dict]:
         """Every point of measurement, as dicts of column -> value."""
+        from polysource.stack.queries import influxql_identifier
+
         clause = f" WHERE {where}" if where else ""
-        return rows(self.query(f'SELECT * FROM "{measurement}"{clause}', db=self.database))
+        return rows(self.query(f"SELECT * FROM {influxql_identifier(measurement)}{clause}", db=self.database))
 
 
 def influx_query(url: str, q: str, db: str | None = None, auth: tuple[str, str] | None = None) -> dict:
-    """InfluxDB 1.x /query, with basic auth (1.6 does not read u/p from a POST body)."""
+    """InfluxDB 1.x /query with basic auth; an HTTP error raises."""
     params = {"q": q, **({"db": db} if db else {})}
     request = urllib.request.Request(f"{url}/query", data=urllib.parse.urlencode(params).encode())
     if auth:
@@ -286,12 +323,112 @@ def influx_query(url: str, q: str, db: str | None = None, auth: tuple[str, str] 
 
 
 def rows(result: dict) -> list[dict]:
-    """Every row of an InfluxDB /query result, as dicts of column -> value."""
-    found = []
-    for statement in result.get("results", []):
-        for series in statement.get("series", []):
-            found += [dict(zip(series["columns"], values, strict=True)) for values in series["values"]]
-    return found
+    """Every row of an InfluxDB /query result; an error in the answer raises, never reads as []."""
+    from polysource.field.influx import influxql_rows
+
+    return influxql_rows(result)
+
+
+@dataclass
+class InfluxDB2:
+    """InfluxDB 2.7.12 (built from the Go module proxy, Flux engine included), set up on start."""
+
+    folder: Path
+    organization: str = "lab"
+    bucket: str = "capteurs"
+    username: str = "admin"
+    password: str = "test-only-admin-password"
+    token: str = "test-only-operator-token"
+    retention: str = "30d"
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "InfluxDB2":
+        binaries = influx_binaries(2)
+        log = open(self.folder / "influxd.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [
+                str(binaries["influxd"]),
+                "--bolt-path",
+                str(self.folder / "influxd.bolt"),
+                "--engine-path",
+                str(self.folder / "engine"),
+                "--http-bind-address",
+                f"127.0.0.1:{self.port}",
+                "--reporting-disabled",
+                "--log-level",
+                "error",
+            ],  # fmt: skip
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            wait_for(self.healthy, 30, "influxd 2 /health")
+            subprocess.run(
+                [
+                    str(binaries["influx"]),
+                    "setup",
+                    "--host",
+                    self.url,
+                    "--force",
+                    "--username",
+                    self.username,
+                    "--password",
+                    self.password,
+                    "--org",
+                    self.organization,
+                    "--bucket",
+                    self.bucket,
+                    "--retention",
+                    self.retention,
+                    "--token",
+                    self.token,
+                ],  # fmt: skip
+                check=True,
+                capture_output=True,
+                env={"INFLUX_CONFIGS_PATH": str(self.folder / "configs"), "PATH": os.environ["PATH"]},
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(30)
+
+    def flux(self, query: str) -> list[dict]:
+        from polysource.field.influx import flux_rows
+
+        request = urllib.request.Request(
+            f"{self.url}/api/v2/query?org={urllib.parse.quote(self.organization)}",
+            data=json.dumps({"query": query}).encode(),
+            headers={
+                "Authorization": f"Token {self.token}",
+                "Content-Type": "application/json",
+                "Accept": "application/csv",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return flux_rows(response.read().decode())
+
+    def points(self, measurement: str) -> list[dict]:
+        return self.flux(
+            f'from(bucket: "{self.bucket}") |> range(start: -1h) '
+            f'|> filter(fn: (r) => r._measurement == "{measurement}")'
+        )
 
 
 # --- Telegraf -----------------------------------------------------------------------------------
@@ -309,6 +446,8 @@ class Telegraf:
     env: dict[str, str]
     log: Path
     process: subprocess.Popen | None = None
+    broker: "Mosquitto | None" = None  # when given, start() waits for these clients' SUBSCRIBE
+    client_ids: tuple[str, ...] = ()
 
     @staticmethod
     def binary() -> Path:
@@ -339,11 +478,21 @@ class Telegraf:
         )
 
     def start(self) -> "Telegraf":
+        """Start, and return once the broker has each stream's subscription (Telegraf logs
+        "Connected" before it subscribes: waiting for that alone races the first readings)."""
+        broker = self.broker
+        before = {c: broker.subscriptions(c) for c in self.client_ids} if broker else {}
         handle = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
             self.command(), env=self.environment(), stdout=handle, stderr=subprocess.STDOUT
         )
-        wait_for(lambda: b"Connected [" in self.log.read_bytes() or self.exited(), 30, "telegraf")
+
+        def ready() -> bool:
+            if broker is None:
+                return b"Connected [" in self.log.read_bytes()
+            return all(broker.subscriptions(c) > n for c, n in before.items())
+
+        wait_for(lambda: ready() or self.exited(), 30, "telegraf's subscription")
         assert not self.exited(), self.log.read_text()
         return self
 
@@ -414,3 +563,78 @@ class DockerEngine:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(30)
+
+
+# --- OpenSSH server ---------------------------------------------------------------------------
+
+
+@dataclass
+class SshServer:
+    """Debian's sshd on a loopback port: key auth only, a `pi` user in the docker group whose
+    sessions reach the tests' dockerd, as `ssh pi@raspberrypi.local docker ...` would on a Pi."""
+
+    folder: Path
+    docker_url: str
+    user: str = "pi"
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ssh://{self.user}@127.0.0.1:{self.port}"
+
+    @property
+    def bin_dir(self) -> Path:
+        """Put first on PATH: an `ssh` that uses the test key and known_hosts, strictly."""
+        return self.folder / "bin"
+
+    def start(self) -> "SshServer":
+        require(Path("/usr/sbin/sshd").exists(), "sshd (openssh-server)")
+        require(shutil.which("docker") is not None, "the docker CLI (docker.io)")
+        self._user()
+        run = lambda *args: subprocess.run(args, check=True, capture_output=True)  # noqa: E731
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.folder / "host_key"))
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.folder / "client_key"))
+        keys = self.folder / "authorized_keys"
+        keys.mkdir()
+        (keys / self.user).write_text((self.folder / "client_key.pub").read_text())
+        host_key = (self.folder / "host_key.pub").read_text().split()
+        (self.folder / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_key[0]} {host_key[1]}\n")
+        socket_dir = Path(self.docker_url.removeprefix("unix://")).parent
+        socket_dir.chmod(0o755)  # the pi user reaches the socket through its group, as on a Pi
+        config = self.folder / "sshd_config"
+        config.write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.folder / 'host_key'}\n"
+            f"PidFile {self.folder / 'sshd.pid'}\nAuthorizedKeysFile {keys}/%u\nStrictModes no\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+            f"UsePAM no\nSetEnv DOCKER_HOST={self.docker_url}\nLogLevel VERBOSE\n"
+        )
+        Path("/run/sshd").mkdir(exist_ok=True)
+        log = open(self.folder / "sshd.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stdout=log, stderr=log
+        )
+        self.bin_dir.mkdir()
+        wrapper = self.bin_dir / "ssh"
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            f"exec /usr/bin/ssh -F /dev/null -i {self.folder / 'client_key'} -o IdentitiesOnly=yes "
+            f"-o UserKnownHostsFile={self.folder / 'known_hosts'} -o StrictHostKeyChecking=yes "
+            '-o BatchMode=yes "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        wait_for(lambda: port_open(self.port), 10, "sshd")
+        return self
+
+    def _user(self) -> None:
+        if subprocess.run(["getent", "group", "docker"], capture_output=True).returncode != 0:
+            subprocess.run(["groupadd", "docker"], check=True)
+        if subprocess.run(["id", self.user], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "-m", "-s", "/bin/bash", "-G", "docker", self.user], check=True)
+        subprocess.run(["usermod", "-aG", "docker", self.user], check=True)
+        subprocess.run(["usermod", "-p", "*", self.user], check=True)  # no password login, not locked: keys
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)

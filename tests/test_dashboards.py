@@ -5,14 +5,14 @@ import json
 import jsonschema
 import pytest
 
-from helpers import INVENTORIES, REFERENCE
+from helpers import INVENTORIES, VENDOR
+from polysource.inventory.units import GRAFANA_UNITS
 from polysource.pipeline import fresh_files
-from polysource.units import GRAFANA_UNITS
 
-GRAFANA = REFERENCE / "grafana"
+GRAFANA = VENDOR / "grafana-foundation-sdk"
 SCHEMAS = {
-    "grafana-12": GRAFANA / "grafana-foundation-sdk__jsonschema__dashboard.jsonschema.json",
-    "grafana-11.6": GRAFANA / "grafana-foundation-sdk@v11.6.x__jsonschema__dashboard.jsonschema.json",
+    "grafana-12": GRAFANA / "dashboard.jsonschema.json",
+    "grafana-11.6": GRAFANA / "dashboard-v11.6.jsonschema.json",
 }
 
 
@@ -93,6 +93,6 @@ def test_panels_do_not_overlap(tmp_path):
 
 
 def test_unit_table_only_names_grafana_units():
-    units = json.loads((GRAFANA / "grafana-foundation-sdk__jsonschema__units.jsonschema.json").read_text())
+    units = json.loads((GRAFANA / "units.jsonschema.json").read_text())
     known = {d.get("const") for d in units["definitions"].values()}
     assert set(GRAFANA_UNITS.values()) <= known

@@ -1,68 +1,33 @@
-"""deploy against a real Docker Engine, with local images of the real components."""
+"""deploy against a real Docker Engine, with stand-in images of the real components."""
 
-import json
+import socket
 import time
 
-import docker
-import paho.mqtt.client as mqtt
-
-from conftest import DEPLOY_SECRETS
+from deploy_helpers import (
+    SEED_READING,
+    client_for,
+    container_ids,
+    containers,
+    publish,
+    readings,
+    wait_readings,
+    wait_subscribed,
+)
 from helpers import run_cli
-from polysource.pipeline import load_stack
-from services import influx_query, rows, wait_for
-
-SEED_READING = {"valeur": 99.9, "idCapteur": "Test_4G", "unite": "m"}
-
-
-def client_for(project):
-    return docker.DockerClient(base_url=load_stack(project.inventory).inventory.target.docker_host)
-
-
-def container_ids(project) -> dict[str, str]:
-    found = client_for(project).containers.list(
-        all=True, filters={"label": f"polysource.project={project.ports['project']}"}
-    )
-    return {c.labels["polysource.service"]: c.id for c in found}
-
-
-def publish_seed(project) -> None:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="esp32-test")
-    client.username_pw_set("esp32", DEPLOY_SECRETS["MOSQUITTO_ESP32_PASSWORD"])
-    client.connect("127.0.0.1", project.ports["mqtt"], 30)
-    client.loop_start()
-    info = client.publish("polysource/capteurs", json.dumps(SEED_READING), qos=1)
-    info.wait_for_publish(10)
-    assert info.is_published()
-    client.disconnect()
-    client.loop_stop()
-
-
-def influx(project, q: str) -> list[dict]:
-    url = f"http://127.0.0.1:{project.ports['influxdb']}"
-    return rows(influx_query(url, q, "polysource", ("admin", DEPLOY_SECRETS["INFLUXDB_ADMIN_PASSWORD"])))
-
-
-def influx_points(project) -> list:
-    try:
-        return influx(project, 'SELECT * FROM "capteurs"')
-    except OSError:
-        return []
+from services import wait_for
 
 
 def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
     project = deploy_project()
+    started = time.time()
     result = run_cli(*project.args("deploy", "--timeout", "90"))
     assert result.exit_code == 0, result.output
     assert set(container_ids(project)) == {"influxdb", "mosquitto-passwd", "mosquitto", "telegraf", "grafana"}
+    assert "converge  influxdb (not converged yet" in result.output
 
-    publish_seed(project)
-    try:
-        wait_for(lambda: influx_points(project), 30, "the seed reading in the deployed InfluxDB")
-    except AssertionError:
-        print(run_cli(*project.args("logs", "telegraf")).output)
-        print(run_cli(*project.args("logs", "influxdb")).output[-3000:])
-        raise
-    (point,) = influx_points(project)
+    wait_subscribed(project, since=started)
+    publish(project, SEED_READING)
+    (point,) = wait_readings(project, 1)
     assert (point["valeur"], point["idCapteur"], point["unite"]) == (99.9, "Test_4G", "m")
 
     ids = container_ids(project)
@@ -74,11 +39,19 @@ def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
     assert "0 change(s)" in again.output
     assert elapsed < 2, f"no-op deploy took {elapsed:.2f}s"
 
+    def docker_says_healthy() -> bool:
+        return all(
+            c.attrs["State"].get("Health", {}).get("Status") in (None, "healthy")
+            for c in containers(project).values()
+        )
+
+    wait_for(docker_says_healthy, 30, "Docker's own healthchecks (every 5 s)")
     status = run_cli(*project.args("status"))
     assert status.exit_code == 0, status.output
-    rows = {line.split()[0]: line.split() for line in status.output.splitlines()[1:]}
-    assert rows["telegraf"][2:] == ["running", "healthy", "yes"]
-    assert rows["mosquitto-passwd"][2] == "exited"
+    table = {line.split()[0]: line.split() for line in status.output.splitlines()[1:]}
+    assert table["telegraf"][2:5] == ["running", "healthy", "yes"]
+    assert table["influxdb"][2:5] == ["running", "healthy", "yes"]
+    assert table["mosquitto-passwd"][2] == "exited"
 
     logs = run_cli(*project.args("logs", "telegraf", "--tail", "50"))
     assert logs.exit_code == 0
@@ -88,18 +61,22 @@ def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
 
 
 def retention(project) -> str:
-    return influx(project, "SHOW RETENTION POLICIES ON polysource")[0]["duration"]
+    from deploy_helpers import influx
+
+    (policy,) = [p for p in influx(project, "SHOW RETENTION POLICIES") if p["default"]]
+    return policy["duration"]
 
 
 def test_changed_sensor_recreates_exactly_telegraf(deploy_project):
     project = deploy_project()
     assert run_cli(*project.args("deploy")).exit_code == 0
-    assert retention(project) == "2160h0m0s"  # the inventory's 90d, from the init script
+    assert retention(project) == "2160h0m0s"  # the inventory's 90d, converged by deploy
     before = container_ids(project)
 
     text = project.inventory.read_text()
-    text = text.replace('name: "Test 4G", unit: m,', 'name: "Test 4G (10 s)", unit: m, interval: 10s,')
-    project.inventory.write_text(text)
+    project.inventory.write_text(
+        text.replace('name: "Test 4G", unit: m,', 'name: "Test 4G (10 s)", unit: m, interval: 10s,')
+    )
     stale = run_cli(*project.args("deploy", "--dry-run"))
     assert stale.exit_code == 1 and "run `polysource render`" in stale.output
     assert run_cli(*project.args("render")).exit_code == 0
@@ -121,24 +98,44 @@ def test_changed_sensor_recreates_exactly_telegraf(deploy_project):
     assert result.exit_code == 0, result.output
     after = container_ids(project)
     assert {s for s in after if after[s] != before[s]} == {"telegraf"}
-    container = client_for(project).containers.get(after["grafana"])
-    stream, _ = container.get_archive(
-        "/etc/grafana/dashboards/polysource-overview.json".replace("polysource", project.ports["project"])
-    )
+    grafana = client_for(project).containers.get(after["grafana"])
+    stream, _ = grafana.get_archive(f"/etc/grafana/dashboards/{project.ports['project']}-overview.json")
     assert b"Test 4G (10 s)" in b"".join(stream)
     assert "0 change(s)" in run_cli(*project.args("deploy")).output
 
 
-def test_data_survives_down_but_not_down_volumes(deploy_project):
+def test_plan_starts_a_stopped_service_and_removes_one_no_longer_in_the_stack(deploy_project):
     project = deploy_project()
     assert run_cli(*project.args("deploy")).exit_code == 0
-    publish_seed(project)
-    wait_for(lambda: influx_points(project), 30, "the seed reading")
+    containers(project)["grafana"].stop()
+    extra = client_for(project).containers.create(
+        containers(project)["grafana"].image.id,
+        name=f"{project.ports['project']}-old-exporter",
+        labels={"polysource.project": project.ports["project"], "polysource.service": "old-exporter"},
+    )
+    plan = run_cli(*project.args("deploy", "--dry-run"))
+    assert "start     grafana (was exited)" in plan.output
+    assert "remove    old-exporter (no longer in the stack)" in plan.output
+    result = run_cli(*project.args("deploy"))
+    assert result.exit_code == 0, result.output
+    assert containers(project)["grafana"].status == "running"
+    assert extra.id not in [c.id for c in client_for(project).containers.list(all=True)]
+
+
+def test_data_survives_down_but_not_down_volumes(deploy_project):
+    project = deploy_project()
+    started = time.time()
+    assert run_cli(*project.args("deploy")).exit_code == 0
+    wait_subscribed(project, since=started)
+    publish(project, SEED_READING)
+    wait_readings(project, 1)
 
     assert run_cli(*project.args("down")).exit_code == 0
     assert container_ids(project) == {}
+    plan = run_cli(*project.args("deploy", "--dry-run"))
+    assert "converge" not in plan.output, "the data volume still records the converged state"
     assert run_cli(*project.args("deploy")).exit_code == 0
-    assert len(influx_points(project)) == 1
+    assert len(readings(project)) == 1
 
     assert run_cli(*project.args("down", "--volumes")).exit_code == 0
     volumes = client_for(project).volumes.list(
@@ -146,19 +143,15 @@ def test_data_survives_down_but_not_down_volumes(deploy_project):
     )
     assert volumes == []
     assert run_cli(*project.args("deploy")).exit_code == 0
-    assert influx_points(project) == []
+    assert readings(project) == []  # an empty, working database: a query error would raise
 
 
 def test_missing_secret_changes_nothing(deploy_project, monkeypatch):
     project = deploy_project()
     assert run_cli(*project.args("deploy")).exit_code == 0
     before = container_ids(project)
-    env = project.folder / ".env"
-    env.write_text(
-        "\n".join(
-            line for line in env.read_text().splitlines() if "GRAFANA" not in line and "ESP32" not in line
-        )
-    )
+    del project.secrets["GRAFANA_ADMIN_PASSWORD"], project.secrets["MOSQUITTO_ESP32_PASSWORD"]
+    project.write_secrets()
     monkeypatch.delenv("GRAFANA_ADMIN_PASSWORD", raising=False)
     result = run_cli(*project.args("deploy"))
     assert result.exit_code == 1
@@ -179,22 +172,16 @@ def test_failing_healthcheck_keeps_the_running_service(deploy_project, test_imag
     project = deploy_project()
     assert run_cli(*project.args("deploy")).exit_code == 0
     before = container_ids(project)
-    project.inventory.write_text(
-        project.inventory.read_text().replace(test_images["grafana"], test_images["grafana-unhealthy"])
-    )
-    assert run_cli(*project.args("render")).exit_code == 0
+    project.edit(test_images["grafana"], test_images["grafana-unhealthy"])
     result = run_cli(*project.args("deploy", "--timeout", "15"))
     assert result.exit_code == 1
     assert "grafana" in result.stderr and "last log lines" in result.stderr
     assert "the previous container was put back" in result.stderr
     assert container_ids(project) == before
-    grafana = client_for(project).containers.get(before["grafana"])
-    assert grafana.status == "running"
+    assert containers(project)["grafana"].status == "running"
 
 
 def test_taken_port_is_a_clear_error(deploy_project):
-    import socket
-
     with socket.socket() as blocker:
         blocker.bind(("0.0.0.0", 0))
         blocker.listen()

@@ -49,12 +49,12 @@ CASES = {
         ":15:20: target.platform: InfluxDB 2 images exist for amd64 and arm64 only",
     ),
     "missing section": (
-        MINIMAL.split("sensors:")[0],
-        ":1:1: sensors: required key is missing",
+        MINIMAL.split("streams:")[0],
+        ":1:1: streams: required key is missing",
     ),
     "wildcard topic": (
         MINIMAL.replace("polysource/capteurs", "polysource/+"),
-        ":10:12: streams.capteurs.topic: write {name} segments instead of MQTT wildcards",
+        ":10:12: streams.capteurs.topic: write {name} levels instead of MQTT wildcards",
     ),
 }
 

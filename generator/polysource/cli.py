@@ -1,9 +1,12 @@
-"""The polysource command line: thin click commands over plain functions."""
+"""The polysource command line: thin click commands over plain functions.
 
-import functools
+polysource's own errors are caught once, in the group, and printed as lines with their exit
+status (2 for a bad inventory, 1 otherwise); Ctrl-C ends a command with status 130, quietly.
+"""
+
 import json
+import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,41 @@ from polysource.errors import PolysourceError
 
 DEFAULT_INVENTORY = Path("inventory/polysource.yml")
 DEFAULT_OUTPUT = Path("output")
+
+
+class Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PolysourceError as error:
+            click.echo(str(error), err=True)
+            ctx.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            ctx.exit(130)
+
+
+class Finite(click.ParamType):
+    """A float that is a number (no nan, no inf), within bounds."""
+
+    name = "number"
+
+    def __init__(self, low: float | None = None, high: float | None = None, low_open: bool = False):
+        self.low, self.high, self.low_open = low, high, low_open
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.low is not None and (number <= self.low if self.low_open else number < self.low):
+            self.fail(f"{value} is below the smallest accepted value ({self.low})", param, ctx)
+        if self.high is not None and number > self.high:
+            self.fail(f"{value} is above the largest accepted value ({self.high})", param, ctx)
+        return number
+
 
 inventory_option = click.option(
     "-i",
@@ -31,23 +69,27 @@ output_option = click.option(
     show_default=True,
     help="Folder the stack is rendered into.",
 )
+host_option = click.option(
+    "--host",
+    metavar="URL",
+    help="Docker host (unix://, tcp://, ssh://user@pi); default: the inventory's target.docker_host.",
+)
+tag_option = click.option(
+    "--tag", "tags", multiple=True, metavar="NAME=VALUE", help="Value for a {NAME} topic level (repeatable)."
+)
 
 
-def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Print polysource's own errors as lines, with their exit status; never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except PolysourceError as error:
-            click.echo(str(error), err=True)
-            sys.exit(error.exit_code)
-
-    return wrapper
+def _tags(pairs: tuple[str, ...]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--tag")
+        tags[key] = value
+    return tags
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="polysource")
 def main() -> None:
     """Run a sensor-to-dashboard stack (MQTT -> Telegraf -> InfluxDB -> Grafana) as code.
@@ -56,7 +98,9 @@ def main() -> None:
     Typical session:
       polysource render            # inventory/polysource.yml -> output/
       git diff output/             # review what changes on the Pi
-      polysource render --check    # CI: fail when output/ is stale
+      polysource deploy --dry-run  # the plan
+      polysource deploy            # make the Pi run it
+      polysource verify            # a reading, followed into InfluxDB
     """
 
 
@@ -64,7 +108,6 @@ def main() -> None:
 @inventory_option
 @output_option
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 naming files that differ.")
-@reports_errors
 def render(inventory: Path, output: Path, check: bool) -> None:
     """Render the whole stack from the inventory into the output folder.
 
@@ -95,7 +138,6 @@ def render(inventory: Path, output: Path, check: bool) -> None:
 @main.command()
 @inventory_option
 @output_option
-@reports_errors
 def diff(inventory: Path, output: Path) -> None:
     """Print the unified diff `render` would apply to the output folder.
 
@@ -121,27 +163,22 @@ def schema() -> None:
     click.echo(json.dumps(Inventory.model_json_schema(), indent=2, sort_keys=True))
 
 
-host_option = click.option(
-    "--host",
-    metavar="URL",
-    help="Docker host (unix://, tcp://, ssh://user@pi); default: the inventory's target.docker_host.",
-)
-
-
 @main.command()
 @inventory_option
 @output_option
 @host_option
 @click.option("--dry-run", is_flag=True, help="Print the plan, one line per service; change nothing.")
-@click.option("--timeout", default=120, show_default=True, help="Seconds to wait for each service.")
-@reports_errors
+@click.option(
+    "--timeout", type=click.IntRange(1, 3600), default=120, show_default=True, help="Seconds per service."
+)
 def deploy(inventory: Path, output: Path, host: str | None, dry_run: bool, timeout: int) -> None:
     """Make the Docker host run exactly what the output folder describes.
 
     Only what changed is touched: a service is re-created when its image, its settings or one
-    of its config files changed, and the old container is kept until the new one is healthy.
-    Data volumes are never removed (see `down --volumes`). Secrets come from the environment
-    or the .env beside the inventory.
+    of its config files changed, and the old container is kept until the new one is ready.
+    InfluxDB's database, users, passwords and retention and Grafana's admin password are
+    converged whenever they differ from the inventory. Data volumes are never removed (see
+    `down --volumes`). Secrets come from the environment or the .env beside the inventory.
 
     \b
     Examples:
@@ -151,12 +188,16 @@ def deploy(inventory: Path, output: Path, host: str | None, dry_run: bool, timeo
     from polysource.deploy import run
 
     target = run.prepare(inventory, output, host)
-    actions = run.plan(target)
+    actions, recorded = run.plan(target)
     if dry_run:
         for action in actions:
-            click.echo(str(action))
-        return
-    run.deploy(target, actions, timeout, click.echo)
+            for line in action.lines():
+                click.echo(line)
+        blocked = run.check_blockers(target, recorded)
+        for line in blocked:
+            click.echo(line, err=True)
+        sys.exit(1 if blocked else 0)
+    run.deploy(target, actions, recorded, timeout, click.echo)
     changed = sum(a.changes for a in actions)
     click.echo(f"{target.stack.name}: {changed} change(s), {len(actions) - changed} service(s) kept")
 
@@ -165,16 +206,18 @@ def deploy(inventory: Path, output: Path, host: str | None, dry_run: bool, timeo
 @inventory_option
 @output_option
 @host_option
-@reports_errors
 def status(inventory: Path, output: Path, host: str | None) -> None:
-    """Show each service: image, state, health, and whether it matches the output folder."""
+    """Show each service: image, state, health, whether it matches the inventory, and why not."""
     from polysource.deploy import run
 
     rows = run.status(run.prepare(inventory, output, host))
-    header = ("SERVICE", "IMAGE", "STATE", "HEALTH", "UP TO DATE")
-    table = [header] + [(r.service, r.image, r.state, r.health, r.current) for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
+    header = ("SERVICE", "IMAGE", "STATE", "HEALTH", "UP TO DATE", "NOTE")
+    _table([header] + [(r.service, r.image, r.state, r.health, r.current, r.note) for r in rows])
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
@@ -183,7 +226,6 @@ def status(inventory: Path, output: Path, host: str | None) -> None:
 @output_option
 @host_option
 @click.option("--volumes", is_flag=True, help="Also delete the data volumes (InfluxDB, Grafana, broker).")
-@reports_errors
 def down(inventory: Path, output: Path, host: str | None, volumes: bool) -> None:
     """Stop and remove the stack's containers; data volumes stay unless --volumes."""
     from polysource.deploy import run
@@ -197,8 +239,9 @@ def down(inventory: Path, output: Path, host: str | None, volumes: bool) -> None
 @host_option
 @click.argument("service")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-@click.option("--tail", default=100, show_default=True, help="Lines from the end to start with.")
-@reports_errors
+@click.option(
+    "--tail", type=click.IntRange(0, 1_000_000), default=100, show_default=True, help="Lines to start with."
+)
 def logs(inventory: Path, output: Path, host: str | None, service: str, follow: bool, tail: int) -> None:
     """Print a service's logs, e.g. `polysource logs telegraf -f` to watch rejected payloads."""
     from polysource.deploy import run
@@ -207,43 +250,27 @@ def logs(inventory: Path, output: Path, host: str | None, service: str, follow: 
         click.echo(chunk.decode(errors="replace"), nl=False)
 
 
-def _tags(pairs: tuple[str, ...]) -> dict[str, str]:
-    tags = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--tag")
-        tags[key] = value
-    return tags
-
-
-tag_option = click.option(
-    "--tag", "tags", multiple=True, metavar="NAME=VALUE", help="Value for a {NAME} topic level."
-)
-
-
 @main.command()
 @inventory_option
 @click.argument("brokers", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="The same report as JSON, for scripts.")
-@reports_errors
 def doctor(inventory: Path, brokers: tuple[str, ...], as_json: bool) -> None:
     """Check every broker endpoint hop by hop and say which hop fails and what to do.
 
     DNS, TCP (refused vs silently dropped vs no route), TLS (trust, host name, expiry),
     MQTT CONNECT with the inventory's credentials, SUBSCRIBE to each stream's topic; then
     InfluxDB and Grafana on the target (optional). Exit 0 only when every broker hop is fine.
+    DNS, TCP and TLS run without secrets; the MQTT hops need the broker's.
 
     \b
     Examples:
       polysource doctor
       polysource doctor hivemq --json
     """
-    from polysource.doctor import diagnose
-    from polysource.inventory import load_inventory
+    from polysource.field.doctor import diagnose
+    from polysource.pipeline import load_stack
 
-    model, base = load_inventory(inventory)
-    result = diagnose(model, base, list(brokers))
+    result = diagnose(load_stack(inventory), list(brokers))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
@@ -251,11 +278,7 @@ def doctor(inventory: Path, brokers: tuple[str, ...], as_json: bool) -> None:
             (c.target, c.hop, "ok" if c.ok else "FAIL", c.detail) for r in result.reports for c in r.checks
         ]
         rows += [(c.target, c.hop, "ok" if c.ok else "warn", c.detail) for c in result.services]
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        for row in rows:
-            click.echo(
-                "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3]
-            )
+        _table(rows)
         for sentence in result.sentences:
             click.echo(f"\n{sentence}")
         if result.ok:
@@ -266,33 +289,35 @@ def doctor(inventory: Path, brokers: tuple[str, ...], as_json: bool) -> None:
 @main.command()
 @inventory_option
 @click.argument("sensor")
-@click.argument("value", type=float)
+@click.argument("value", type=Finite())
 @tag_option
-@reports_errors
 def publish(inventory: Path, sensor: str, value: float, tags: tuple[str, ...]) -> None:
-    """Send one reading as SENSOR would, to its broker and topic, with QoS 1.
+    """Send one reading as SENSOR would, to its broker and topic, with its stream's QoS.
 
     \b
     Example (the seed's test reading):
       polysource publish Test_4G 99.9
     """
-    from polysource.inventory import load_inventory
-    from polysource.probe import publish as send
-    from polysource.readings import reading_for
+    from polysource.field.probe import publish as send
+    from polysource.field.readings import reading_for
+    from polysource.pipeline import load_stack
 
-    model, base = load_inventory(inventory)
-    reading = reading_for(model, sensor, value, _tags(tags))
-    url = send(model, base, [reading])
+    stack = load_stack(inventory)
+    reading = reading_for(stack, sensor, value, _tags(tags))
+    url = send(stack, [reading])
     click.echo(f"acknowledged by {url}: {reading.topic} {reading.payload}")
 
 
 @main.command()
 @inventory_option
 @click.argument("sensors", nargs=-1)
-@click.option("--rate", default=1.0, show_default=True, help="Readings per second, in total.")
-@click.option("--duration", default=60.0, show_default=True, help="Seconds to run.")
+@click.option(
+    "--rate", type=Finite(0.001, 100_000), default=1.0, show_default=True, help="Readings/s, in total."
+)
+@click.option(
+    "--duration", type=Finite(0, 7 * 86400, low_open=True), default=60.0, show_default=True, help="Seconds."
+)
 @tag_option
-@reports_errors
 def simulate(
     inventory: Path, sensors: tuple[str, ...], rate: float, duration: float, tags: tuple[str, ...]
 ) -> None:
@@ -303,37 +328,32 @@ def simulate(
       polysource simulate --rate 2 --duration 600
       polysource simulate T_salle1 CO2_salle1 --rate 10 --duration 30
     """
-    from polysource.inventory import load_inventory
-    from polysource.probe import simulate as run
+    from polysource.field.probe import simulate as run
+    from polysource.pipeline import load_stack
 
-    if rate <= 0 or duration <= 0:
-        raise click.BadParameter("--rate and --duration must be positive")
-    model, base = load_inventory(inventory)
-    chosen = list(sensors) or sorted(model.sensors)
-    sent = run(
-        model, base, chosen, rate, duration, _tags(tags), lambda n: click.echo(f"\rsent {n}", nl=False)
-    )
+    stack = load_stack(inventory)
+    chosen = list(sensors) or sorted(stack.inventory.sensors)
+    sent = run(stack, chosen, rate, duration, _tags(tags), lambda n: click.echo(f"\rsent {n}", nl=False))
     click.echo(f"\rsent {sent} readings from {len(chosen)} sensor(s) in {duration:.0f}s")
 
 
 @main.command()
 @inventory_option
 @click.argument("sensor", required=False)
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the point.")
+@click.option("--timeout", type=Finite(0.1, 3600), default=30.0, show_default=True, help="Seconds to wait.")
 @tag_option
-@reports_errors
 def verify(inventory: Path, sensor: str | None, timeout: float, tags: tuple[str, ...]) -> None:
     """Publish a unique probe reading and follow it into InfluxDB, hop by hop.
 
     Exit 0 when it arrived within the timeout, 1 naming the hop where it stopped.
     Default SENSOR: the inventory's first.
     """
-    from polysource.inventory import load_inventory
-    from polysource.probe import verify as follow
+    from polysource.field.probe import verify as follow
+    from polysource.field.readings import first_sensor
+    from polysource.pipeline import load_stack
 
-    model, base = load_inventory(inventory)
-    chosen = sensor or next(iter(model.sensors))
-    hops = follow(model, base, chosen, _tags(tags), timeout)
+    stack = load_stack(inventory)
+    hops = follow(stack, sensor or first_sensor(stack), _tags(tags), timeout)
     for hop in hops:
         took = f"{1000 * hop.seconds:7.0f} ms" if hop.seconds is not None else "      -   "
         click.echo(f"{'ok' if hop.ok else 'FAIL':<4}  {hop.name:<12} {took}  {hop.detail}")

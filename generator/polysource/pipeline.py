@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from polysource.inventory import load_inventory
-from polysource.output import drift, unified_diff, write_output
 from polysource.render.files import render_files
 from polysource.stack import Stack, build_stack
+from polysource.workspace import drift, unified_diff, write_output
 
 
 def load_stack(inventory: Path) -> Stack:

@@ -1,27 +1,62 @@
-"""What deploy will do, per service, and why: the part --dry-run prints."""
+"""What deploy will do, per service, and why: the part --dry-run prints.
+
+Pure: it compares desired container specs with what the engine reports (labels, status, the
+records converge keeps) and never calls Docker itself, so it is tested against fakes.
+"""
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from polysource.deploy.spec import LABEL, ContainerSpec
+from polysource.deploy.converge import Desired, changes
+from polysource.deploy.engine import LABEL
+from polysource.deploy.spec import ContainerSpec
+
+VERBS = ("create", "recreate", "start", "update", "keep", "remove")
+UNHEALTHY = "unhealthy: checking its database, users and passwords again"
+
+
+class Existing(Protocol):
+    """What the plan reads of a container (deploy.engine.Box, or a fake)."""
+
+    @property
+    def labels(self) -> dict[str, str]: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def health(self) -> str | None: ...
 
 
 @dataclass
 class Action:
     service: str
-    verb: str  # create | recreate | start | update | keep | remove
+    verb: str  # one of VERBS
     reasons: list[str] = field(default_factory=list)
     spec: ContainerSpec | None = None
     container: Any = None
+    converge: list[str] = field(default_factory=list)  # stateful settings to make true, in words
+    recheck: bool = False  # converge everything again, whatever the volume's record says
 
     def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def lines(self) -> list[str]:
         why = f" ({'; '.join(self.reasons)})" if self.reasons else ""
-        return f"{self.verb:<9} {self.service}{why}"
+        found = [f"{self.verb:<9} {self.service}{why}"]
+        if self.converge:
+            found.append(f"{'converge':<9} {self.service} ({'; '.join(self.converge)})")
+        return found
 
     @property
     def changes(self) -> bool:
-        return self.verb != "keep"
+        return self.verb != "keep" or bool(self.converge)
+
+    @property
+    def replaces(self) -> bool:
+        """A new container for this service (its first-start setup may run)."""
+        return self.verb in ("create", "recreate")
 
 
 def differences(spec: ContainerSpec, labels: dict[str, str]) -> list[str]:
@@ -31,7 +66,10 @@ def differences(spec: ContainerSpec, labels: dict[str, str]) -> list[str]:
         reasons.append(f"image {labels.get(f'{LABEL}.image')} -> {wanted[f'{LABEL}.image']}")
     if labels.get(f"{LABEL}.settings") != wanted[f"{LABEL}.settings"]:
         reasons.append("settings changed")
-    old = json.loads(labels.get(f"{LABEL}.config") or "{}")
+    try:
+        old = json.loads(labels.get(f"{LABEL}.config") or "{}")
+    except ValueError:
+        old = {}
     new = spec.config_files()
     changed = sorted(p for p in set(old) | set(new) if old.get(p) != new.get(p))
     if changed:
@@ -52,9 +90,15 @@ def live_changes(spec: ContainerSpec, deployed: dict[str, dict[str, str]]) -> li
 
 
 def make_plan(
-    specs: list[ContainerSpec], existing: dict[str, Any], live: dict[str, dict[str, dict[str, str]]]
+    specs: list[ContainerSpec],
+    existing: dict[str, Existing],
+    live: dict[str, dict[str, dict[str, str]]],
+    desired: dict[str, Desired] | None = None,
+    recorded: dict[str, dict[str, Any] | None] | None = None,
 ) -> list[Action]:
-    """existing: service -> container; live: service -> folder -> file hashes deployed there."""
+    """existing: service -> container; live: service -> folder -> file hashes deployed there;
+    desired/recorded: service -> converge state wanted / last recorded in its data volume."""
+    desired, recorded = desired or {}, recorded or {}
     wanted = {s.service.name for s in specs}
     actions = [
         Action(name, "remove", ["no longer in the stack"], container=c)
@@ -78,7 +122,11 @@ def make_plan(
                 action = Action(name, "update", [f"re-read in place: {', '.join(changed)}"], spec, container)
             else:
                 action = Action(name, "keep", spec=spec, container=container)
-        if spec.service.one_shot and action.verb in ("create", "recreate"):
+        if name in desired:
+            action.converge = changes(desired[name], recorded.get(name))
+            if not action.converge and container is not None and container.health == "unhealthy":
+                action.converge, action.recheck = [UNHEALTHY], True
+        if spec.service.one_shot and action.replaces:
             rerun.add(name)
         actions.append(action)
     return actions

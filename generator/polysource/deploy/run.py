@@ -5,24 +5,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from polysource import secrets
 from polysource.deploy import apply
-from polysource.deploy.apply import Echo
-from polysource.deploy.docker_host import connect
+from polysource.deploy.apply import Converging, Echo
+from polysource.deploy.converge import Desired, blockers, convergers, desired_state, read_record
+from polysource.deploy.engine import Box, Engine, connect
 from polysource.deploy.plan import Action, differences, make_plan
-from polysource.deploy.secrets import resolve_secrets
-from polysource.deploy.spec import LABEL, ContainerSpec, desired_containers
-from polysource.errors import PolysourceError
-from polysource.output import drift
+from polysource.deploy.spec import ContainerSpec, desired_containers
+from polysource.errors import DeployError, PolysourceError
 from polysource.pipeline import load_stack
 from polysource.render.files import render_files
+from polysource.secrets import SecretValues
 from polysource.stack import Stack
+from polysource.stack.paths import STATE_FILE
+from polysource.workspace import drift
 
 
 @dataclass
 class Target:
     stack: Stack
     specs: list[ContainerSpec]
-    client: Any
+    engine: Engine
+    values: SecretValues
+
+    @property
+    def desired(self) -> dict[str, Desired]:
+        return desired_state(self.stack, self.values) if self.values else {}
 
 
 def prepare(inventory: Path, output: Path, host: str | None, full: bool = True) -> Target:
@@ -31,54 +39,114 @@ def prepare(inventory: Path, output: Path, host: str | None, full: bool = True) 
     full=False (down, logs) needs only the project name and the daemon.
     """
     stack = load_stack(inventory)
+    url = host or stack.inventory.target.docker_host
     if not full:
-        return Target(stack, [], connect(host or stack.inventory.target.docker_host))
+        return Target(stack, [], connect(url), SecretValues({}))
     files = render_files(stack, output)
     stale = drift(output, files)
     if stale:
-        raise PolysourceError(
+        raise DeployError(
             f"{output} is not what {inventory} renders to ({', '.join(stale[:5])}): "
             "run `polysource render` and review the diff first; nothing was changed"
         )
-    secrets = resolve_secrets(stack.secrets, stack.inventory_dir)
-    client = connect(host or stack.inventory.target.docker_host)
-    return Target(stack, desired_containers(stack, files, secrets), client)
+    values = secrets.resolve(stack.secrets, stack.inventory_dir)
+    _check_secret_values(stack, values)
+    engine = connect(url)
+    return Target(stack, desired_containers(stack, files, values), engine, values)
 
 
-def plan(target: Target) -> list[Action]:
-    existing = apply.existing_containers(target.client, target.stack.name)
+def _check_secret_values(stack: Stack, values: SecretValues) -> None:
+    """Values the services cannot take, found before anything changes (never shown)."""
+    problems = []
+    if stack.influx.version == 2 and len(values[stack.influx.admin.password]) < 8:
+        problems.append(f"{stack.influx.admin.password.var}: InfluxDB 2 wants 8 characters or more")
+    broker = stack.managed_broker
+    if broker and broker.credential:
+        for secret in [broker.credential.password, *broker.device_accounts.values()]:
+            if "\n" in values[secret] or "\r" in values[secret]:
+                problems.append(f"{secret.var}: a Mosquitto password cannot hold a line break")
+    if problems:
+        raise DeployError("unusable secret values: " + "; ".join(problems) + "; nothing was changed")
+
+
+def _recorded(target: Target, existing: dict[str, Box]) -> dict[str, dict[str, Any] | None]:
+    """What converge last recorded in each stateful service's data volume."""
+    found: dict[str, dict[str, Any] | None] = {}
+    specs = {s.service.name: s for s in target.specs}
+    for name, desired in target.desired.items():
+        spec = specs.get(name)
+        if spec is None:
+            continue
+        box = existing.get(name)
+        if box is not None:
+            data = box.read_file(f"{desired.data_path}/{STATE_FILE}")
+        else:
+            mount = next(m for m in spec.service.mounts if m.target == desired.data_path)
+            data = apply.read_volume_file(target.engine, spec, spec.volume_name(mount), STATE_FILE)
+        found[name] = read_record(data)
+    return found
+
+
+def plan(target: Target) -> tuple[list[Action], dict[str, dict[str, Any] | None]]:
+    existing = target.engine.services(target.stack.name)
     live = {
         spec.service.name: apply.deployed_live_files(existing[spec.service.name], spec)
         for spec in target.specs
         if spec.service.name in existing
     }
-    return make_plan(target.specs, existing, live)
+    recorded = _recorded(target, existing)
+    actions = make_plan(target.specs, existing, live, target.desired, recorded)
+    return actions, recorded
 
 
-def deploy(target: Target, actions: list[Action], timeout: float, echo: Echo) -> None:
-    client, specs = target.client, target.specs
+def check_blockers(target: Target, recorded: dict[str, dict[str, Any] | None]) -> list[str]:
+    return [
+        line for name, desired in target.desired.items() for line in blockers(desired, recorded.get(name))
+    ]
+
+
+def deploy(
+    target: Target,
+    actions: list[Action],
+    recorded: dict[str, dict[str, Any] | None],
+    timeout: float,
+    echo: Echo,
+) -> None:
+    if found := check_blockers(target, recorded):
+        raise DeployError("\n".join(found) + "\nnothing was changed")
+    engine, specs = target.engine, target.specs
     if not any(a.changes for a in actions):
         return
-    network = apply.ensure_network(client, target.stack.name)
-    apply.ensure_data_volumes(client, specs)
-    apply.ensure_images(client, specs, target.stack.inventory.target.platform, echo)
-    apply.ensure_config_volumes(client, [a.spec for a in actions if a.spec and a.changes])
+    project = target.stack.name
+    network = apply.ensure_network(engine, project)
+    apply.ensure_data_volumes(engine, specs)
+    apply.ensure_images(engine, specs, target.stack.inventory.target.platform, echo)
+    apply.ensure_config_volumes(engine, [a.spec for a in actions if a.spec and a.changes])
+    how = convergers(target.stack, target.values)
+    desired = target.desired
     for wave in apply.waves(actions):
         steps, errors = [], []
         for action in wave:
-            echo(str(action))
+            for line in action.lines():
+                echo(line)
             try:
-                steps.append(apply.begin(client, action, network))
+                steps.append(apply.begin(engine, action, network))
             except PolysourceError as error:  # the wave's other steps still finish or roll back
                 errors.append(str(error))
         for step in steps:
+            name = step.action.service
+            converging = (
+                Converging(how[name], desired[name], recorded.get(name))
+                if name in how and name in desired
+                else None
+            )
             try:
-                apply.finish(step, timeout)
+                apply.finish(step, timeout, converging, echo)
             except PolysourceError as error:
                 errors.append(str(error))
         if errors:
-            raise PolysourceError("\n".join(errors))
-    apply.remove_unused_config_volumes(client, target.stack.name)
+            raise DeployError("\n".join(errors))
+    apply.remove_unused_config_volumes(engine, project)
 
 
 @dataclass
@@ -88,49 +156,66 @@ class Row:
     state: str
     health: str
     current: str
+    note: str = ""
+
+
+NOT_READY = {
+    "telegraf": "running but not writing: InfluxDB refuses or does not answer (polysource logs telegraf)",
+    "influxdb": "not ready: the database is missing or Telegraf's account is refused (deploy converges it)",
+}
 
 
 def status(target: Target) -> list[Row]:
-    existing = apply.existing_containers(target.client, target.stack.name)
+    existing = target.engine.services(target.stack.name)
+    recorded = _recorded(target, existing)
+    desired = target.desired
     rows = []
     for spec in target.specs:
-        container = existing.get(spec.service.name)
-        if container is None:
-            rows.append(Row(spec.service.name, spec.service.image, "missing", "-", "no"))
+        name = spec.service.name
+        box = existing.get(name)
+        if box is None:
+            rows.append(Row(name, spec.service.image, "missing", "-", "no", "not deployed"))
             continue
-        state = container.attrs["State"]
-        health = state.get("Health", {}).get("Status", "-")
-        current = "no" if differences(spec, container.labels) else "yes"
+        state = box.state
+        health = box.health or "-"
+        current = "no" if differences(spec, box.labels) else "yes"
+        note = NOT_READY.get(name, "not ready") if health == "unhealthy" else ""
+        if name in desired and (pending := _pending(desired[name], recorded.get(name))):
+            current, note = "no", f"settings not converged ({pending}): run polysource deploy"
         rows.append(
             Row(
-                spec.service.name,
-                container.labels.get(f"{LABEL}.image", "?"),
-                state["Status"],
-                health,
-                current,
+                name, box.labels.get("polysource.image", "?"), str(state.get("Status")), health, current, note
             )
         )
     return rows
 
 
+def _pending(desired: Desired, recorded: dict[str, Any] | None) -> str:
+    from polysource.deploy.converge import changes
+
+    return "; ".join(changes(desired, recorded))
+
+
 def down(target: Target, volumes: bool, echo: Echo) -> None:
-    client, project = target.client, target.stack.name
-    for name, container in reversed(list(apply.existing_containers(client, project).items())):
-        echo(f"removing {name}")
-        container.remove(force=True)
-    for network in client.networks.list(names=[apply.network_name(project)]):
-        network.remove()
+    engine, project = target.engine, target.stack.name
+    for box in reversed(engine.boxes(project)):
+        echo(f"removing {box.labels.get('polysource.service') or box.name}")
+        box.remove(force=True)
+    engine.remove_networks(apply.network_name(project))
     roles = ["config", "data"] if volumes else ["config"]
     for role in roles:
-        for volume in client.volumes.list(filters=apply.project_filter(project, role)):
-            echo(f"removing volume {volume.name}")
-            volume.remove(force=True)
+        for name in engine.volumes(project, role):
+            echo(f"removing volume {name}")
+            if not engine.remove_volume(name):
+                raise PolysourceError(
+                    f"volume {name} is still in use by a container polysource did not create"
+                )
 
 
 def logs(target: Target, service: str, follow: bool, tail: int) -> Iterator[bytes]:
-    existing = apply.existing_containers(target.client, target.stack.name)
+    existing = target.engine.services(target.stack.name)
     if service not in existing:
         known = ", ".join(sorted(existing)) or "none running"
         raise PolysourceError(f"no container for service {service!r} (deployed: {known})")
-    output = existing[service].logs(stream=follow, follow=follow, tail=tail)
-    return output if follow else iter([output])
+    box = existing[service]
+    return box.follow_logs(tail) if follow else iter([box.logs(tail)])

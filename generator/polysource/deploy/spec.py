@@ -5,6 +5,7 @@ named after its content hash, filled with put_archive. A changed file makes a ne
 so the container's definition changes and the plan sees it, as Docker Compose does not.
 """
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -12,18 +13,19 @@ import tarfile
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from polysource.durations import seconds
-from polysource.stack import Mount, Secret, Service, Stack
+from polysource import secrets
+from polysource.deploy.engine import LABEL
+from polysource.inventory.durations import seconds
+from polysource.secrets import Secret, SecretValues
+from polysource.stack import Stack
+from polysource.stack.model import Mount, Service
 
-LABEL = "polysource"
+MARKER = ".polysource-files"
 
 
 def short_hash(data: Any) -> str:
     text = data if isinstance(data, bytes) else json.dumps(data, sort_keys=True).encode()
     return hashlib.sha256(text).hexdigest()[:16]
-
-
-MARKER = ".polysource-files"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ class ConfigVolume:
             files[MARKER] = json.dumps(self.hashes(), sort_keys=True).encode()
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
+            folders = sorted({p.rsplit("/", 1)[0] for p in files if "/" in p})
+            for folder in folders:
+                info = tarfile.TarInfo(folder)
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
             for path in sorted(files):
                 info = tarfile.TarInfo(path)
                 info.size = len(files[path])
@@ -95,7 +102,7 @@ class ContainerSpec:
             },
             "ports": [list(p) for p in s.ports],
             "mounts": [[m.target, m.volume or m.config, m.read_only] for m in s.mounts],
-            "healthcheck": s.healthcheck.__dict__ if s.healthcheck else None,
+            "healthcheck": dataclasses.asdict(s.healthcheck) if s.healthcheck else None,
             "mem_limit": s.mem_limit,
             "restart": s.restart,
         }
@@ -137,19 +144,19 @@ class ContainerSpec:
             check = s.healthcheck
             kwargs["healthcheck"] = {
                 "test": list(check.test),
-                "interval": _ns(check.interval),
-                "timeout": _ns(check.timeout),
+                "interval": nanoseconds(check.interval),
+                "timeout": nanoseconds(check.timeout),
                 "retries": check.retries,
-                "start_period": _ns(check.start_period),
+                "start_period": nanoseconds(check.start_period),
             }
         return kwargs
 
 
-def _ns(duration: str) -> int:
+def nanoseconds(duration: str) -> int:
     return int(seconds(duration) * 1_000_000_000)
 
 
-def desired_containers(stack: Stack, files: dict[str, bytes], secrets: dict[str, str]) -> list[ContainerSpec]:
+def desired_containers(stack: Stack, files: dict[str, bytes], values: SecretValues) -> list[ContainerSpec]:
     """One spec per service, in the stack's dependency order."""
     specs = []
     for service in stack.services:
@@ -164,9 +171,7 @@ def desired_containers(stack: Stack, files: dict[str, bytes], secrets: dict[str,
             if not mount.live:  # a new name for new content: the container definition changes
                 volume = replace(volume, name=f"{name}-{short_hash(volume.hashes())[:8]}")
             volumes.append(volume)
-        environment = {
-            k: secrets[v.var] if isinstance(v, Secret) else v for k, v in service.environment.items()
-        }
-        digest = {var: short_hash(f"{var}={secrets[var]}".encode()) for var in service.secrets}
+        environment = {k: values[v] if isinstance(v, Secret) else v for k, v in service.environment.items()}
+        digest = {secret.var: secrets.digest(secret, values[secret]) for secret in service.secrets}
         specs.append(ContainerSpec(service, stack.name, environment, volumes, digest))
     return specs

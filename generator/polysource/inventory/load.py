@@ -6,78 +6,80 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from polysource.errors import InventoryError, Problem
-from polysource.inventory.crossrefs import cross_problems
-from polysource.inventory.model import Inventory
-from polysource.inventory.yaml_positions import Located, parse_located
+from polysource.inventory.model import COLOR, DURATION, IMAGE, JSON_PATH, NAME, PROJECT, Inventory
+from polysource.inventory.rules import cross_problems
+from polysource.inventory.yaml_load import Located, YamlProblem, decode, dotted, parse_located
 
 KeyPath = tuple[str | int, ...]
+# Values under these keys may be secrets: a message about them never shows the value.
+SECRET_KEYS = frozenset({"password", "token", "admin_password", "write_password", "read_password", "clients"})
 
 
 def load_inventory(path: Path) -> tuple[Inventory, Path]:
     """The validated inventory and the folder it lives in (paths inside are relative to it)."""
     shown = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise InventoryError(
+            [Problem(shown, 1, 1, "", "is a folder; name the inventory's YAML file")]
+        ) from None
     except OSError as error:
-        raise InventoryError([Problem(shown, 1, 1, "", f"cannot read: {error.strerror}")]) from None
-    return parse_inventory(text, shown, path.parent), path.parent
+        reason = error.strerror or type(error).__name__
+        raise InventoryError([Problem(shown, 1, 1, "", f"cannot read: {reason}")]) from None
+    return parse_inventory(data, shown, path.parent), path.parent
 
 
-def parse_inventory(text: str, shown: str, base: Path = Path(".")) -> Inventory:
+def parse_inventory(data: bytes | str, shown: str, base: Path = Path(".")) -> Inventory:
     try:
+        text = decode(data) if isinstance(data, bytes) else data
         located = parse_located(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = getattr(error, "problem", None) or str(error)
-        raise InventoryError([Problem(shown, line, col, "", f"YAML syntax: {problem}")]) from None
-    if located.data is None:
+    except YamlProblem as problem:
+        raise InventoryError([Problem(shown, problem.line, problem.column, "", problem.message)]) from None
+    if located.data is None and not located.problems:
         raise InventoryError([Problem(shown, 1, 1, "", "the inventory is empty")])
     if not isinstance(located.data, dict):
         got = type(located.data).__name__
         raise InventoryError([Problem(shown, 1, 1, "", f"expected a mapping at the top, got {got}")])
 
-    problems = [_duplicate(shown, dup) for dup in located.duplicates]
+    problems = [Problem(shown, line, col, dotted(path), msg) for path, line, col, msg in located.problems]
     inventory = None
     try:
         inventory = Inventory.model_validate(located.data)
     except ValidationError as error:
         problems += [_from_pydantic(shown, located, e) for e in error.errors()]
     for path, message in cross_problems(located.data, base):
-        problems.append(Problem(shown, *located.where(path), _dotted(path), message))
+        problems.append(located.problem(shown, path, message))
     if problems or inventory is None:
         raise InventoryError(problems)
     return inventory
 
 
-def _duplicate(shown: str, dup: tuple[KeyPath, int, int]) -> Problem:
-    path, line, col = dup
-    return Problem(shown, line, col, _dotted(path), "duplicate key (it is already defined above)")
-
-
-def _dotted(path: KeyPath) -> str:
-    return ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
-
-
-def _from_pydantic(shown: str, located: Located, error: dict[str, Any]) -> Problem:
+def _from_pydantic(shown: str, located: Located, error: Any) -> Problem:
     path = tuple(error["loc"])
     kind = error["type"]
-    value = error.get("input")
     if kind == "extra_forbidden":
-        line, col = located.where(path, prefer_key=True)
         known = _fields_at(path[:-1])
         close = difflib.get_close_matches(str(path[-1]), known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
-        return Problem(shown, line, col, _dotted(path), f"unknown key{hint}")
-    line, col = located.where(path)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known) or 'none'}"
+        return located.problem(shown, path, f"unknown key{hint}", prefer_key=True)
     if kind == "missing":
-        return Problem(shown, line, col, _dotted(path), "required key is missing")
-    return Problem(shown, line, col, _dotted(path), _message(kind, error, value))
+        return located.problem(shown, path, "required key is missing")
+    secret = any(part in SECRET_KEYS for part in path)
+    return located.problem(shown, path, _message(kind, error, None if secret else error.get("input")))
 
+
+PATTERNS = {
+    NAME: "a name: letters, digits, _ . - (at most 64, not starting with . or -)",
+    JSON_PATH: "a JSON key (letters, digits, _ -), or a dotted path of keys such as data.temp",
+    DURATION: "a duration such as 30s, 10m, 12h, 90d, 2w, or inf",
+    COLOR: "a Grafana color name (green, dark-red, ...) or #rrggbb",
+    IMAGE: "an image reference such as registry.lan/grafana:11.6.0",
+    PROJECT: "a project name: lower-case letters, digits, _ and - (at most 40)",
+}
 
 EXPECTED = {
     "int": "an integer",
@@ -90,22 +92,31 @@ EXPECTED = {
 }
 
 
-def _message(kind: str, error: dict[str, Any], value: Any) -> str:
+def _message(kind: str, error: Any, value: Any) -> str:
+    got = _shown(value)
     for prefix, expected in EXPECTED.items():
         if kind.startswith(f"{prefix}_") and kind.endswith(("_type", "_parsing", "_attributes")):
-            return f"expected {expected}, got {_shown(value)}"
+            return f"expected {expected}, got {got}"
     if kind in ("literal_error", "enum"):
         allowed = error.get("ctx", {}).get("expected", "")
-        return f"expected {allowed}, got {_shown(value)}"
+        return f"expected {allowed}, got {got}"
     if kind == "string_pattern_mismatch":
-        return f"{_shown(value)} does not match {error['ctx']['pattern']}"
-    return error["msg"]
+        pattern = error["ctx"]["pattern"]
+        return f"{got} is not {PATTERNS.get(pattern, 'of the form ' + pattern)}"
+    if kind == "finite_number":
+        return f"expected a finite number, got {got}"
+    if value is None and "got" in str(error["msg"]):
+        return str(error["msg"]).split(", got")[0]
+    return str(error["msg"])
 
 
 def _shown(value: Any) -> str:
+    if value is None:
+        return "a value not shown here (it may be a secret)"
     if isinstance(value, dict | list):
         return type(value).__name__
-    return repr(value)
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _fields_at(path: KeyPath) -> list[str]:

@@ -1,21 +1,38 @@
 """The validated inventory: what a team declares, with safe defaults filled in.
 
-Field-level rules live here (types, ranges, secret references); rules that relate one section to
-another (a stream's broker exists, ...) live in `crossrefs.py`, so every problem is reported at once.
+Field rules live here: types, ranges, names every downstream tool can carry (TOML, InfluxQL,
+Flux, MQTT, YAML, shell), secret references. Rules that relate one field or section to another
+(a stream's broker exists, min below max, ...) live in `rules.py` and read the raw data, so
+every problem is reported at once even when some field here fails.
 """
 
+import ipaddress
+import math
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from polysource.units import GRAFANA_UNITS, grafana_unit
+from polysource import secrets
+from polysource.inventory.durations import MIN_RETENTION_S, seconds
+from polysource.inventory.units import GRAFANA_UNITS, grafana_unit
 
-SECRET_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
-DURATION = r"^([1-9][0-9]*(s|m|h|d|w)|inf)$"
+PROJECT = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
+DURATION = r"^([1-9][0-9]{0,6}(s|m|h|d|w)|inf)$"
+# A JSON key, or a dotted path of keys for nested payloads ({"data": {"temp": 21}} -> data.temp).
+JSON_PATH = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}(\.[A-Za-z_][A-Za-z0-9_-]{0,63}){0,7}$"
+HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+COLOR = r"^([a-z]+(-[a-z]+)*|#[0-9A-Fa-f]{6}|#[0-9A-Fa-f]{8})$"
+IMAGE = (
+    r"^[a-z0-9][a-z0-9._/-]*(:[0-9]{1,5})?(/[a-z0-9._-]+)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+)
+# InfluxDB and Telegraf names that carry meaning of their own.
+RESERVED_KEYS = frozenset({"time", "_field", "_measurement", "_value", "_time", "_start", "_stop"})
+MAX_TOPIC_BYTES = 65535  # MQTT 3.1.1, section 1.5.3
 
 
 def _port(value: Any) -> int:
@@ -25,14 +42,36 @@ def _port(value: Any) -> int:
 
 
 def _secret(value: Any) -> str:
-    if not isinstance(value, str) or not SECRET_REF.match(value):
+    if not isinstance(value, str) or not secrets.parse(value):
         # Never echo the value: it may be the very secret that must not be written anywhere.
         raise PydanticCustomError(
             "literal_secret",
             "a secret must be an environment reference such as ${HIVEMQ_PASSWORD}, "
             "with its value in the .env beside the inventory; literal values are refused",
         )
+    return _usable_reference(value)
+
+
+def _usable_reference(value: str) -> str:
+    found = secrets.parse(value)
+    if found and (reason := secrets.reserved_reason(found.var)):
+        raise PydanticCustomError("reserved_secret", reason)
     return value
+
+
+def _text(value: Any) -> str:
+    """Printable text, one line: it ends up in TOML, JSON, YAML, comments and panel titles."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("string_type", "expected a string, got {got}", {"got": repr(value)})
+    if not value.strip():
+        raise PydanticCustomError("empty", "must not be empty")
+    if any(not ch.isprintable() for ch in value):
+        raise PydanticCustomError("control", "must be one line of printable text (no control characters)")
+    return value
+
+
+def _username(value: Any) -> str:
+    return _usable_reference(_text(value))
 
 
 def _unit(value: Any) -> str:
@@ -44,19 +83,89 @@ def _unit(value: Any) -> str:
     return value
 
 
-Port = Annotated[int, BeforeValidator(_port), Field(json_schema_extra={"minimum": 1})]
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("finite", "expected a finite number, got {got}", {"got": repr(value)})
+    return value
+
+
+def _host(value: Any) -> str:
+    """A DNS name or an IP address, nothing around it (no scheme, port or path)."""
+    text = _text(value)
+    if "://" in text:
+        raise PydanticCustomError(
+            "host", "write the host name only (transport, port and path are keys of their own)"
+        )
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    if ":" in text and text.count(":") == 1:
+        raise PydanticCustomError("host", "write the port as `port:`, not in the host name")
+    labels = text.rstrip(".").split(".")
+    if len(text) > 253 or not all(HOST_LABEL.match(label) for label in labels):
+        raise PydanticCustomError(
+            "host", "{got} is not a host name (letters, digits, - and . only)", {"got": repr(text)}
+        )
+    return text
+
+
+def _retention(value: Any) -> Any:
+    if isinstance(value, str) and re.match(DURATION, value) and seconds(value) < MIN_RETENTION_S:
+        raise PydanticCustomError("retention", "InfluxDB keeps data at least 1h: use 1h or more, or inf")
+    return value
+
+
+def _not_reserved_key(value: Any) -> Any:
+    if isinstance(value, str) and value.split(".")[-1] in RESERVED_KEYS:
+        raise PydanticCustomError(
+            "reserved_key", "{got} is a name InfluxDB reserves; choose another", {"got": repr(value)}
+        )
+    return value
+
+
+def _database(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("_"):
+        raise PydanticCustomError(
+            "reserved_db", "names starting with _ are InfluxDB's own (_internal, _monitoring, ...)"
+        )
+    return value
+
+
+def _websocket_path(value: Any) -> Any:
+    if isinstance(value, str) and not re.match(r"^/[A-Za-z0-9._~/-]*$", value):
+        raise PydanticCustomError("path", "a websocket path such as /mqtt (letters, digits, / . _ ~ -)")
+    return value
+
+
+def _topic(value: Any) -> str:
+    text = value if isinstance(value, str) else _text(value)
+    if not text:
+        raise PydanticCustomError("empty", "must not be empty")
+    if len(text.encode()) > MAX_TOPIC_BYTES:
+        raise PydanticCustomError("topic_length", "an MQTT topic has at most 65535 bytes")
+    if any(not ch.isprintable() for ch in text):
+        raise PydanticCustomError("control", "MQTT topics must not hold control characters")
+    return text
+
+
+Port = Annotated[int, BeforeValidator(_port), Field(json_schema_extra={"minimum": 1, "maximum": 65535})]
 SecretRef = Annotated[
     str,
     BeforeValidator(_secret),
-    Field(pattern=SECRET_REF.pattern, description="An environment reference, ${VAR}."),
+    Field(pattern=secrets.REFERENCE.pattern, description="An environment reference, ${VAR}."),
 ]
+Text = Annotated[str, BeforeValidator(_text), Field(max_length=200)]
 Unit = Annotated[str, BeforeValidator(_unit), Field(description="One of polysource's units.")]
 Name = Annotated[str, Field(pattern=NAME)]
+FieldName = Annotated[str, BeforeValidator(_not_reserved_key), Field(pattern=JSON_PATH)]
 Duration = Annotated[str, Field(pattern=DURATION, description="e.g. 30s, 10m, 90d, inf")]
+Number = Annotated[float, BeforeValidator(_finite)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Transport(StrEnum):
@@ -88,107 +197,105 @@ class Endpoint(Strict):
 
     transport: Transport
     port: Port | None = None
-    path: str | None = Field(None, description="Websocket path, e.g. /mqtt.")
+    path: Annotated[str, BeforeValidator(_websocket_path)] | None = Field(
+        None, description="Websocket path, e.g. /mqtt."
+    )
 
     @property
     def effective_port(self) -> int:
         return self.port or self.transport.default_port
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
+def _fallback_schema(schema: dict[str, Any]) -> None:
+    """fallback takes one endpoint or a list; the model normalises it to a list."""
+    listed = schema["properties"]["fallback"]
+    one = listed["items"]
+    schema["properties"]["fallback"] = {
+        "anyOf": [one, {"type": "array", "items": one}],
+        "description": listed.get("description", ""),
+    }
 
 
 class Broker(Strict):
     """An MQTT broker: a cloud one (HiveMQ Cloud) or one the stack runs (managed)."""
 
+    model_config = ConfigDict(json_schema_extra=_fallback_schema)
+
     managed: bool = Field(False, description="Run Mosquitto inside the stack.")
-    host: str | None = Field(None, description="Broker host name (not an IP: TLS needs SNI).")
+    host: Annotated[str, BeforeValidator(_host)] | None = Field(
+        None, description="Broker host name (HiveMQ Cloud needs the name, for SNI)."
+    )
     port: Port | None = None
     transport: Transport = Field(Transport.TLS, description="Default: tls, or tcp when managed.")
-    path: str | None = Field(None, description="Websocket path, e.g. /mqtt.")
-    username: str | None = None
+    path: Annotated[str, BeforeValidator(_websocket_path)] | None = Field(
+        None, description="Websocket path, e.g. /mqtt."
+    )
+    username: Annotated[str, BeforeValidator(_username)] | None = Field(
+        None, description="Plain text, or a ${VAR} reference."
+    )
     password: SecretRef | None = None
     ca_file: str | None = Field(
-        None, description="PEM CA to trust, relative to the inventory; default: system CAs."
+        None, description="PEM CA to trust, inside the inventory's folder; default: system CAs."
     )
-    fallback: Endpoint | list[Endpoint] = Field(
-        default_factory=list, description="Tried in order when the main endpoint fails."
+    fallback: Annotated[list[Endpoint], BeforeValidator(_one_or_many)] = Field(
+        default_factory=list, description="An endpoint, or a list tried in order when the main one fails."
     )
     clients: dict[Name, SecretRef] = Field(
         default_factory=dict, description="Managed broker only: device accounts and passwords."
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _managed_default_transport(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("managed") is True and "transport" not in data:
-            return {**data, "transport": Transport.TCP}
-        return data
-
-    @model_validator(mode="after")
-    def _coherent(self) -> "Broker":
-        if self.managed:
-            if self.host is not None:
-                raise PydanticCustomError("managed_host", "a managed broker runs in the stack: drop host")
-            if self.transport is not Transport.TCP or self.fallbacks:
-                raise PydanticCustomError(
-                    "managed_transport", "a managed broker listens with transport tcp only"
-                )
-        elif not self.host:
-            raise PydanticCustomError("host", "host is required unless the broker is managed")
-        if self.managed and (self.username is None or self.password is None):
-            raise PydanticCustomError(
-                "managed_auth", "a managed broker needs username and password (no anonymous MQTT)"
-            )
-        if (self.password is None) != (self.username is None):
-            raise PydanticCustomError("auth_pair", "username and password go together")
-        return self
+    @property
+    def effective_transport(self) -> Transport:
+        return Transport.TCP if self.managed else self.transport
 
     @property
     def effective_port(self) -> int:
-        return self.port or self.transport.default_port
-
-    @property
-    def fallbacks(self) -> list[Endpoint]:
-        return self.fallback if isinstance(self.fallback, list) else [self.fallback]
+        return self.port or self.effective_transport.default_port
 
 
 class PayloadFormat(Strict):
     """Where the JSON payload keeps the value, and optionally the sensor id and unit."""
 
-    value: str = Field("value", description="JSON key (GJSON path) of the reading.")
-    sensor: str | None = Field(None, description="JSON key of the sensor id, for shared topics.")
-    unit: str | None = Field(None, description="JSON key of the unit, stored as a tag.")
+    value: FieldName = Field("value", description="JSON key (or dotted path) of the reading.")
+    sensor: FieldName | None = Field(None, description="JSON key of the sensor id, for shared topics.")
+    unit: FieldName | None = Field(None, description="JSON key of the unit, stored as a tag.")
 
 
 class Stream(Strict):
     """One subscription: a topic pattern on a broker and the shape of its payloads."""
 
     broker: str
-    topic: str = Field(description="MQTT topic; {name} segments become tags, {sensor} names the sensor.")
+    topic: Annotated[str, BeforeValidator(_topic)] = Field(
+        description="MQTT topic; {name} levels become tags, {sensor} names the sensor."
+    )
     format: PayloadFormat = PayloadFormat()
-    measurement: Name | None = Field(None, description="InfluxDB measurement; default: stream name.")
+    measurement: Annotated[Name, BeforeValidator(_database)] | None = Field(
+        None, description="InfluxDB measurement; default: the stream name."
+    )
     qos: Literal[0, 1, 2] = 1
-    client_id: str | None = Field(None, description="Default: polysource-<project>-<stream>.")
+    client_id: Annotated[str, BeforeValidator(_text), Field(max_length=128)] | None = Field(
+        None, description="Default: polysource-<project>-<stream>-<topic hash>."
+    )
 
 
 class Threshold(Strict):
-    value: float
-    color: str
+    value: Number
+    color: Annotated[str, Field(pattern=COLOR, description="A Grafana color name or #rrggbb.")]
 
 
 class Sensor(Strict):
     stream: str
-    name: str | None = Field(None, description="Panel title; default: the sensor id.")
+    name: Text | None = Field(None, description="Panel title; default: the sensor id.")
     unit: Unit
-    min: float | None = None
-    max: float | None = None
-    group: str = "default"
+    min: Number | None = None
+    max: Number | None = None
+    group: Text = "default"
     interval: Duration = Field("60s", description="Expected time between readings.")
-    thresholds: list[Threshold] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _range(self) -> "Sensor":
-        if self.min is not None and self.max is not None and self.min >= self.max:
-            raise PydanticCustomError("range", "min must be below max")
-        return self
+    thresholds: list[Threshold] = Field(default_factory=list, max_length=20)
 
 
 class InfluxDB(Strict):
@@ -196,8 +303,10 @@ class InfluxDB(Strict):
 
     version: Literal[1, 2] = 1
     port: Port = Field(8086, description="Host port InfluxDB's HTTP API is published on.")
-    database: Name = Field("polysource", description="Database (v1) or bucket (v2).")
-    retention: Duration = "90d"
+    database: Annotated[Name, BeforeValidator(_database)] = Field(
+        "polysource", description="Database (v1) or bucket (v2)."
+    )
+    retention: Annotated[Duration, BeforeValidator(_retention)] = "90d"
     organization: Name = Field("polysource", description="v2 only.")
     admin_user: Name = "admin"
     admin_password: SecretRef = "${INFLUXDB_ADMIN_PASSWORD}"
@@ -222,10 +331,24 @@ Platform = Literal["linux/arm/v7", "linux/arm64", "linux/amd64"]
 ServiceName = Literal["telegraf", "influxdb", "grafana", "mosquitto"]
 
 
+def _docker_host(value: Any) -> Any:
+    if isinstance(value, str) and not re.match(r"^(unix|tcp|ssh|npipe)://", value):
+        raise PydanticCustomError(
+            "docker_host",
+            "expected unix:///path, tcp://host:port or ssh://user@host, got {got}",
+            {"got": repr(value)},
+        )
+    if isinstance(value, str):
+        _text(value)
+    return value
+
+
 class Target(Strict):
-    docker_host: str = Field("unix:///var/run/docker.sock", description="unix://, tcp:// or ssh://user@host")
+    docker_host: Annotated[str, BeforeValidator(_docker_host)] = Field(
+        "unix:///var/run/docker.sock", description="unix://, tcp:// or ssh://user@host"
+    )
     platform: Platform = "linux/arm64"
-    images: dict[ServiceName, str] = Field(
+    images: dict[ServiceName, Annotated[str, Field(pattern=IMAGE, max_length=255)]] = Field(
         default_factory=dict, description="Image overrides, e.g. for a private registry."
     )
 
@@ -233,10 +356,10 @@ class Target(Strict):
 class Inventory(Strict):
     """The single source of truth for one sensor-to-dashboard stack."""
 
-    project: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-    brokers: dict[Name, Broker]
-    streams: dict[Name, Stream]
-    sensors: dict[Name, Sensor]
+    project: Annotated[str, Field(pattern=PROJECT)]
+    brokers: dict[Name, Broker] = Field(min_length=1)
+    streams: dict[Name, Stream] = Field(min_length=1)
+    sensors: dict[Name, Sensor] = Field(default_factory=dict)
     storage: Storage = Storage()
     grafana: Grafana = Grafana()
     target: Target = Target()

@@ -4,13 +4,17 @@ from typing import Any
 
 import yaml
 
-from polysource.render.header import header
-from polysource.stack import Secret, Service, Stack
+from polysource.render.header import comment_text, header
+from polysource.secrets import Secret
+from polysource.stack import Stack
+from polysource.stack.model import Service
 
 USAGE = (
     "# Run from the repository root, with the secrets in the .env beside the inventory:\n"
     "#   docker compose -p {project} --env-file {env_file} -f output/docker-compose.yml up -d\n"
     "# (-p keeps the volume names polysource deploy uses; Compose v1 has no top-level name:)\n"
+    "# Compose applies InfluxDB's and Grafana's settings on their first start only; `polysource\n"
+    "# deploy` also converges them (database, users, passwords, retention) on every deploy.\n"
 )
 
 
@@ -31,7 +35,7 @@ def compose_service(service: Service, platform: str) -> dict[str, Any]:
     spec["restart"] = service.restart
     if service.environment:
         spec["environment"] = {
-            key: env_reference(value) if isinstance(value, Secret) else value
+            key: env_reference(value) if isinstance(value, Secret) else _escape(value)
             for key, value in service.environment.items()
         }
     if service.ports:
@@ -65,4 +69,5 @@ def render_compose(stack: Stack, env_file: str) -> str:
         "volumes": {name: {} for name in stack.volumes},
     }
     body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=10_000)
-    return header(stack.name) + USAGE.format(project=stack.name, env_file=env_file) + body
+    usage = USAGE.format(project=stack.name, env_file=comment_text(env_file))
+    return header(stack.name) + usage + body

@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 from polysource.inventory.model import Sensor
+from polysource.inventory.units import grafana_unit
 from polysource.stack import Stack
-from polysource.units import grafana_unit
+from polysource.stack.queries import panel_query
 
 SCHEMA_VERSION = 39  # Grafana 10.4-11.5; 11.6 migrates it on load without changes to these panels
 DATASOURCE_UID = "polysource-influxdb"
@@ -25,35 +26,6 @@ ROW_KEYS = ("collapsed", "datasource", "gridPos", "id", "panels", "repeat", "tit
 def dashboard_uid(stack: Stack) -> str:
     """Stable across renders, so links and bookmarks survive inventory changes."""
     return f"{stack.name}-overview"[:40]
-
-
-def influxql_query(measurement: str, field: str, tag: str, sensor: str) -> str:
-    return (
-        f'SELECT mean("{field}") FROM "{measurement}" '
-        f"WHERE (\"{tag}\" = '{sensor}') AND $timeFilter GROUP BY time($__interval) fill(null)"
-    )
-
-
-def flux_query(bucket: str, measurement: str, field: str, tag: str, sensor: str) -> str:
-    return (
-        f'from(bucket: "{bucket}")\n'
-        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
-        f'  |> filter(fn: (r) => r._measurement == "{measurement}" and r._field == "{field}"'
-        f' and r["{tag}"] == "{sensor}")\n'
-        "  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)"
-    )
-
-
-def sensor_query(stack: Stack, sensor_id: str, sensor: Sensor) -> str:
-    inv = stack.inventory
-    stream_name = sensor.stream
-    stream = inv.streams[stream_name]
-    measurement = stream.measurement or stream_name
-    tag = stream.format.sensor or "sensor"
-    db = inv.storage.influxdb
-    if db.version == 1:
-        return influxql_query(measurement, stream.format.value, tag, sensor_id)
-    return flux_query(db.database, measurement, stream.format.value, tag, sensor_id)
 
 
 def _thresholds(sensor: Sensor) -> dict[str, Any]:
@@ -78,7 +50,7 @@ def sensor_panel(stack: Stack, sensor_id: str, sensor: Sensor, x: int, y: int) -
         dataSource=datasource,
         targets=[
             InfluxDBTarget(
-                query=sensor_query(stack, sensor_id, sensor),
+                query=panel_query(stack.influx, stack.series[sensor_id]),
                 alias=sensor.name or sensor_id,
                 refId="A",
                 datasource=datasource,

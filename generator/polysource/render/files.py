@@ -6,34 +6,35 @@ from pathlib import Path
 from polysource.render.compose import render_compose
 from polysource.render.dashboards import render_dashboards
 from polysource.render.env_example import render_env_example
-from polysource.render.grafana_provisioning import render_dashboard_provider, render_datasource
-from polysource.render.influxdb_init import render_retention
-from polysource.render.manifest import MANIFEST, render_manifest
+from polysource.render.grafana_provisioning import (
+    DASHBOARD_PROVIDER_FILE,
+    DATASOURCES_FILE,
+    render_dashboard_provider,
+    render_datasource,
+)
+from polysource.render.manifest import render_manifest
 from polysource.render.mosquitto import render_mosquitto
-from polysource.render.telegraf import ca_file_name, render_telegraf
-from polysource.stack import Stack
+from polysource.render.telegraf import render_telegraf
+from polysource.stack import Stack, paths
 
 
 def render_files(stack: Stack, output: Path) -> dict[str, bytes]:
     """Relative path -> content, manifest included."""
-    inv = stack.inventory
     env_file = os.path.relpath(stack.inventory_dir.resolve() / ".env", output.resolve().parent)
     files: dict[str, str | bytes] = {
-        "docker-compose.yml": render_compose(stack, env_file),
-        ".env.example": render_env_example(stack),
-        "telegraf/telegraf.conf": render_telegraf(stack),
-        "grafana/provisioning/datasources/influxdb.yaml": render_datasource(stack),
-        "grafana/provisioning/dashboards/polysource.yaml": render_dashboard_provider(stack),
+        paths.COMPOSE_FILE: render_compose(stack, env_file),
+        paths.ENV_EXAMPLE: render_env_example(stack),
+        paths.TELEGRAF_CONF: render_telegraf(stack),
+        DATASOURCES_FILE: render_datasource(stack),
+        DASHBOARD_PROVIDER_FILE: render_dashboard_provider(stack),
     }
     for name, text in render_dashboards(stack).items():
-        files[f"grafana/dashboards/{name}"] = text
-    if inv.storage.influxdb.version == 1:
-        files["influxdb/init/retention.iql"] = render_retention(stack)
+        files[f"{paths.GRAFANA_DASHBOARDS_DIR}/{name}"] = text
     if stack.managed_broker:
-        files["mosquitto/mosquitto.conf"] = render_mosquitto(stack)
-    for name, broker in inv.brokers.items():
-        if broker.ca_file:
-            files[f"telegraf/{ca_file_name(name)}"] = (stack.inventory_dir / broker.ca_file).read_bytes()
+        files[paths.MOSQUITTO_CONF] = render_mosquitto(stack)
+    for broker in stack.brokers.values():
+        if broker.ca:
+            files[broker.ca.output_path] = broker.ca.pem
     encoded = {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}
-    encoded[MANIFEST] = render_manifest(stack.name, encoded).encode()
+    encoded[paths.MANIFEST] = render_manifest(stack.name, encoded).encode()
     return dict(sorted(encoded.items()))

@@ -6,41 +6,42 @@ import yaml
 
 from polysource.render.dashboards import DATASOURCE_UID
 from polysource.render.header import header
-from polysource.stack import INFLUX_PORT, Stack
+from polysource.stack import Stack, paths
 
-DASHBOARDS_PATH = "/etc/grafana/dashboards"
+DATASOURCES_FILE = f"{paths.GRAFANA_PROVISIONING_DIR}/datasources/influxdb.yaml"
+DASHBOARD_PROVIDER_FILE = f"{paths.GRAFANA_PROVISIONING_DIR}/dashboards/polysource.yaml"
 
 
-def _dump(stack: Stack, document: dict[str, Any]) -> str:
+def dump_yaml(stack: Stack, document: dict[str, Any]) -> str:
     body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=10_000)
     return header(stack.name) + body
 
 
 def render_datasource(stack: Stack) -> str:
-    db = stack.inventory.storage.influxdb
+    influx = stack.influx
     source: dict[str, Any] = {
         "name": "InfluxDB",
         "type": "influxdb",
         "uid": DATASOURCE_UID,
         "access": "proxy",
-        "url": f"http://influxdb:{INFLUX_PORT}",
+        "url": influx.url_inside,
         "isDefault": True,
         "editable": False,
     }
     # Grafana expands ${VAR} in provisioning files from its own environment.
-    if db.version == 1:
-        source["user"] = db.read_user
-        source["jsonData"] = {"dbName": db.database, "httpMode": "POST", "timeInterval": "10s"}
-        source["secureJsonData"] = {"password": db.read_password}
+    if influx.version == 1:
+        source["user"] = influx.reader.user
+        source["jsonData"] = {"dbName": influx.database, "httpMode": "POST", "timeInterval": "10s"}
+        source["secureJsonData"] = {"password": influx.reader.password.reference}
     else:
         source["jsonData"] = {
             "version": "Flux",
-            "organization": db.organization,
-            "defaultBucket": db.database,
+            "organization": influx.organization,
+            "defaultBucket": influx.database,
             "timeInterval": "10s",
         }
-        source["secureJsonData"] = {"token": db.token}
-    return _dump(stack, {"apiVersion": 1, "datasources": [source]})
+        source["secureJsonData"] = {"token": influx.reader.password.reference}
+    return dump_yaml(stack, {"apiVersion": 1, "datasources": [source]})
 
 
 def render_dashboard_provider(stack: Stack) -> str:
@@ -53,6 +54,6 @@ def render_dashboard_provider(stack: Stack) -> str:
         "updateIntervalSeconds": 30,
         # Provisioned dashboards come from the inventory: UI edits would be lost on re-render.
         "allowUiUpdates": False,
-        "options": {"path": DASHBOARDS_PATH},
+        "options": {"path": paths.GRAFANA_DASHBOARDS_MOUNT},
     }
-    return _dump(stack, {"apiVersion": 1, "providers": [provider]})
+    return dump_yaml(stack, {"apiVersion": 1, "providers": [provider]})

@@ -3,8 +3,6 @@
 import hashlib
 import json
 
-MANIFEST = "manifest.json"
-
 
 def file_hash(content: bytes) -> str:
     return "sha256:" + hashlib.sha256(content).hexdigest()

@@ -1,48 +1,33 @@
-"""telegraf.conf: one MQTT consumer per stream, parsed with json_v2, written to InfluxDB."""
+"""telegraf.conf: one MQTT consumer per stream, parsed with json_v2, written to InfluxDB.
 
-import hashlib
+One consumer per stream, not per broker: json_v2 applies every parser block to every message of
+an input, so two payload styles on one input would cross-parse.
+"""
+
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from polysource.durations import seconds
-from polysource.inventory.model import Broker, Stream
-from polysource.stack import CONFIG_ROOT, INFLUX_PORT, MQTT_PORT, TELEGRAF_HEALTH_PORT, Stack
-from polysource.templating import render_template
-from polysource.topics import placeholders, subscription
+from polysource.inventory.durations import seconds
+from polysource.render.templating import render_template
+from polysource.secrets import Secret
+from polysource.stack import Stack, paths
+from polysource.stack.model import StreamFacts
 
-INFLUX_URL = f"${{POLYSOURCE_INFLUXDB_URL:-http://influxdb:{INFLUX_PORT}}}"
+INFLUX_URL = f"${{POLYSOURCE_INFLUXDB_URL:-http://influxdb:{paths.INFLUX_PORT}}}"
 FLUSH_INTERVAL_S = 1
 BUFFER_MIN = 10_000
 BUFFER_MAX = 100_000
 OUTAGE_TARGET_S = 24 * 3600
+HEALTH_MIN = 5  # readings waiting for InfluxDB before Telegraf reports unhealthy...
+HEALTH_WINDOW_S = 30  # ...or this many seconds of readings at the announced rate, if more
 
 
 @dataclass(frozen=True)
-class TopicParsing:
-    topic: str
-    tags: str
-
-
-@dataclass(frozen=True)
-class MqttInput:
-    alias: str
-    servers: list[str]
-    topic: str
-    qos: int
-    client_id: str
-    username: str | None
-    password: str | None
-    tls_ca: str | None
-    measurement: str
-    tag_paths: list[str]
-    value_path: str
-    topic_parsing: TopicParsing | None = None
-    comment: list[str] = field(default_factory=list)
-
-
-def ca_file_name(broker_name: str) -> str:
-    """Where a broker's pinned CA lands, relative to the telegraf folder."""
-    return f"certs/{broker_name}-ca.pem"
+class MqttInput(StreamFacts):
+    servers: tuple[str, ...] = ()
+    username: str | None = None
+    password: str | None = None
+    tls_ca: str | None = None
 
 
 def expected_rate(stack: Stack) -> float:
@@ -56,69 +41,40 @@ def buffer_limit(rate: float) -> int:
     return min(BUFFER_MAX, max(BUFFER_MIN, wanted))
 
 
-def server_urls(broker: Broker) -> list[str]:
-    if broker.managed:
-        return [f"tcp://mosquitto:{MQTT_PORT}"]
-    endpoints = [(broker.transport, broker.effective_port, broker.path)]
-    endpoints += [(e.transport, e.effective_port, e.path) for e in broker.fallbacks]
-    urls = []
-    for transport, port, path in endpoints:
-        suffix = (path or "/mqtt") if transport.websocket else ""
-        urls.append(f"{transport.scheme}://{broker.host}:{port}{suffix}")
-    return urls
+def health_threshold(rate: float, limit: int) -> int:
+    """Readings waiting to be written that mean "not writing": a few, or 30 s worth at the rate."""
+    return min(limit // 2, max(HEALTH_MIN, math.ceil(rate * HEALTH_WINDOW_S)))
 
 
-def client_id(stack: Stack, name: str, stream: Stream) -> str:
-    """Stable across restarts, new when the topic changes.
-
-    A persistent session keeps its first subscription, so a changed topic needs a new session.
-    """
-    if stream.client_id:
-        return stream.client_id
-    digest = hashlib.sha256(stream.topic.encode()).hexdigest()[:8]
-    return f"polysource-{stack.name}-{name}-{digest}"
+def _reference(value: str | Secret | None) -> str | None:
+    return value.reference if isinstance(value, Secret) else value
 
 
-def mqtt_input(stack: Stack, name: str, stream: Stream) -> MqttInput:
-    broker_name = stream.broker
-    broker = stack.inventory.brokers[broker_name]
-    names = placeholders(stream.topic)
-    parsing = None
-    if any(names):
-        parsing = TopicParsing(topic=subscription(stream.topic), tags="/".join(name or "_" for name in names))
-    fmt = stream.format
-    username = broker.username
+def mqtt_input(stack: Stack, stream: StreamFacts) -> MqttInput:
+    broker = stack.brokers[stream.broker]
+    credential = broker.credential
     return MqttInput(
-        alias=name,
-        servers=server_urls(broker),
-        topic=parsing.topic if parsing else stream.topic,
-        qos=stream.qos,
-        client_id=client_id(stack, name, stream),
-        username=username,
-        password=broker.password,
-        tls_ca=f"{CONFIG_ROOT}/{ca_file_name(broker_name)}" if broker.ca_file else None,
-        measurement=stream.measurement or name,
-        tag_paths=[p for p in (fmt.sensor, fmt.unit) if p],
-        value_path=fmt.value,
-        topic_parsing=parsing,
-        comment=[f"Stream {name!r} from broker {broker_name!r}."],
+        **stream.__dict__,
+        servers=broker.telegraf_urls,
+        username=_reference(credential.user) if credential else None,
+        password=credential.password.reference if credential else None,
+        tls_ca=broker.ca.container_path if broker.ca else None,
     )
 
 
 def render_telegraf(stack: Stack) -> str:
-    inv = stack.inventory
     rate = expected_rate(stack)
     limit = buffer_limit(rate)
-    db = inv.storage.influxdb
     return render_template(
         "telegraf.conf.j2",
-        inventory=inv,
-        inputs=[mqtt_input(stack, n, s) for n, s in inv.streams.items()],
+        project=stack.name,
+        inputs=[mqtt_input(stack, s) for s in stack.streams.values()],
         influx_url=INFLUX_URL,
-        db=db,
+        influx=stack.influx,
         rate=rate,
         buffer_limit=limit,
         buffer_hours=(limit / rate / 3600) if rate else math.inf,
         flush_interval=f"{FLUSH_INTERVAL_S}s",
-        health_port=TELEGRAF_HEALTH_PORT,
+        health_port=paths.TELEGRAF_HEALTH_PORT,
+        health_threshold=health_threshold(rate, limit),
     )

@@ -3,6 +3,7 @@
 import math
 
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MIN_RETENTION_S = 3600  # InfluxDB 1.x and 2.x refuse shorter retention periods
 
 
 def seconds(duration: str) -> float:

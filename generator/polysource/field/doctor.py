@@ -15,14 +15,12 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
-from polysource.deploy.secrets import resolve_secrets
-from polysource.errors import PolysourceError
-from polysource.inventory.model import Inventory
-from polysource.mqtt import Endpoint, Session, broker_secrets, credentials, endpoints
-from polysource.targets import target_host
-from polysource.topics import subscription
+from polysource import secrets
+from polysource.errors import BrokerError, PolysourceError
+from polysource.field.mqtt import Session, tls_context
+from polysource.stack import Stack
+from polysource.stack.model import CaCert, Endpoint
 
 TIMEOUT = 3.0
 REFERENCE_PORT = 443
@@ -78,9 +76,9 @@ def _resolve(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-def _tls(endpoint: Endpoint) -> tuple[bool, str, str]:
+def _tls(endpoint: Endpoint, ca: CaCert | None) -> tuple[bool, str, str]:
     """(ok, detail, failure kind) of a TLS handshake with SNI and verification."""
-    context = ssl.create_default_context(cafile=str(endpoint.ca_file) if endpoint.ca_file else None)
+    context = tls_context(ca)
     try:
         with (
             socket.create_connection((endpoint.host, endpoint.port), timeout=TIMEOUT) as raw,
@@ -102,8 +100,12 @@ def _tls(endpoint: Endpoint) -> tuple[bool, str, str]:
 
 
 def check_endpoint(
-    endpoint: Endpoint, username: str | None, password: str | None, topics: list[str]
+    endpoint: Endpoint,
+    ca: CaCert | None,
+    login: tuple[str | None, str | None] | str,
+    topics: list[str],
 ) -> EndpointReport:
+    """Every hop of one endpoint; login is (user, password), or why the MQTT hops cannot run."""
     report = EndpointReport(endpoint.broker, endpoint.url, endpoint.host, endpoint.port)
     started = time.monotonic()
     try:
@@ -128,16 +130,21 @@ def check_endpoint(
 
     if endpoint.transport.encrypted:
         started = time.monotonic()
-        ok, detail, failure = _tls(endpoint)
+        ok, detail, failure = _tls(endpoint, ca)
         if not _timed(report, "tls", started, ok, detail):
             report.failure = failure
             return report
 
     started = time.monotonic()
-    session = Session(endpoint, username, password, timeout=TIMEOUT)
+    if isinstance(login, str):
+        report.failure = "secrets"
+        _timed(report, "mqtt connect", started, False, login)
+        return report
+    username, password = login
+    session = Session(endpoint, ca, username, password, timeout=TIMEOUT)
     try:
         reason = session.connect()
-    except (OSError, ssl.SSLError, TimeoutError) as error:
+    except BrokerError as error:
         report.failure = "mqtt"
         _timed(report, "mqtt connect", started, False, f"no MQTT answer: {error}")
         return report
@@ -154,7 +161,7 @@ def check_endpoint(
             _timed(report, f"subscribe {topic}", started, ok, "granted" if ok else f"refused: {granted}")
             if not ok:
                 report.failure = "subscribe"
-    except TimeoutError as error:
+    except BrokerError as error:
         report.failure = "mqtt"
         _timed(report, "subscribe", started, False, str(error))
     finally:
@@ -175,6 +182,7 @@ ADVICE = {
     "auth": "the broker refused the credentials: check username and the password's value in the .env "
     "beside the inventory (HiveMQ Cloud: Access Management)",
     "subscribe": "connected, but a subscription was refused: check the account's ACL",
+    "secrets": "the network path works up to MQTT; set the broker's secrets to check the login",
 }
 """What to do, per failure kind (all but a dropped port, whose advice depends on the fallbacks)."""
 
@@ -247,37 +255,48 @@ class Diagnosis:
         }
 
 
-def diagnose(inventory: Inventory, inventory_dir: Path, brokers: list[str]) -> Diagnosis:
-    """All endpoints in parallel, so the whole run stays within a few timeouts."""
-    unknown = [b for b in brokers if b not in inventory.brokers]
+def _login(stack: Stack, name: str, values: secrets.SecretValues) -> tuple[str | None, str | None] | str:
+    """The broker's (user, password), or a sentence naming the secrets still to set."""
+    credential = stack.brokers[name].credential
+    if credential is None:
+        return None, None
+    missing = [s.var for s in credential.secrets if s not in values]
+    if missing:
+        return f"skipped: set {', '.join(missing)} (environment or .env) to check the login"
+    return values.text(credential.user), values[credential.password]
+
+
+def diagnose(stack: Stack, brokers: list[str]) -> Diagnosis:
+    """All endpoints in parallel, so the whole run stays within a few timeouts.
+
+    DNS, TCP and TLS need no secret: a missing one only skips the MQTT hops.
+    """
+    unknown = [b for b in brokers if b not in stack.brokers]
     if unknown:
-        known = ", ".join(sorted(inventory.brokers))
+        known = ", ".join(sorted(stack.brokers))
         raise PolysourceError(f"unknown broker(s) {', '.join(unknown)} (known: {known})")
-    names = brokers or sorted(inventory.brokers)
-    secrets = resolve_secrets(
-        sorted({v for n in names for v in broker_secrets(inventory.brokers[n])}), inventory_dir
-    )
+    names = brokers or sorted(stack.brokers)
+    wanted = [s for n in names if (c := stack.brokers[n].credential) for s in c.secrets]
+    values = secrets.resolve(wanted, stack.inventory_dir, missing_ok=True)
     jobs = []
     for name in names:
-        broker = inventory.brokers[name]
-        username, password = credentials(broker, secrets)
-        topics = [subscription(s.topic) for s in inventory.streams.values() if s.broker == name]
-        jobs += [(e, username, password, topics) for e in endpoints(inventory, inventory_dir, name)]
+        broker = stack.brokers[name]
+        topics = [s.subscription for s in stack.streams.values() if s.broker == name]
+        login = _login(stack, name, values)
+        jobs += [(e, broker.ca, login, topics) for e in broker.endpoints]
     hosts = sorted({e.host for e, *_ in jobs})
-    target = target_host(inventory)
-    db = inventory.storage.influxdb
+    influx = stack.influx
     with ThreadPoolExecutor(max(4, len(jobs) + len(hosts) + 2)) as pool:
         futures = [pool.submit(check_endpoint, *job) for job in jobs]
         refs = {h: pool.submit(tcp_probe, h, REFERENCE_PORT) for h in hosts}
-        influx_path = "/ping" if db.version == 1 else "/health"
         services = [
             pool.submit(
                 check_http,
                 "influxdb",
-                f"http://{target}:{db.port}{influx_path}",
-                204 if db.version == 1 else 200,
+                f"{influx.url_outside}{'/ping' if influx.version == 1 else '/health'}",
+                204 if influx.version == 1 else 200,
             ),
-            pool.submit(check_http, "grafana", f"http://{target}:{inventory.grafana.port}/api/health", 200),
+            pool.submit(check_http, "grafana", f"{stack.grafana.url_outside}/api/health", 200),
         ]
         reports = [f.result() for f in futures]
         reference = {h: f.result() for h, f in refs.items()}

@@ -4,20 +4,30 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from polysource.deploy.secrets import resolve_secrets
-from polysource.influx_read import point_stored, read_secrets
-from polysource.inventory.model import Inventory, Sensor
-from polysource.mqtt import broker_secrets, open_session
-from polysource.readings import Reading, find_sensor, reading_for
+from polysource import secrets
+from polysource.errors import PolysourceError
+from polysource.field.influx import point_stored, read_secrets
+from polysource.field.mqtt import Session, open_session
+from polysource.field.readings import Reading, find_sensor, reading_for
+from polysource.inventory.model import Sensor
+from polysource.secrets import Secret, SecretValues
+from polysource.stack import Stack
 
 
-def publish(inventory: Inventory, inventory_dir: Path, readings: list[Reading]) -> str:
+def broker_secrets(stack: Stack, broker: str) -> list[Secret]:
+    credential = stack.brokers[broker].credential
+    return credential.secrets if credential else []
+
+
+def _values(stack: Stack, wanted: list[Secret]) -> SecretValues:
+    return secrets.resolve(wanted, stack.inventory_dir)
+
+
+def publish(stack: Stack, readings: list[Reading]) -> str:
     """Send readings (all to one broker) with the stream's QoS; the endpoint that took them."""
     broker = readings[0].broker
-    secrets = resolve_secrets(broker_secrets(inventory.brokers[broker]), inventory_dir)
-    session = open_session(inventory, inventory_dir, broker, secrets)
+    session = open_session(stack, broker, _values(stack, broker_secrets(stack, broker)))
     try:
         for reading in readings:
             session.publish(reading.topic, reading.payload, reading.qos)
@@ -29,7 +39,8 @@ def publish(inventory: Inventory, inventory_dir: Path, readings: list[Reading]) 
 def sensor_range(sensor: Sensor) -> tuple[float, float]:
     """The sensor's min/max, or a 0-100 span where the inventory gives none."""
     lo = sensor.min if sensor.min is not None else 0.0
-    return lo, sensor.max if sensor.max is not None else lo + 100.0
+    hi = sensor.max if sensor.max is not None else lo + 100.0
+    return (lo, hi) if hi > lo else (lo, lo + 100.0)
 
 
 def random_walk(lo: float, hi: float) -> Callable[[], float]:
@@ -44,8 +55,7 @@ def random_walk(lo: float, hi: float) -> Callable[[], float]:
 
 
 def simulate(
-    inventory: Inventory,
-    inventory_dir: Path,
+    stack: Stack,
     sensors: list[str],
     rate: float,
     duration: float,
@@ -53,28 +63,24 @@ def simulate(
     progress: Callable[[int], None],
 ) -> int:
     """Publish rate readings/s in total, round-robin over sensors, for duration seconds."""
-    walks = {}
-    for sensor_id in sensors:
-        walks[sensor_id] = random_walk(*sensor_range(find_sensor(inventory, sensor_id)))
-    by_broker: dict[str, list[str]] = {}
-    for sensor_id in sensors:
-        by_broker.setdefault(inventory.streams[inventory.sensors[sensor_id].stream].broker, []).append(
-            sensor_id
-        )
-    sessions = {}
-    for broker in by_broker:
-        secrets = resolve_secrets(broker_secrets(inventory.brokers[broker]), inventory_dir)
-        sessions[broker] = open_session(inventory, inventory_dir, broker, secrets)
+    if not sensors:
+        raise PolysourceError("the inventory declares no sensors: add one under `sensors:` first")
+    walks = {sensor_id: random_walk(*sensor_range(find_sensor(stack, sensor_id))) for sensor_id in sensors}
+    reading_for(stack, sensors[0], 0.0, tags)  # the topic's levels and tags, checked before connecting
+    brokers = sorted({stack.streams[stack.inventory.sensors[s].stream].broker for s in sensors})
+    sessions: dict[str, Session] = {}
     sent = 0
     start = time.monotonic()
     try:
+        for broker in brokers:
+            sessions[broker] = open_session(stack, broker, _values(stack, broker_secrets(stack, broker)))
         while time.monotonic() - start < duration:
             sensor_id = sensors[sent % len(sensors)]
-            reading = reading_for(inventory, sensor_id, walks[sensor_id](), tags)
+            reading = reading_for(stack, sensor_id, walks[sensor_id](), tags)
             sessions[reading.broker].publish(reading.topic, reading.payload, reading.qos)
             sent += 1
             progress(sent)
-            time.sleep(max(0.0, start + sent / rate - time.monotonic()))
+            time.sleep(max(0.0, min(1.0, start + sent / rate - time.monotonic())))
     finally:
         for session in sessions.values():
             session.close()
@@ -89,26 +95,24 @@ class Hop:
     detail: str
 
 
-def verify(
-    inventory: Inventory, inventory_dir: Path, sensor_id: str, tags: dict[str, str], timeout: float
-) -> list[Hop]:
+def verify(stack: Stack, sensor_id: str, tags: dict[str, str], timeout: float) -> list[Hop]:
     """Publish a unique probe reading and poll InfluxDB until that exact point appears."""
-    value = round(random.uniform(*sensor_range(find_sensor(inventory, sensor_id))), 6)
-    reading = reading_for(inventory, sensor_id, value, tags)
-    broker = inventory.brokers[reading.broker]
-    secrets = resolve_secrets(broker_secrets(broker) + read_secrets(inventory), inventory_dir)
+    value = round(random.uniform(*sensor_range(find_sensor(stack, sensor_id))), 6)
+    reading = reading_for(stack, sensor_id, value, tags)
+    values = _values(stack, broker_secrets(stack, reading.broker) + read_secrets(stack.influx))
     hops = []
     start = time.monotonic()
-    session = open_session(inventory, inventory_dir, reading.broker, secrets)
+    session = open_session(stack, reading.broker, values)
     hops.append(Hop("connected", True, time.monotonic() - start, session.endpoint.url))
     try:
         session.publish(reading.topic, reading.payload, qos=1)
     finally:
         session.close()
     hops.append(Hop("acknowledged", True, time.monotonic() - start, f"{reading.topic} {reading.payload}"))
+    series = stack.series[sensor_id]
     deadline = start + timeout
     while time.monotonic() < deadline:
-        if point_stored(inventory, secrets, sensor_id, value):
+        if point_stored(stack.influx, values, series, value):
             hops.append(Hop("stored", True, time.monotonic() - start, f"InfluxDB has {sensor_id}={value}"))
             return hops
         time.sleep(0.25)

@@ -13,12 +13,13 @@ def templates_dir() -> Path:
     packaged = Path(str(resources.files("polysource"))) / "templates"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / "templates"
+    return Path(__file__).resolve().parents[3] / "templates"
 
 
 def toml_string(value: object) -> str:
-    """A TOML basic string; JSON's escaping is a valid subset of TOML's."""
-    return json.dumps(str(value), ensure_ascii=False)
+    """A TOML basic string; JSON's escaping is a valid subset of TOML's, plus DEL, which TOML
+    (unlike JSON) requires escaped."""
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 @cache

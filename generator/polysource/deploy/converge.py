@@ -1,0 +1,430 @@
+"""Stateful settings made true on every deploy, not only on the image's first start.
+
+The official images read their database, users, passwords and retention once, when the data
+volume is empty (and InfluxDB 1.8's setup stops half way on names and passwords its shell script
+does not quote). So after a service answers, deploy converges it with the tools inside its
+image, through exec: the `influx` CLI (1.8 and 2.7) and `grafana cli`. Secrets reach those tools
+through the exec's environment and standard input, never a command line.
+
+What was converged is recorded in the service's data volume (settings in clear, secrets as
+digests), so the plan can say what will change (`retention 90d -> 30d`, `password of user
+telegraf`) and a deploy with nothing changed does nothing.
+"""
+
+import json
+import math
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from polysource import secrets
+from polysource.errors import DeployError
+from polysource.inventory.durations import seconds
+from polysource.secrets import SecretValues
+from polysource.stack import Stack, paths
+from polysource.stack.model import InfluxFacts
+from polysource.stack.queries import influxql_identifier, influxql_string
+
+STATE_VERSION = 1
+RETENTION_POLICY = "autogen"
+
+
+class Exec(Protocol):
+    """What converge needs of a container (deploy.engine.Box, or a fake in the tests)."""
+
+    name: str
+
+    def run(self, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]: ...
+
+
+@dataclass(frozen=True)
+class Desired:
+    """A service's stateful settings as the inventory and secrets want them."""
+
+    service: str
+    data_path: str  # folder of the data volume, where the record is kept
+    settings: dict[str, str]  # shown in plans, old -> new
+    secrets: dict[str, str] = field(default_factory=dict)  # what it protects -> digest
+
+    def record(self) -> bytes:
+        document = {"version": STATE_VERSION, "settings": self.settings, "secrets": self.secrets}
+        return json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
+
+
+def read_record(data: bytes | None) -> dict[str, Any] | None:
+    try:
+        record = json.loads(data) if data else None
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and record.get("version") == STATE_VERSION else None
+
+
+def shard_duration(retention: str) -> str:
+    """InfluxDB's own shard-group defaults: 1d below 6 months of retention, 7d above."""
+    return "1d" if seconds(retention) <= 180 * 86400 else "7d"
+
+
+def go_duration(duration: str) -> str:
+    """An inventory duration as InfluxDB 1.x shows it (90d -> 2160h0m0s, inf -> 0s)."""
+    total = seconds(duration)
+    if math.isinf(total):
+        return "0s"
+    hours, rest = divmod(int(total), 3600)
+    return f"{hours}h{rest // 60}m{rest % 60}s"
+
+
+def desired_state(stack: Stack, values: SecretValues) -> dict[str, Desired]:
+    """service -> its desired state, for the services deploy converges."""
+    influx = stack.influx
+    if influx.version == 1:
+        data_path = paths.INFLUXDB1_DATA
+        settings = {
+            "database": influx.database,
+            "retention": influx.retention,
+            "admin user": str(influx.admin.user),
+            "write user": str(influx.writer.user),
+            "read user": str(influx.reader.user),
+        }
+        protected = {
+            f"password of user {influx.admin.user}": influx.admin.password,
+            f"password of user {influx.writer.user}": influx.writer.password,
+            f"password of user {influx.reader.user}": influx.reader.password,
+        }
+    else:
+        data_path = paths.INFLUXDB2_DATA
+        settings = {
+            "organization": influx.organization,
+            "bucket": influx.database,
+            "retention": influx.retention,
+            "admin user": str(influx.admin.user),
+        }
+        protected = {
+            f"password of user {influx.admin.user}": influx.admin.password,
+            "operator token": influx.writer.password,
+        }
+    grafana = stack.grafana
+    return {
+        "influxdb": Desired(
+            "influxdb", data_path, settings, {k: secrets.digest(s, values[s]) for k, s in protected.items()}
+        ),
+        "grafana": Desired(
+            "grafana",
+            paths.GRAFANA_DATA,
+            {"admin user": str(grafana.admin.user)},
+            {
+                f"password of user {grafana.admin.user}": secrets.digest(
+                    grafana.admin.password, values[grafana.admin.password]
+                )
+            },
+        ),
+    }
+
+
+def changes(desired: Desired, recorded: dict[str, Any] | None) -> list[str]:
+    """What converging will change, in words, without any secret value."""
+    if recorded is None:
+        shown = ", ".join(f"{k} {v}" for k, v in desired.settings.items())
+        return [f"not converged yet: {shown}"]
+    old_settings = recorded.get("settings", {})
+    found = []
+    for key, new in desired.settings.items():
+        old = old_settings.get(key)
+        if old != new:
+            note = ""
+            if key == "retention" and old and seconds(new) < seconds(old):
+                note = f" (readings older than {new} will be deleted)"
+            if key in ("database", "bucket") and old:
+                note = " (the old one is kept, its readings are not moved)"
+            found.append(f"{key} {old} -> {new}{note}")
+    old_secrets = recorded.get("secrets", {})
+    found += [what for what, digest in desired.secrets.items() if old_secrets.get(what) != digest]
+    return found
+
+
+def blockers(desired: Desired, recorded: dict[str, Any] | None) -> list[str]:
+    """Changes no tool can make after setup; deploy stops before changing anything."""
+    if recorded is None or "operator token" not in desired.secrets:
+        return []
+    old = recorded.get("secrets", {}).get("operator token")
+    if old is not None and old != desired.secrets["operator token"]:
+        return [
+            "influxdb: INFLUXDB_TOKEN differs from the operator token InfluxDB 2 was set up with, and "
+            "InfluxDB 2 cannot take a chosen token after setup: put the previous value back in the .env, "
+            "or create a new all-access token with `influx auth create` and set that one"
+        ]
+    return []
+
+
+# --- InfluxDB 1.x -------------------------------------------------------------------------------
+
+# The statements go through the exec's environment to the shell's printf (a builtin) and on to
+# the CLI's standard input; the CLI reads the account from INFLUX_USERNAME / INFLUX_PASSWORD.
+# -host $HOSTNAME: the real server, not the temporary one the image's setup runs on 127.0.0.1.
+INFLUX1_CLI = 'printf "%s" "$POLYSOURCE_QUERY" | influx -host "$HOSTNAME" -port {port} -format json'
+INFLUX1_ANSWERS = 'curl -fsS -o /dev/null "http://$HOSTNAME:{port}/ping"'
+
+
+@dataclass
+class Influx1State:
+    databases: set[str]
+    users: dict[str, bool]  # name -> admin
+    grants: dict[str, dict[str, str]]  # user -> database -> privilege
+    policies: dict[str, tuple[str, str, bool]]  # name -> (duration, shard duration, default)
+
+
+class Influx1:
+    """Talks InfluxQL to the server inside the container, as some account."""
+
+    def __init__(self, box: Exec, login: tuple[str, str] | None):
+        self.box = box
+        self.login = login
+
+    def run(self, statements: list[str]) -> list[dict[str, Any]]:
+        env = {"POLYSOURCE_QUERY": ";\n".join(statements)}
+        if self.login:
+            env |= {"INFLUX_USERNAME": self.login[0], "INFLUX_PASSWORD": self.login[1]}
+        command = INFLUX1_CLI.format(port=paths.INFLUX_PORT)
+        code, output = self.box.run(["sh", "-c", command], env)
+        answer = _json_line(output)
+        errors = [r["error"] for r in answer.get("results", []) if "error" in r] if answer else []
+        if answer and "error" in answer:
+            errors.insert(0, answer["error"])
+        if code != 0 or errors or answer is None:
+            raise Influx1Refused(errors[0] if errors else output.strip()[-300:] or f"influx exited {code}")
+        return list(answer.get("results", []))
+
+
+class Influx1Refused(Exception):
+    """The CLI or the server refused (authorization, syntax, ...): the server's words."""
+
+
+def _json_line(output: str) -> dict[str, Any] | None:
+    for line in output.splitlines():
+        if line.startswith("{"):
+            try:
+                found = json.loads(line)
+                return found if isinstance(found, dict) else None
+            except ValueError:
+                continue
+    return None
+
+
+def _rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for series in result.get("series", []):
+        rows += [dict(zip(series["columns"], values, strict=True)) for values in series.get("values", [])]
+    return rows
+
+
+def observe_influx1(client: Influx1, influx: InfluxFacts) -> Influx1State:
+    databases_result, users_result = client.run(["SHOW DATABASES", "SHOW USERS"])
+    databases = {row["name"] for row in _rows(databases_result)}
+    users = {row["user"]: bool(row["admin"]) for row in _rows(users_result)}
+    wanted_users = [u for u in (influx.writer.user, influx.reader.user) if isinstance(u, str) and u in users]
+    statements = [f"SHOW GRANTS FOR {influxql_identifier(u)}" for u in wanted_users]
+    if influx.database in databases:
+        statements.append(f"SHOW RETENTION POLICIES ON {influxql_identifier(influx.database)}")
+    results = client.run(statements) if statements else []
+    grants = {
+        user: {row["database"]: row["privilege"] for row in _rows(result)}
+        for user, result in zip(wanted_users, results, strict=False)
+    }
+    policies = {}
+    if influx.database in databases:
+        for row in _rows(results[-1]):
+            policies[row["name"]] = (row["duration"], row["shardGroupDuration"], bool(row["default"]))
+    return Influx1State(databases, users, grants, policies)
+
+
+def influx1_statements(
+    state: Influx1State, influx: InfluxFacts, values: SecretValues, renew: set[str]
+) -> list[str]:
+    """The InfluxQL that makes state what the inventory says (pure: tested without a server).
+
+    renew: users whose password must be set even if they exist (their secret changed, or the
+    volume holds no record of it).
+    """
+    db = influxql_identifier(influx.database)
+    statements = []
+    if influx.database not in state.databases:
+        statements.append(f"CREATE DATABASE {db}")
+    for credential, privilege in ((influx.writer, "WRITE"), (influx.reader, "READ")):
+        user = str(credential.user)
+        password = influxql_string(values[credential.password])
+        if user not in state.users:
+            statements.append(f"CREATE USER {influxql_identifier(user)} WITH PASSWORD {password}")
+        elif user in renew:
+            statements.append(f"SET PASSWORD FOR {influxql_identifier(user)} = {password}")
+        if state.grants.get(user, {}).get(influx.database) != privilege:
+            statements.append(f"GRANT {privilege} ON {db} TO {influxql_identifier(user)}")
+    duration = "INF" if influx.retention == "inf" else influx.retention
+    shard = shard_duration(influx.retention)
+    wanted = (go_duration(influx.retention), go_duration(shard), True)
+    current = state.policies.get(RETENTION_POLICY)
+    policy = influxql_identifier(RETENTION_POLICY)
+    if current is None:
+        statements.append(
+            f"CREATE RETENTION POLICY {policy} ON {db} DURATION {duration} REPLICATION 1 "
+            f"SHARD DURATION {shard} DEFAULT"
+        )
+    elif current != wanted:
+        statements.append(
+            f"ALTER RETENTION POLICY {policy} ON {db} DURATION {duration} SHARD DURATION {shard} DEFAULT"
+        )
+    return statements
+
+
+def converge_influx1(
+    box: Exec, influx: InfluxFacts, values: SecretValues, recorded: dict[str, Any] | None, previous: list[str]
+) -> None:
+    """Admin first (desired password, else the previous container's, else create it), then the rest."""
+    admin = str(influx.admin.user)
+    wanted = values[influx.admin.password]
+    client = Influx1(box, (admin, wanted))
+    try:
+        client.run(["SHOW USERS"])
+    except Influx1Refused as refusal:
+        client = _admin_fallback(box, influx, str(refusal), admin, wanted, previous)
+    digests = (recorded or {}).get("secrets", {})
+    renew = {
+        str(c.user)
+        for c in (influx.writer, influx.reader)
+        if digests.get(f"password of user {c.user}") != secrets.digest(c.password, values[c.password])
+    }
+    state = observe_influx1(client, influx)
+    statements = influx1_statements(state, influx, values, renew)
+    if statements:
+        try:
+            client.run(statements)
+        except Influx1Refused as refusal:
+            raise DeployError(f"influxdb: converging the database and users failed: {refusal}") from None
+
+
+def _admin_fallback(
+    box: Exec, influx: InfluxFacts, refusal: str, admin: str, wanted: str, previous: list[str]
+) -> Influx1:
+    if "create admin user first" in refusal:  # the image's setup never created it
+        password = influxql_string(wanted)
+        Influx1(box, None).run(
+            [f"CREATE USER {influxql_identifier(admin)} WITH PASSWORD {password} WITH ALL PRIVILEGES"]
+        )
+        return Influx1(box, (admin, wanted))
+    for old in previous:
+        if old == wanted:
+            continue
+        try:
+            Influx1(box, (admin, old)).run(
+                [f"SET PASSWORD FOR {influxql_identifier(admin)} = {influxql_string(wanted)}"]
+            )
+        except Influx1Refused:
+            continue
+        return Influx1(box, (admin, wanted))
+    raise DeployError(
+        f"influxdb: InfluxDB refuses the admin account {admin!r} with INFLUXDB_ADMIN_PASSWORD ({refusal}), "
+        "and no previous password works: the password was changed while the stack was down. Put the "
+        "previous value back in the .env and deploy, then change it and deploy again"
+    )
+
+
+# --- InfluxDB 2.x -------------------------------------------------------------------------------
+
+INFLUX2_CLI = 'influx {args} --host "http://$HOSTNAME:{port}" --json'
+INFLUX2_ANSWERS = 'curl -fsS -o /dev/null "http://$HOSTNAME:{port}/health"'
+
+
+def _influx2(
+    box: Exec, token: str, args: str, stdin_var: str | None = None, env: dict[str, str] | None = None
+) -> Any:
+    command = INFLUX2_CLI.format(args=args, port=paths.INFLUX_PORT)
+    if stdin_var:
+        command = f'printf "%s\\n" "${stdin_var}" | {command}'
+    code, output = box.run(["sh", "-c", command], {"INFLUX_TOKEN": token, **(env or {})})
+    if code != 0:
+        raise DeployError(f"influxdb: `influx {args.split(' --')[0]}` failed: {output.strip()[-300:]}")
+    start = min((i for i in (output.find("["), output.find("{")) if i >= 0), default=-1)
+    try:
+        return json.loads(output[start:]) if start >= 0 else None
+    except ValueError:
+        return None
+
+
+def converge_influx2(
+    box: Exec, influx: InfluxFacts, values: SecretValues, recorded: dict[str, Any] | None
+) -> None:
+    token = values[influx.writer.password]
+    org, bucket = shlex.quote(influx.organization), shlex.quote(influx.database)
+    if not _influx2(box, token, f"org list --name {org}"):
+        _influx2(box, token, f"org create --name {org}")
+    every = seconds(influx.retention)
+    retention = "0" if math.isinf(every) else influx.retention
+    found = _influx2(box, token, f"bucket list --org {org} --name {bucket}") or []
+    if not found:
+        _influx2(box, token, f"bucket create --org {org} --name {bucket} --retention {retention}")
+    else:
+        rules = found[0].get("retentionRules") or [{}]
+        if rules[0].get("everySeconds", 0) != (0 if math.isinf(every) else int(every)):
+            _influx2(box, token, f"bucket update --id {shlex.quote(found[0]['id'])} --retention {retention}")
+    admin = str(influx.admin.user)
+    digest = secrets.digest(influx.admin.password, values[influx.admin.password])
+    if (recorded or {}).get("secrets", {}).get(f"password of user {admin}") != digest:
+        users = _influx2(box, token, f"user list --name {shlex.quote(admin)}") or []
+        if not users:
+            _influx2(box, token, f"user create --name {shlex.quote(admin)} --org {org}")
+        _influx2(
+            box,
+            token,
+            f"user password --name {shlex.quote(admin)}",
+            stdin_var="POLYSOURCE_PASSWORD",
+            env={"POLYSOURCE_PASSWORD": values[influx.admin.password]},
+        )
+
+
+# --- Grafana ------------------------------------------------------------------------------------
+
+GRAFANA_RESET = (
+    'printf "%s\\n" "$GF_SECURITY_ADMIN_PASSWORD" | grafana cli '
+    '--homepath "${GF_PATHS_HOME:-/usr/share/grafana}" '
+    '--config "${GF_PATHS_CONFIG:-/etc/grafana/grafana.ini}" '
+    "admin reset-admin-password --password-from-stdin"
+)
+
+
+def converge_grafana(box: Exec) -> None:
+    """Grafana keeps its admin password in its database: reset it from the container's own env."""
+    code, output = box.run(["sh", "-c", GRAFANA_RESET])
+    if code != 0:
+        raise DeployError(f"grafana: resetting the admin password failed: {output.strip()[-300:]}")
+
+
+@dataclass(frozen=True)
+class Converger:
+    """How deploy converges one service: when it answers, and what to run."""
+
+    answers: list[str] | None  # exits 0 once the real server answers; None: the healthcheck
+    apply: Callable[[Exec, dict[str, Any] | None, list[str]], None]
+
+
+def convergers(stack: Stack, values: SecretValues) -> dict[str, Converger]:
+    influx = stack.influx
+    if influx.version == 1:
+        influx_converger = Converger(
+            ["sh", "-c", INFLUX1_ANSWERS.format(port=paths.INFLUX_PORT)],
+            lambda box, recorded, previous: converge_influx1(box, influx, values, recorded, previous),
+        )
+    else:
+        influx_converger = Converger(
+            ["sh", "-c", INFLUX2_ANSWERS.format(port=paths.INFLUX_PORT)],
+            lambda box, recorded, previous: converge_influx2(box, influx, values, recorded),
+        )
+    return {
+        "influxdb": influx_converger,
+        "grafana": Converger(None, lambda box, recorded, previous: converge_grafana(box)),
+    }
+
+
+def previous_secrets(service: str, env: dict[str, str]) -> list[str]:
+    """Passwords a service's previous container was given: where converge looks when the desired
+    one is refused (the admin password was changed in the .env)."""
+    key = {"influxdb": "INFLUXDB_ADMIN_PASSWORD"}.get(service)
+    return [env[key]] if key and env.get(key) else []

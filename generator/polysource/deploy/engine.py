@@ -1,0 +1,299 @@
+"""The Docker Engine, as deploy, status, backup and the field tools use it.
+
+This is the one place polysource meets the Docker SDK: every call goes through `Engine` or
+`Box` (a container), and every foreign error (docker.errors, requests, a broken ssh pipe)
+becomes an EngineError saying what was being done. The rest of deploy never sees the SDK, and
+its pure parts are tested against fakes of these two classes.
+"""
+
+import functools
+import io
+import os
+import tarfile
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+from polysource.errors import EngineError
+
+LABEL = "polysource"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _explain(error: Exception) -> str:
+    text = str(getattr(error, "explanation", None) or error)
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def translated(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Docker SDK (and transport) errors raised by the call become EngineError(what: why)."""
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            import docker.errors
+            import requests
+
+            try:
+                return function(*args, **kwargs)
+            except (docker.errors.DockerException, requests.RequestException, OSError) as error:
+                subject = getattr(args[0], "name", "") if args else ""
+                prefix = f"{subject}: " if subject and isinstance(subject, str) else ""
+                raise EngineError(f"{prefix}{what}: {_explain(error)}") from None
+
+        return wrapper
+
+    return decorate
+
+
+def connect(host: str, timeout: int = 60) -> "Engine":
+    """A client for host (unix://, tcp:// with DOCKER_CERT_PATH, or ssh:// through `ssh`)."""
+    import docker
+    from docker.tls import TLSConfig
+
+    tls: Any = False
+    cert_path = os.environ.get("DOCKER_CERT_PATH")
+    if host.startswith("tcp://") and cert_path:
+        tls = TLSConfig(
+            client_cert=(os.path.join(cert_path, "cert.pem"), os.path.join(cert_path, "key.pem")),
+            ca_cert=os.path.join(cert_path, "ca.pem"),
+            verify=os.environ.get("DOCKER_TLS_VERIFY", "1") != "0",
+        )
+    ssh = host.startswith("ssh://")
+    how = "over ssh (the ssh command; the Pi needs the docker CLI)" if ssh else "through the Docker API"
+    try:
+        client = docker.DockerClient(base_url=host, tls=tls, timeout=timeout, use_ssh_client=ssh)
+        client.ping()
+    except Exception as error:  # the SDK raises many unrelated types for one cause
+        text = _explain(error)
+        if "Permission denied" in text or "permission denied" in text:
+            raise EngineError(
+                f"permission denied on {host}: add your user to the 'docker' group or use sudo"
+            ) from None
+        raise EngineError(
+            f"cannot reach a Docker daemon at {host} ({how}): {text}; "
+            "is Docker running there? (--host or target.docker_host choose another)"
+        ) from None
+    return Engine(client, host)
+
+
+def project_filter(project: str, role: str | None = None) -> dict[str, Any]:
+    labels = [f"{LABEL}.project={project}"] + ([f"{LABEL}.role={role}"] if role else [])
+    return {"label": labels}
+
+
+class Box:
+    """One container, with the operations deploy needs, errors translated."""
+
+    def __init__(self, container: Any):
+        self._c = container
+
+    @property
+    def id(self) -> str:
+        return str(self._c.id)
+
+    @property
+    def name(self) -> str:
+        return str(self._c.name)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self._c.labels)
+
+    @property
+    def status(self) -> str:
+        return str(self._c.status)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return dict(self._c.attrs)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return dict(self._c.attrs.get("State", {}))
+
+    @property
+    def health(self) -> str | None:
+        return self.state.get("Health", {}).get("Status")
+
+    @property
+    def env(self) -> dict[str, str]:
+        pairs = (item.partition("=") for item in self._c.attrs.get("Config", {}).get("Env") or [])
+        return {key: value for key, _, value in pairs}
+
+    @translated("cannot inspect the container")
+    def reload(self) -> None:
+        self._c.reload()
+
+    @translated("cannot start")
+    def start(self) -> None:
+        self._c.start()
+
+    @translated("cannot stop")
+    def stop(self, timeout: int = 10) -> None:
+        self._c.stop(timeout=timeout)
+
+    @translated("cannot remove")
+    def remove(self, force: bool = False) -> None:
+        self._c.remove(force=force)
+
+    @translated("cannot rename")
+    def rename(self, name: str) -> None:
+        self._c.rename(name)
+
+    @translated("cannot read the logs")
+    def logs(self, tail: int = 100) -> bytes:
+        return bytes(self._c.logs(tail=tail))
+
+    def follow_logs(self, tail: int) -> Iterator[bytes]:
+        stream = self._logs_stream(tail)
+        while True:
+            try:
+                chunk = next(stream)
+            except StopIteration:
+                return
+            except Exception as error:  # the stream breaks with transport errors of any kind
+                raise EngineError(f"{self.name}: the log stream broke: {_explain(error)}") from None
+            yield bytes(chunk)
+
+    @translated("cannot read the logs")
+    def _logs_stream(self, tail: int) -> Iterator[bytes]:
+        return iter(self._c.logs(stream=True, follow=True, tail=tail))
+
+    def read_file(self, path: str) -> bytes | None:
+        """A file's content through the archive API (no exec, works on stopped containers)."""
+        import docker.errors
+
+        try:
+            stream, _ = self._c.get_archive(path)
+            data = b"".join(stream)
+        except docker.errors.NotFound:
+            return None
+        except Exception as error:
+            raise EngineError(f"{self.name}: cannot read {path}: {_explain(error)}") from None
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                member = tar.next()
+                handle = tar.extractfile(member) if member else None
+                return handle.read() if handle else None
+        except tarfile.TarError:
+            return None
+
+    @translated("cannot copy files in")
+    def put_archive(self, path: str, data: bytes) -> None:
+        if not self._c.put_archive(path, data):
+            raise EngineError(f"{self.name}: Docker refused the files for {path}")
+
+    def write_file(self, folder: str, name: str, content: bytes, mode: int = 0o644) -> None:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(content), mode
+            tar.addfile(info, io.BytesIO(content))
+        self.put_archive(folder, buffer.getvalue())
+
+    @translated("cannot run a command inside")
+    def run(self, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]:
+        """(exit code, output) of a command run inside; secrets go in environment, never in command."""
+        result = self._c.exec_run(command, environment=environment or {}, demux=False)
+        output = result.output.decode(errors="replace") if result.output else ""
+        return int(result.exit_code if result.exit_code is not None else -1), output
+
+
+class Engine:
+    """The Docker daemon deploy talks to."""
+
+    def __init__(self, client: Any, url: str):
+        self.client = client
+        self.url = url
+        self.name = url
+
+    @property
+    def api_version(self) -> str:
+        return str(self.client.api.api_version)
+
+    @translated("cannot list containers")
+    def boxes(self, project: str, role: str | None = None) -> list[Box]:
+        found = self.client.containers.list(all=True, filters=project_filter(project, role))
+        return [Box(c) for c in found]
+
+    def services(self, project: str) -> dict[str, Box]:
+        """The project's service containers by service name (not those kept aside)."""
+        return {
+            box.labels[f"{LABEL}.service"]: box
+            for box in self.boxes(project)
+            if not box.name.endswith("-previous") and f"{LABEL}.service" in box.labels
+        }
+
+    @translated("cannot create a container")
+    def create(self, **kwargs: Any) -> Box:
+        return Box(self.client.containers.create(**kwargs))
+
+    @translated("cannot look up a network")
+    def has_network(self, name: str) -> bool:
+        return bool(self.client.networks.list(names=[name]))
+
+    @translated("cannot create a network")
+    def create_network(self, name: str, labels: dict[str, str]) -> None:
+        self.client.networks.create(name, driver="bridge", labels=labels)
+
+    @translated("cannot remove a network")
+    def remove_networks(self, name: str) -> None:
+        for network in self.client.networks.list(names=[name]):
+            network.remove()
+
+    @translated("cannot look up a volume")
+    def has_volume(self, name: str) -> bool:
+        import docker.errors
+
+        try:
+            self.client.volumes.get(name)
+            return True
+        except docker.errors.NotFound:
+            return False
+
+    @translated("cannot create a volume")
+    def create_volume(self, name: str, labels: dict[str, str]) -> None:
+        self.client.volumes.create(name, labels=labels)
+
+    @translated("cannot list volumes")
+    def volumes(self, project: str, role: str | None = None) -> list[str]:
+        return sorted(v.name for v in self.client.volumes.list(filters=project_filter(project, role)))
+
+    @translated("cannot remove a volume")
+    def remove_volume(self, name: str) -> bool:
+        """False when the volume is still in use (kept), True when removed."""
+        import docker.errors
+
+        try:
+            self.client.volumes.get(name).remove(force=True)
+            return True
+        except docker.errors.APIError as error:
+            if getattr(error, "status_code", None) == 409:
+                return False
+            raise
+
+    @translated("cannot look up an image")
+    def has_image(self, image: str) -> bool:
+        import docker.errors
+
+        try:
+            self.client.images.get(image)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    def pull(self, image: str, platform: str) -> Iterator[dict[str, Any]]:
+        """The pull's progress events; EngineError for a refused or failed pull."""
+        repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
+        try:
+            for event in self.client.api.pull(
+                repository, tag=tag, platform=platform, stream=True, decode=True
+            ):
+                if "error" in event:
+                    raise EngineError(f"cannot pull {image} for {platform}: {event['error']}")
+                yield dict(event)
+        except EngineError:
+            raise
+        except Exception as error:
+            raise EngineError(f"cannot pull {image} for {platform}: {_explain(error)}") from None

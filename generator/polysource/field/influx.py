@@ -1,0 +1,104 @@
+"""Reading back from the stack's InfluxDB over HTTP, as Grafana does, with Grafana's credential.
+
+urllib's errors are translated here into InfluxError, once.
+"""
+
+import base64
+import csv
+import io
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from polysource.errors import InfluxError
+from polysource.secrets import Secret, SecretValues
+from polysource.stack.model import InfluxFacts, Series
+from polysource.stack.queries import last_query, point_query
+
+TIMEOUT = 5.0
+
+
+def read_secrets(influx: InfluxFacts) -> list[Secret]:
+    return influx.reader.secrets
+
+
+def query(influx: InfluxFacts, values: SecretValues, text: str) -> list[dict[str, Any]]:
+    """Rows of a query (InfluxQL for v1, Flux for v2) as dicts; InfluxError on any failure."""
+    if influx.version == 1:
+        params = urllib.parse.urlencode({"q": text, "db": influx.database, "epoch": "s"})
+        request = urllib.request.Request(f"{influx.url_outside}/query", data=params.encode())
+        user = f"{values.text(influx.reader.user)}:{values[influx.reader.password]}"
+        request.add_header("Authorization", "Basic " + base64.b64encode(user.encode()).decode())
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        return influxql_rows(json.loads(_fetch(request)))
+    request = urllib.request.Request(
+        f"{influx.url_outside}/api/v2/query?org={urllib.parse.quote(influx.organization)}",
+        data=json.dumps({"query": text}).encode(),
+        headers={
+            "Authorization": f"Token {values[influx.reader.password]}",
+            "Content-Type": "application/json",
+            "Accept": "application/csv",
+        },
+    )
+    return flux_rows(_fetch(request))
+
+
+def influxql_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of a /query answer; an error inside the answer is an error, not zero rows."""
+    found = []
+    for statement in result.get("results", []):
+        if "error" in statement:
+            raise InfluxError(f"InfluxDB refused the query: {statement['error']}")
+        for series in statement.get("series", []):
+            found += [dict(zip(series["columns"], row, strict=True)) for row in series["values"]]
+    if "error" in result:
+        raise InfluxError(f"InfluxDB refused the query: {result['error']}")
+    return found
+
+
+def flux_rows(text: str) -> list[dict[str, Any]]:
+    """Rows of Flux's annotated CSV (header lines start a table; blank lines separate them)."""
+    rows: list[dict[str, Any]] = []
+    header: list[str] | None = None
+    for record in csv.reader(io.StringIO(text)):
+        if not record or record[0].startswith("#"):
+            header = None if not record else header
+            continue
+        if header is None:
+            header = record
+            continue
+        rows.append(dict(zip(header, record, strict=False)))
+    return rows
+
+
+def point_stored(influx: InfluxFacts, values: SecretValues, series: Series, value: float) -> bool:
+    """Whether the exact reading (sensor, value) is queryable in InfluxDB."""
+    return bool(query(influx, values, point_query(influx, series, value)))
+
+
+def last_reading(influx: InfluxFacts, values: SecretValues, series: Series) -> tuple[float, float] | None:
+    """(unix time, value) of the sensor's last reading within 30 days, or None."""
+    rows = query(influx, values, last_query(influx, series))
+    if not rows:
+        return None
+    row = rows[0]
+    if influx.version == 1:
+        return float(row["time"]), float(row["last"])
+    from datetime import datetime
+
+    when = datetime.fromisoformat(row["_time"].replace("Z", "+00:00")).timestamp()
+    return when, float(row["_value"])
+
+
+def _fetch(request: urllib.request.Request) -> str:
+    where = request.full_url.split("?")[0]
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return str(response.read().decode())
+    except urllib.error.HTTPError as error:
+        detail = error.read()[:200].decode(errors="replace")
+        raise InfluxError(f"InfluxDB {where}: HTTP {error.code}: {detail.strip()}") from None
+    except (OSError, ValueError) as error:
+        raise InfluxError(f"InfluxDB at {where} unreachable: {error}") from None

@@ -1,0 +1,179 @@
+"""Rules that relate one part of the inventory to another, or to files beside it.
+
+They read the raw YAML data, not the model, so they still run (and report) when some other part
+of the file failed type checks: the user sees every problem in one go. Each rule only looks at
+values of the type it expects and leaves wrong types to the model's messages.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path as FsPath
+from typing import Any
+
+from polysource.inventory.certs import CaProblem, read_ca
+from polysource.inventory.model import RESERVED_KEYS
+from polysource.inventory.topics import PLACEHOLDER, SENSOR
+from polysource.stack.images import ImageError, check_platform
+
+Path = tuple[str | int, ...]
+Found = Iterator[tuple[Path, str]]
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def cross_problems(data: dict[str, Any], base: FsPath) -> Found:
+    """(path, message) for every broken rule between fields, sections or files."""
+    brokers = _mapping(data.get("brokers"))
+    for name, broker in brokers.items():
+        yield from _broker_problems(name, _mapping(broker), base)
+    managed = [n for n, b in brokers.items() if _mapping(b).get("managed") is True]
+    for name in managed[1:]:
+        yield ("brokers", name, "managed"), f"the stack runs one broker; {managed[0]!r} is already managed"
+    streams = _mapping(data.get("streams"))
+    for name, stream in streams.items():
+        yield from _stream_problems(name, _mapping(stream), brokers)
+    for name, sensor in _mapping(data.get("sensors")).items():
+        yield from _sensor_problems(name, _mapping(sensor), streams)
+    yield from _port_problems(data)
+    yield from _user_problems(data)
+    yield from _platform_problems(data)
+
+
+def _broker_problems(name: str, broker: dict[str, Any], base: FsPath) -> Found:
+    here = ("brokers", name)
+    managed = broker.get("managed") is True
+    if managed:
+        if "host" in broker:
+            yield (*here, "host"), "a managed broker runs in the stack: drop host"
+        if broker.get("transport", "tcp") != "tcp" or broker.get("fallback"):
+            yield (*here, "transport"), "a managed broker listens with transport tcp only"
+        if "username" not in broker or "password" not in broker:
+            yield here, "a managed broker needs username and password (no anonymous MQTT)"
+    else:
+        if not broker.get("host"):
+            yield here, "host is required unless the broker is managed"
+        if broker.get("clients"):
+            yield (*here, "clients"), "device accounts are for a managed broker; a cloud broker has its own"
+    if ("username" in broker) != ("password" in broker) and not managed:
+        yield here, "username and password go together"
+    ca_file = broker.get("ca_file")
+    if isinstance(ca_file, str):
+        transports = [broker.get("transport", "tcp" if managed else "tls")]
+        fallback = broker.get("fallback")
+        for endpoint in fallback if isinstance(fallback, list) else [fallback]:
+            transports.append(_mapping(endpoint).get("transport"))
+        if not any(t in ("tls", "wss") for t in transports):
+            yield (*here, "ca_file"), "a CA is used with transport tls or wss only"
+        try:
+            read_ca(base, ca_file)
+        except CaProblem as problem:
+            yield (*here, "ca_file"), str(problem)
+
+
+def _stream_problems(name: str, stream: dict[str, Any], brokers: dict[str, Any]) -> Found:
+    broker = stream.get("broker")
+    if isinstance(broker, str) and broker not in brokers:
+        yield ("streams", name, "broker"), _unknown("broker", broker, brokers)
+    topic = stream.get("topic")
+    if isinstance(topic, str) and topic:
+        yield from ((("streams", name, "topic"), m) for m in topic_problems(topic, stream))
+
+
+def topic_problems(topic: str, stream: dict[str, Any]) -> Iterator[str]:
+    levels = topic.split("/")
+    names = [m.group(1) for level in levels if (m := PLACEHOLDER.match(level))]
+    if any(("+" in s or "#" in s) for s in levels):
+        yield "write {name} levels instead of MQTT wildcards, so they can become tags"
+    if any(("{" in s or "}" in s) and not PLACEHOLDER.match(s) for s in levels):
+        yield "a placeholder fills a whole topic level, e.g. polysource/{site}/{sensor}"
+    if len(names) != len(set(names)):
+        yield "each {name} may appear once in the topic"
+    if topic.startswith("$"):
+        yield "topics starting with $ belong to the broker ($SYS, $share)"
+    fmt = _mapping(stream.get("format"))
+    sensor_key = fmt.get("sensor")
+    if sensor_key and SENSOR in names:
+        yield "the sensor id comes from the topic ({sensor}) or from format.sensor, not both"
+    if not sensor_key and SENSOR not in names:
+        yield "name the sensor: a {sensor} topic level, or format.sensor for the JSON key"
+    reserved = sorted(set(names) & (RESERVED_KEYS | {"topic"}))
+    if reserved:
+        yield f"{{{reserved[0]}}} would be a tag InfluxDB or Telegraf reserves; rename the level"
+    # Telegraf tags every reading with its topic; levels and format keys add the others.
+    tags = ["topic", *(n for n in names if n not in reserved)]
+    tags += [v.split(".")[-1] for k, v in fmt.items() if k in ("sensor", "unit") and isinstance(v, str)]
+    value = fmt.get("value", "value")
+    if isinstance(value, str) and value.split(".")[-1] in tags:
+        yield f"the value's name {value.split('.')[-1]!r} is also a tag's name: rename the key or level"
+    if len(tags) != len(set(tags)):
+        yield "two tags would have the same name (`topic`, a topic level or a format key)"
+
+
+def _sensor_problems(name: str, sensor: dict[str, Any], streams: dict[str, Any]) -> Found:
+    stream = sensor.get("stream")
+    if isinstance(stream, str) and stream not in streams:
+        yield ("sensors", name, "stream"), _unknown("stream", stream, streams)
+    low, high = _number(sensor.get("min")), _number(sensor.get("max"))
+    if low is not None and high is not None and low >= high:
+        yield ("sensors", name, "max"), f"max ({sensor['max']}) must be above min ({sensor['min']})"
+
+
+def _port_problems(data: dict[str, Any]) -> Found:
+    """Host ports the stack publishes must differ, or the second service cannot start."""
+    influx = _mapping(_mapping(data.get("storage")).get("influxdb"))
+    published: list[tuple[Path, Any]] = [
+        (("storage", "influxdb", "port"), influx.get("port", 8086)),
+        (("grafana", "port"), _mapping(data.get("grafana")).get("port", 3000)),
+    ]
+    for name, broker in _mapping(data.get("brokers")).items():
+        if _mapping(broker).get("managed") is True:
+            published.append((("brokers", name, "port"), _mapping(broker).get("port", 1883)))
+    seen: dict[int, Path] = {}
+    for path, port in published:
+        if not isinstance(port, int) or isinstance(port, bool):
+            continue
+        if port in seen:
+            yield path, f"port {port} is already published by {'.'.join(map(str, seen[port]))}"
+        seen.setdefault(port, path)
+
+
+def _user_problems(data: dict[str, Any]) -> Found:
+    influx = _mapping(_mapping(data.get("storage")).get("influxdb"))
+    if influx.get("version", 1) != 1:
+        return
+    users: dict[str, Path] = {}
+    for key, default in (("admin_user", "admin"), ("write_user", "telegraf"), ("read_user", "grafana")):
+        user = influx.get(key, default)
+        if isinstance(user, str) and user in users:
+            yield (
+                ("storage", "influxdb", key),
+                f"{user!r} is already the {users[user][-1]}: each role has its own user",
+            )
+        elif isinstance(user, str):
+            users[user] = ("storage", "influxdb", key)
+
+
+def _platform_problems(data: dict[str, Any]) -> Found:
+    target = _mapping(data.get("target"))
+    platform = target.get("platform", "linux/arm64")
+    overrides = _mapping(target.get("images"))
+    version = _mapping(_mapping(data.get("storage")).get("influxdb")).get("version", 1)
+    managed = any(_mapping(b).get("managed") is True for b in _mapping(data.get("brokers")).values())
+    services = ["telegraf", "influxdb", "grafana"] + (["mosquitto"] if managed else [])
+    for service in services:
+        if service in overrides or not isinstance(platform, str) or version not in (1, 2):
+            continue
+        try:
+            check_platform(service, platform, influxdb_version=version)
+        except ImageError as error:
+            yield ("target", "platform"), str(error)
+
+
+def _unknown(kind: str, name: str, known: dict[str, Any]) -> str:
+    names = ", ".join(sorted(map(str, known))) or "none defined"
+    return f"unknown {kind} {name!r} (known: {names})"

@@ -1,0 +1,178 @@
+"""Parse YAML while remembering where each key and value stands, for error messages.
+
+Hostile input is ordinary input here: bytes that are not UTF-8 (or UTF-16 with its BOM),
+aliases that refer to themselves or expand to billions of values, tags PyYAML cannot
+construct, dates that do not exist. Each becomes a located Problem, never a traceback.
+Keys are kept as written (`no:` stays the text "no", `0012:` stays "0012"), timestamps stay
+text, and merge keys (`<<: *base`) may be overridden by the keys beside them, as YAML says.
+"""
+
+import codecs
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from polysource.errors import Problem
+
+Path = tuple[str | int, ...]
+
+MAX_BYTES = 5_000_000
+MAX_VALUES = 200_000  # values built, aliases counted each time they are used
+MAX_DEPTH = 64
+MERGE_TAG = "tag:yaml.org,2002:merge"
+BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+class YamlProblem(Exception):
+    """A problem that stops parsing, located in the file."""
+
+    def __init__(self, line: int, column: int, message: str):
+        super().__init__(message)
+        self.line, self.column, self.message = line, column, message
+
+
+@dataclass
+class Located:
+    """Plain data plus the (line, column) of every key and value, 1-based."""
+
+    data: Any
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    problems: list[tuple[Path, int, int, str]] = field(default_factory=list)
+
+    def where(self, path: Path, prefer_key: bool = False) -> tuple[int, int]:
+        """The closest known position of path, walking up to its parents."""
+        lookups = (self.keys, self.values) if prefer_key else (self.values, self.keys)
+        for end in range(len(path), -1, -1):
+            for table in lookups:
+                if path[:end] in table:
+                    return table[path[:end]]
+        return (1, 1)
+
+    def problem(self, shown: str, path: Path, message: str, prefer_key: bool = False) -> Problem:
+        return Problem(shown, *self.where(path, prefer_key), dotted(path), message)
+
+
+def dotted(path: Path) -> str:
+    return ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
+
+
+def decode(data: bytes) -> str:
+    """UTF-8, or UTF-16 with a byte order mark (YAML allows both); YamlProblem otherwise."""
+    if len(data) > MAX_BYTES:
+        raise YamlProblem(1, 1, f"the file is over {MAX_BYTES // 1_000_000} MB; an inventory is far smaller")
+    encoding = next((name for bom, name in BOMS if data.startswith(bom)), "utf-8")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        before = data[: error.start]
+        line = before.count(b"\n") + 1
+        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise YamlProblem(
+            line,
+            column,
+            f"not {encoding.upper()} text (byte 0x{data[error.start]:02x}); save the file as UTF-8",
+        ) from None
+
+
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ten times faster
+
+
+class Loader(_Base):  # type: ignore[misc]
+    """Safe loading without YAML 1.1 timestamps: an inventory has no dates, only text."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in _Base.yaml_implicit_resolvers.items()
+    }
+
+
+def parse_located(text: str) -> Located:
+    """Compose the document once, then build data and positions from the same nodes."""
+    loader = Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise YamlProblem(line, col, f"YAML syntax: {problem}") from None
+    finally:
+        loader.dispose()
+    located = Located(data=None)
+    if root is not None:
+        builder = _Builder(located, Loader(""))
+        located.data = builder.build(root, ())
+    return located
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    """Builds plain data from nodes with a budget, so aliases cannot loop or explode."""
+
+    def __init__(self, located: Located, constructor: Any):
+        self.located = located
+        self.constructor = constructor
+        self.count = 0
+        self.active: set[int] = set()
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise YamlProblem(
+                *_mark(node), f"the document expands to over {MAX_VALUES:,} values (an alias bomb?)"
+            )
+        if len(path) > MAX_DEPTH or id(node) in self.active:
+            raise YamlProblem(*_mark(node), "an alias refers to itself, or the nesting is too deep")
+        self.located.values.setdefault(path, _mark(node))  # merged copies keep the explicit position
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            return self._mapping(node, path)
+        finally:
+            self.active.discard(id(node))
+
+    def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as error:
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            self.located.problems.append((path, *_mark(node), f"cannot read this value: {problem}"))
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        merges: list[yaml.Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                merges.append(value_node)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.located.problems.append((path, *_mark(key_node), "a key must be plain text"))
+                continue
+            key = key_node.value
+            child = (*path, key)
+            if key in result:
+                self.located.problems.append(
+                    (child, *_mark(key_node), "duplicate key (it is already defined above)")
+                )
+                continue
+            self.located.keys.setdefault(child, _mark(key_node))
+            result[key] = self.build(value_node, child)
+        for merged in merges:  # explicit keys win; earlier merged mappings win over later ones
+            sources = merged.value if isinstance(merged, yaml.SequenceNode) else [merged]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    self.located.problems.append((path, *_mark(source), "<< merges mappings only"))
+                    continue
+                built = self.build(source, path)
+                for key, value in built.items():
+                    result.setdefault(key, value)
+        return result

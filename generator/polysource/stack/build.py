@@ -1,0 +1,338 @@
+"""From the validated inventory to the stack model: facts first, then the services using them."""
+
+import hashlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from polysource import secrets
+from polysource.inventory.certs import read_ca
+from polysource.inventory.model import Broker, Inventory, Stream, Transport
+from polysource.inventory.topics import SENSOR, placeholders, subscription
+from polysource.secrets import Secret
+from polysource.stack import paths
+from polysource.stack.images import check_platform
+from polysource.stack.model import (
+    BrokerFacts,
+    CaCert,
+    Credential,
+    Endpoint,
+    GrafanaFacts,
+    Healthcheck,
+    InfluxFacts,
+    Mount,
+    Series,
+    Service,
+    Stack,
+    StreamFacts,
+    url_host,
+)
+
+
+def build_stack(inventory: Inventory, inventory_dir: Path) -> Stack:
+    """Every fact and service the inventory implies, services in dependency order."""
+    host = target_host(inventory.target.docker_host)
+    brokers = {
+        name: _broker(inventory, inventory_dir, name, b, host) for name, b in inventory.brokers.items()
+    }
+    streams = {name: _stream(inventory.project, name, s) for name, s in inventory.streams.items()}
+    series = {
+        sensor_id: Series(
+            sensor_id,
+            sensor.stream,
+            streams[sensor.stream].measurement,
+            streams[sensor.stream].field,
+            streams[sensor.stream].sensor_tag,
+        )
+        for sensor_id, sensor in inventory.sensors.items()
+    }
+    influx = _influx(inventory, host)
+    grafana = GrafanaFacts(
+        Credential(inventory.grafana.admin_user, _secret(inventory.grafana.admin_password)),
+        inventory.grafana.port,
+        f"http://{url_host(host)}:{inventory.grafana.port}",
+    )
+    used = [brokers[s.broker] for s in streams.values()]
+    managed = next((b for b in brokers.values() if b.managed), None)
+    services = [_influxdb_service(inventory, influx)]
+    if managed:
+        services += [_mosquitto_passwd(inventory, managed), _mosquitto(inventory, managed)]
+    services += [
+        _telegraf(inventory, used, influx, managed is not None),
+        _grafana(inventory, influx, grafana),
+    ]
+    return Stack(inventory, inventory_dir, host, brokers, streams, series, influx, grafana, tuple(services))
+
+
+def target_host(docker_host: str) -> str:
+    """unix:// -> localhost; ssh://pi@raspberrypi.local -> raspberrypi.local; tcp://h:2376 -> h."""
+    if docker_host.startswith(("unix://", "npipe://")):
+        return "localhost"
+    try:
+        return urlsplit(docker_host).hostname or "localhost"
+    except ValueError:
+        return "localhost"
+
+
+def _secret(reference: str) -> Secret:
+    found = secrets.parse(reference)
+    assert found is not None, "the model only accepts ${VAR} references here"
+    return found
+
+
+def _broker(inventory: Inventory, base: Path, name: str, broker: Broker, host: str) -> BrokerFacts:
+    credential = None
+    if broker.username is not None and broker.password is not None:
+        credential = Credential(secrets.secret_or_text(broker.username), _secret(broker.password))
+    if broker.managed:
+        endpoint = Endpoint(name, host, broker.effective_port, Transport.TCP, None)
+        accounts = {user: _secret(ref) for user, ref in sorted(broker.clients.items())}
+        return BrokerFacts(
+            name, True, (f"tcp://mosquitto:{paths.MQTT_PORT}",), (endpoint,), credential, None, accounts
+        )
+    assert broker.host is not None
+    main = Endpoint(name, broker.host, broker.effective_port, broker.transport, broker.path)
+    fallbacks = [Endpoint(name, broker.host, e.effective_port, e.transport, e.path) for e in broker.fallback]
+    ca = None
+    if broker.ca_file:
+        relative = f"{paths.CERTS_DIR}/{name}-ca.pem"
+        ca = CaCert(
+            tuple(read_ca(base, broker.ca_file)),
+            f"{paths.TELEGRAF_DIR}/{relative}",
+            f"{paths.TELEGRAF_MOUNT}/{relative}",
+        )
+    endpoints = (main, *fallbacks)
+    return BrokerFacts(name, False, tuple(e.url for e in endpoints), endpoints, credential, ca)
+
+
+def client_id(project: str, name: str, stream: Stream) -> str:
+    """Stable across restarts, new when the topic changes.
+
+    A persistent session keeps its first subscription, so a changed topic needs a new session.
+    """
+    if stream.client_id:
+        return stream.client_id
+    digest = hashlib.sha256(stream.topic.encode()).hexdigest()[:8]
+    return f"polysource-{project}-{name}-{digest}"
+
+
+def _last(path: str) -> str:
+    """The name Telegraf's json_v2 gives a value found at a dotted path: its last key."""
+    return path.split(".")[-1]
+
+
+def _stream(project: str, name: str, stream: Stream) -> StreamFacts:
+    levels = placeholders(stream.topic)
+    fmt = stream.format
+    return StreamFacts(
+        name=name,
+        broker=stream.broker,
+        topic=stream.topic,
+        subscription=subscription(stream.topic),
+        qos=stream.qos,
+        client_id=client_id(project, name, stream),
+        measurement=stream.measurement or name,
+        value_path=fmt.value,
+        field=_last(fmt.value),
+        sensor_path=fmt.sensor,
+        unit_path=fmt.unit,
+        sensor_tag=_last(fmt.sensor) if fmt.sensor else SENSOR,
+        topic_tags="/".join(level or "_" for level in levels) if any(levels) else None,
+        tag_paths=tuple(p for p in (fmt.sensor, fmt.unit) if p),
+    )
+
+
+def _influx(inventory: Inventory, host: str) -> InfluxFacts:
+    db = inventory.storage.influxdb
+    admin = Credential(db.admin_user, _secret(db.admin_password))
+    if db.version == 1:
+        writer = Credential(db.write_user, _secret(db.write_password))
+        reader = Credential(db.read_user, _secret(db.read_password))
+    else:
+        writer = reader = Credential(None, _secret(db.token))
+    return InfluxFacts(
+        version=db.version,
+        database=db.database,
+        organization=db.organization,
+        retention=db.retention,
+        port=db.port,
+        url_inside=f"http://influxdb:{paths.INFLUX_PORT}",
+        url_outside=f"http://{url_host(host)}:{db.port}",
+        admin=admin,
+        writer=writer,
+        reader=reader,
+    )
+
+
+def _image(inventory: Inventory, service: str) -> str:
+    target = inventory.target
+    if service in target.images:
+        return target.images[service]  # type: ignore[index]
+    return check_platform(service, target.platform, inventory.storage.influxdb.version)
+
+
+def _env(credential: Credential) -> dict[str, str | Secret]:
+    """A credential's secrets, each under its own name, for configs that say ${VAR}."""
+    return {secret.var: secret for secret in credential.secrets}
+
+
+# Ready means ready to serve the stack: a write (of nothing) by Telegraf's own account into the
+# database, on the container's address, not 127.0.0.1: during the image's first-start setup a
+# temporary server answers on 127.0.0.1:8086. The credentials travel from the environment to
+# curl's standard input, never on a command line.
+INFLUX1_HEALTH = (
+    "printf 'Authorization: Basic %s\\n' \"$(printf '%s:%s' \"$INFLUXDB_WRITE_USER\" "
+    '"$INFLUXDB_WRITE_USER_PASSWORD" | base64 -w0)" | curl -fsS -o /dev/null -H @- -X POST '
+    "--data-binary '' \"http://$HOSTNAME:{port}/write?db={database}\""
+)
+INFLUX2_HEALTH = (
+    "printf 'Authorization: Token %s\\n' \"$DOCKER_INFLUXDB_INIT_ADMIN_TOKEN\" | curl -fsS -o /dev/null "
+    "-H @- -X POST --data-binary '' "
+    '"http://$HOSTNAME:{port}/api/v2/write?org=$DOCKER_INFLUXDB_INIT_ORG&bucket=$DOCKER_INFLUXDB_INIT_BUCKET"'
+)
+
+
+def _influxdb_service(inventory: Inventory, influx: InfluxFacts) -> Service:
+    env: dict[str, str | Secret]
+    if influx.version == 1:
+        # The image's first-start setup reads these (see deploy's converge for every later start).
+        env = {
+            "INFLUXDB_DB": influx.database,
+            "INFLUXDB_HTTP_AUTH_ENABLED": "true",
+            "INFLUXDB_REPORTING_DISABLED": "true",
+            "INFLUXDB_ADMIN_USER": str(influx.admin.user),
+            "INFLUXDB_ADMIN_PASSWORD": influx.admin.password,
+            "INFLUXDB_WRITE_USER": str(influx.writer.user),
+            "INFLUXDB_WRITE_USER_PASSWORD": influx.writer.password,
+            "INFLUXDB_READ_USER": str(influx.reader.user),
+            "INFLUXDB_READ_USER_PASSWORD": influx.reader.password,
+        }
+        mounts: tuple[Mount, ...] = (
+            Mount(paths.INFLUXDB1_DATA, volume=paths.INFLUXDB_VOLUME, read_only=False),
+        )
+        health = INFLUX1_HEALTH.format(port=paths.INFLUX_PORT, database=influx.database)
+    else:
+        env = {
+            "DOCKER_INFLUXDB_INIT_MODE": "setup",
+            "DOCKER_INFLUXDB_INIT_USERNAME": str(influx.admin.user),
+            "DOCKER_INFLUXDB_INIT_PASSWORD": influx.admin.password,
+            "DOCKER_INFLUXDB_INIT_ORG": influx.organization,
+            "DOCKER_INFLUXDB_INIT_BUCKET": influx.database,
+            "DOCKER_INFLUXDB_INIT_RETENTION": "0s" if influx.retention == "inf" else influx.retention,
+            "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN": influx.writer.password,
+        }
+        mounts = (
+            Mount(paths.INFLUXDB2_DATA, volume=paths.INFLUXDB_VOLUME, read_only=False),
+            Mount(paths.INFLUXDB2_CONFIG, volume=paths.INFLUXDB2_CONFIG_VOLUME, read_only=False),
+        )
+        health = INFLUX2_HEALTH.format(port=paths.INFLUX_PORT)
+    return Service(
+        name="influxdb",
+        image=_image(inventory, "influxdb"),
+        environment=env,
+        ports=((influx.port, paths.INFLUX_PORT),),
+        mounts=mounts,
+        healthcheck=Healthcheck(("CMD-SHELL", health)),
+        mem_limit="300m",
+    )
+
+
+def _mosquitto_passwd(inventory: Inventory, broker: BrokerFacts) -> Service:
+    """Writes Mosquitto's password file into a volume at deploy time, from the secrets.
+
+    The plain `user:password` lines are written by the shell's printf (a builtin: no command
+    line holds them), in a file only root can read, then hashed in place by `mosquitto_passwd -U`.
+    """
+    assert broker.credential is not None
+    accounts = [(broker.credential.user, broker.credential.password), *broker.device_accounts.items()]
+    env: dict[str, str | Secret] = {}
+    tmp = f"{paths.MOSQUITTO_PASSWD}.new"
+    steps = ["umask 077", f": > {tmp}"]
+    for i, (user, password) in enumerate(accounts):
+        env[f"MQTT_USER_{i}"] = user if isinstance(user, Secret) else str(user)
+        env[f"MQTT_PASSWORD_{i}"] = password
+        steps.append(f'printf \'%s:%s\\n\' "$MQTT_USER_{i}" "$MQTT_PASSWORD_{i}" >> {tmp}')
+    uid = paths.MOSQUITTO_UID
+    steps += [f"mosquitto_passwd -U {tmp}", f"chown {uid}:{uid} {tmp}", f"mv {tmp} {paths.MOSQUITTO_PASSWD}"]
+    return Service(
+        name="mosquitto-passwd",
+        image=_image(inventory, "mosquitto"),
+        command=("sh", "-ec", "; ".join(steps)),
+        environment=env,
+        mounts=(Mount(paths.MOSQUITTO_AUTH, volume=paths.MOSQUITTO_AUTH_VOLUME, read_only=False),),
+        mem_limit="32m",
+        one_shot=True,
+    )
+
+
+# Alive, speaking MQTT, and refusing anonymous clients: no secret needed to tell.
+MOSQUITTO_HEALTH = (
+    "mosquitto_sub -h localhost -p {port} -t '$SYS/broker/uptime' -C 1 -W 3 2>&1 | grep -q 'not authori'"
+)
+
+
+def _mosquitto(inventory: Inventory, broker: BrokerFacts) -> Service:
+    return Service(
+        name="mosquitto",
+        image=_image(inventory, "mosquitto"),
+        ports=((broker.endpoints[0].port, paths.MQTT_PORT),),
+        mounts=(
+            Mount(paths.MOSQUITTO_CONFIG_MOUNT, config=paths.MOSQUITTO_DIR),
+            Mount(paths.MOSQUITTO_AUTH, volume=paths.MOSQUITTO_AUTH_VOLUME),
+            Mount(paths.MOSQUITTO_DATA, volume=paths.MOSQUITTO_DATA_VOLUME, read_only=False),
+        ),
+        depends_on={"mosquitto-passwd": "service_completed_successfully"},
+        healthcheck=Healthcheck(("CMD-SHELL", MOSQUITTO_HEALTH.format(port=paths.MQTT_PORT))),
+        mem_limit="64m",
+    )
+
+
+def _telegraf(
+    inventory: Inventory, brokers: list[BrokerFacts], influx: InfluxFacts, managed: bool
+) -> Service:
+    env: dict[str, str | Secret] = {}
+    for broker in brokers:
+        if broker.credential:
+            env |= _env(broker.credential)
+    env |= _env(influx.writer)
+    depends = {"influxdb": "service_healthy"}
+    if managed:
+        depends["mosquitto"] = "service_healthy"
+    return Service(
+        name="telegraf",
+        image=_image(inventory, "telegraf"),
+        environment=dict(sorted(env.items())),
+        mounts=(Mount(paths.TELEGRAF_MOUNT, config=paths.TELEGRAF_DIR),),
+        depends_on=depends,
+        healthcheck=Healthcheck(
+            ("CMD", "curl", "-fsS", "-o", "/dev/null", f"http://localhost:{paths.TELEGRAF_HEALTH_PORT}/"),
+            start_period="10s",
+        ),
+        mem_limit="128m",
+    )
+
+
+def _grafana(inventory: Inventory, influx: InfluxFacts, grafana: GrafanaFacts) -> Service:
+    return Service(
+        name="grafana",
+        image=_image(inventory, "grafana"),
+        environment={
+            "GF_SECURITY_ADMIN_USER": str(grafana.admin.user),
+            "GF_SECURITY_ADMIN_PASSWORD": grafana.admin.password,
+            "GF_AUTH_ANONYMOUS_ENABLED": "false",
+            "GF_USERS_ALLOW_SIGN_UP": "false",
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",
+            **_env(influx.reader),
+        },
+        ports=((grafana.port, paths.GRAFANA_PORT),),
+        mounts=(
+            Mount(paths.GRAFANA_DATA, volume=paths.GRAFANA_VOLUME, read_only=False),
+            Mount(paths.GRAFANA_PROVISIONING_MOUNT, config=paths.GRAFANA_PROVISIONING_DIR),
+            # The dashboard provider re-reads this folder every 30 s: no restart needed.
+            Mount(paths.GRAFANA_DASHBOARDS_MOUNT, config=paths.GRAFANA_DASHBOARDS_DIR, live=True),
+        ),
+        depends_on={"influxdb": "service_healthy"},
+        healthcheck=Healthcheck(
+            ("CMD", "wget", "-q", "-O", "/dev/null", f"http://localhost:{paths.GRAFANA_PORT}/api/health")
+        ),
+        mem_limit="256m",
+    )

@@ -1,0 +1,204 @@
+"""The stack model: what runs, and every fact derived from the inventory, computed once.
+
+Renderers write files from it, deploy turns it into Docker SDK calls, and the field tools
+(doctor, publish, verify, ...) find brokers and readings through it. None of them re-derives
+a URL, a measurement, a path or which secret a service needs.
+"""
+
+import ipaddress
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from polysource.inventory.model import Inventory, Transport
+from polysource.secrets import Secret
+
+
+@dataclass(frozen=True)
+class Credential:
+    """An account: its user (text, or a secret itself) and its password or token."""
+
+    user: str | Secret | None
+    password: Secret
+
+    @property
+    def secrets(self) -> list[Secret]:
+        return sorted({self.password} | ({self.user} if isinstance(self.user, Secret) else set()))
+
+
+def url_host(host: str) -> str:
+    """A host as it stands in a URL: IPv6 addresses in brackets."""
+    try:
+        return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        return host
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One way into a broker from outside the stack (the laptop, a board): main or fallback."""
+
+    broker: str
+    host: str
+    port: int
+    transport: Transport
+    path: str | None
+
+    @property
+    def url(self) -> str:
+        suffix = (self.path or "/mqtt") if self.transport.websocket else ""
+        return f"{self.transport.scheme}://{url_host(self.host)}:{self.port}{suffix}"
+
+
+@dataclass(frozen=True)
+class CaCert:
+    """A broker's pinned CA: validated certificates, where render puts them, where Telegraf reads them."""
+
+    ders: tuple[bytes, ...]
+    output_path: str  # inside output/
+    container_path: str  # inside the Telegraf container
+
+    @property
+    def pem(self) -> bytes:
+        return "".join(ssl.DER_cert_to_PEM_cert(der) for der in self.ders).encode()
+
+
+@dataclass(frozen=True)
+class BrokerFacts:
+    name: str
+    managed: bool
+    telegraf_urls: tuple[str, ...]  # as Telegraf sees them, inside the stack's network
+    endpoints: tuple[Endpoint, ...]  # as the laptop and the boards see them, main one first
+    credential: Credential | None
+    ca: CaCert | None
+    device_accounts: dict[str, Secret] = field(default_factory=dict)  # managed only
+
+
+@dataclass(frozen=True)
+class StreamFacts:
+    """A subscription and where its readings land: measurement, field and tags."""
+
+    name: str
+    broker: str
+    topic: str  # the pattern, with {name} levels
+    subscription: str  # the MQTT filter Telegraf subscribes to
+    qos: int
+    client_id: str
+    measurement: str
+    value_path: str  # GJSON path of the reading in the payload
+    field: str  # the field it is stored as
+    sensor_path: str | None  # JSON path of the sensor id, for shared topics
+    unit_path: str | None
+    sensor_tag: str  # the tag that holds the sensor id
+    topic_tags: str | None  # Telegraf's topic_parsing tags pattern, e.g. "_/site/sensor"
+    tag_paths: tuple[str, ...]  # JSON paths stored as tags
+
+
+@dataclass(frozen=True)
+class Series:
+    """Where one sensor's readings are stored, for dashboards, verify, status and alerts."""
+
+    sensor: str
+    stream: str
+    measurement: str
+    field: str
+    tag: str  # tag key holding the sensor id (value: the sensor id)
+
+
+@dataclass(frozen=True)
+class InfluxFacts:
+    version: int
+    database: str  # or bucket
+    organization: str
+    retention: str
+    port: int  # published on the Docker host
+    url_inside: str  # as Telegraf and Grafana reach it
+    url_outside: str  # as the laptop reaches it
+    admin: Credential
+    writer: Credential  # v1: Telegraf's account; v2: the token
+    reader: Credential  # v1: Grafana's account; v2: the token
+
+
+@dataclass(frozen=True)
+class GrafanaFacts:
+    admin: Credential
+    port: int
+    url_outside: str
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A config folder from output/ (read-only) or a named data volume."""
+
+    target: str
+    config: str | None = None  # folder inside output/
+    volume: str | None = None
+    read_only: bool = True
+    live: bool = False  # the service re-reads this config folder itself: update it in place
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    test: tuple[str, ...]
+    interval: str = "5s"
+    timeout: str = "5s"
+    retries: int = 3
+    start_period: str = "30s"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    image: str
+    command: tuple[str, ...] = ()
+    environment: dict[str, str | Secret] = field(default_factory=dict)
+    ports: tuple[tuple[int, int], ...] = ()  # (host, container)
+    mounts: tuple[Mount, ...] = ()
+    depends_on: dict[str, str] = field(default_factory=dict)  # service -> compose condition
+    healthcheck: Healthcheck | None = None
+    mem_limit: str = "128m"
+    one_shot: bool = False  # runs to completion before its dependents start
+
+    @property
+    def restart(self) -> str:
+        """Docker's restart policy: one-shot services must not be restarted."""
+        return "no" if self.one_shot else "unless-stopped"
+
+    @property
+    def secrets(self) -> list[Secret]:
+        return sorted({v for v in self.environment.values() if isinstance(v, Secret)})
+
+
+@dataclass(frozen=True)
+class Stack:
+    inventory: Inventory
+    inventory_dir: Path
+    target_host: str  # the Docker host's name, as the laptop reaches its published ports
+    brokers: dict[str, BrokerFacts]
+    streams: dict[str, StreamFacts]
+    series: dict[str, Series]  # by sensor id
+    influx: InfluxFacts
+    grafana: GrafanaFacts
+    services: tuple[Service, ...]
+
+    @property
+    def name(self) -> str:
+        return self.inventory.project
+
+    @property
+    def volumes(self) -> list[str]:
+        return sorted({m.volume for s in self.services for m in s.mounts if m.volume})
+
+    @property
+    def secrets(self) -> list[Secret]:
+        return sorted({secret for s in self.services for secret in s.secrets})
+
+    @property
+    def managed_broker(self) -> BrokerFacts | None:
+        return next((b for b in self.brokers.values() if b.managed), None)
+
+    def service(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.name == name), None)
+
+    def users_of(self, secret: Secret) -> list[str]:
+        return [s.name for s in self.services if secret in s.secrets]

@@ -1,0 +1,47 @@
+"""Where things live: folders of output/, paths inside the images, ports inside the stack.
+
+Renderers, deploy, backup and the tests read these names from here and nowhere else.
+"""
+
+# Ports inside the stack's network (the images' own).
+INFLUX_PORT = 8086
+MQTT_PORT = 1883
+GRAFANA_PORT = 3000
+TELEGRAF_HEALTH_PORT = 8080
+
+# output/ folders, each shipped to (or bind-mounted into) one place in a container.
+TELEGRAF_DIR = "telegraf"
+TELEGRAF_MOUNT = "/etc/telegraf"
+TELEGRAF_CONF = f"{TELEGRAF_DIR}/telegraf.conf"
+CERTS_DIR = "certs"  # inside TELEGRAF_DIR
+GRAFANA_PROVISIONING_DIR = "grafana/provisioning"
+GRAFANA_PROVISIONING_MOUNT = "/etc/grafana/provisioning"
+GRAFANA_DASHBOARDS_DIR = "grafana/dashboards"
+GRAFANA_DASHBOARDS_MOUNT = "/etc/grafana/dashboards"
+MOSQUITTO_DIR = "mosquitto"
+MOSQUITTO_CONFIG_MOUNT = "/mosquitto/config"
+MOSQUITTO_CONF = f"{MOSQUITTO_DIR}/mosquitto.conf"
+
+# Data inside the images.
+INFLUXDB1_DATA = "/var/lib/influxdb"
+INFLUXDB2_DATA = "/var/lib/influxdb2"
+INFLUXDB2_CONFIG = "/etc/influxdb2"
+GRAFANA_DATA = "/var/lib/grafana"
+MOSQUITTO_AUTH = "/mosquitto/auth"
+MOSQUITTO_PASSWD = f"{MOSQUITTO_AUTH}/passwd"
+MOSQUITTO_DATA = "/mosquitto/data"
+MOSQUITTO_UID = 1883
+
+# What deploy last converged into a data volume (settings and secret digests, never values).
+STATE_FILE = ".polysource-state.json"
+
+# Named data volumes (compose prefixes them with the project).
+INFLUXDB_VOLUME = "influxdb-data"
+INFLUXDB2_CONFIG_VOLUME = "influxdb-config"
+GRAFANA_VOLUME = "grafana-data"
+MOSQUITTO_AUTH_VOLUME = "mosquitto-auth"
+MOSQUITTO_DATA_VOLUME = "mosquitto-data"
+
+MANIFEST = "manifest.json"
+ENV_EXAMPLE = ".env.example"
+COMPOSE_FILE = "docker-compose.yml"

@@ -1,0 +1,199 @@
+"""Writing output/ atomically, and comparing it with a fresh render.
+
+Everything is rendered in memory first, written into a staging folder beside output/, and
+swapped in with renames, under a lock, so an error or a concurrent render leaves output/
+either as it was or as the new render, never half of each. A folder holding anything
+polysource did not write (a file, an empty folder, a symlink) is never overwritten.
+"""
+
+import contextlib
+import difflib
+import fcntl
+import json
+import os
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from polysource.errors import OutputError
+from polysource.stack.paths import MANIFEST
+
+LOCK_WAIT_S = 30.0
+
+
+def resolve_output(output: Path) -> Path:
+    """The real folder: a symlinked output/ keeps its link, render swaps what it points to."""
+    resolved = output.resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        raise OutputError(f"{output}: choose a folder of its own for the rendered stack (e.g. output/)")
+    return resolved
+
+
+def existing_files(output: Path) -> dict[str, bytes]:
+    """Relative path -> content of every regular file under output/ (symlinks not followed)."""
+    found: dict[str, bytes] = {}
+    for path, entry in _entries(output):
+        if stat.S_ISREG(entry.st_mode):
+            try:
+                found[path] = (output / path).read_bytes()
+            except OSError as error:
+                raise OutputError(f"{output / path}: cannot read: {error.strerror}") from None
+    return dict(sorted(found.items()))
+
+
+def _entries(output: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """(relative path, lstat) of everything under output/, folders included."""
+    if not output.is_dir():
+        return
+    for root, dirs, files in os.walk(output, onerror=_walk_error):
+        for name in sorted(dirs) + sorted(files):
+            full = Path(root) / name
+            yield full.relative_to(output).as_posix(), full.lstat()
+
+
+def _walk_error(error: OSError) -> None:
+    raise OutputError(f"{error.filename}: cannot read: {error.strerror}")
+
+
+def _owned(output: Path) -> set[str]:
+    """Files the previous render wrote, per its manifest."""
+    try:
+        manifest = json.loads((output / MANIFEST).read_text())
+        return {str(p) for p in manifest["files"]} | {MANIFEST}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def foreign_entries(output: Path) -> list[str]:
+    """Entries polysource did not write: files outside the manifest, other folders, symlinks."""
+    owned = _owned(output)
+    folders = {parent.as_posix() for path in owned for parent in Path(path).parents if parent != Path(".")}
+    foreign = []
+    for path, entry in _entries(output):
+        if stat.S_ISLNK(entry.st_mode):
+            foreign.append(f"{path} (a symlink)")
+        elif stat.S_ISDIR(entry.st_mode):
+            if path not in folders:
+                foreign.append(f"{path}/")
+        elif path not in owned:
+            foreign.append(path)
+    return foreign
+
+
+@contextlib.contextmanager
+def render_lock(output: Path) -> Iterator[None]:
+    """One render at a time into a folder: other renders wait, then say so if it takes long."""
+    parent = output.parent
+    try:
+        handle = os.open(parent, os.O_RDONLY)
+    except OSError as error:
+        raise OutputError(f"{parent}: cannot open: {error.strerror}") from None
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise OutputError(
+                        f"{output}: another render is running into this folder; try again when it ends"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(handle)
+
+
+def write_output(output: Path, files: dict[str, bytes]) -> list[str]:
+    """Replace output/ with files in one swap; returns the paths that changed."""
+    output = resolve_output(output)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{output.parent}: cannot create: {error.strerror}") from None
+    with render_lock(output):
+        foreign = foreign_entries(output)
+        if foreign:
+            listed = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+            raise OutputError(
+                f"{output}: holds things polysource did not write ({listed}); "
+                "move them away or choose another --output"
+            )
+        changed = _differences(files, existing_files(output))
+        if changed:
+            _swap(output, files)
+        return changed
+
+
+def _swap(output: Path, files: dict[str, bytes]) -> None:
+    if output.exists() and not os.access(output, os.W_OK | os.X_OK):
+        raise OutputError(f"{output}: not writable (permission denied); nothing was changed")
+    old = output.with_name(f".{output.name}.old")
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    except OSError as error:
+        raise OutputError(f"{output.parent}: cannot write: {error.strerror}; nothing was changed") from None
+    try:
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide the config from the containers' users
+        for rel, content in files.items():
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+            target.chmod(0o644)
+        _remove(old)
+        if output.exists():
+            output.rename(old)
+        try:
+            staging.rename(output)
+        except OSError:
+            if old.exists() and not output.exists():
+                old.rename(output)
+            raise
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(
+            f"{error.filename or output}: cannot write: {error.strerror}; {output} was left as it was"
+        ) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _remove(old)
+
+
+def _remove(folder: Path) -> None:
+    """Remove a previous render kept aside, even if someone made it read-only."""
+    if not folder.exists():
+        return
+
+    def writable_then_retry(function, path, _info):  # type: ignore[no-untyped-def]
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(path), 0o755)
+            os.chmod(path, 0o755)
+            function(path)
+
+    shutil.rmtree(folder, onerror=writable_then_retry)
+
+
+def _differences(files: dict[str, bytes], current: dict[str, bytes]) -> list[str]:
+    return sorted(p for p in set(files) | set(current) if files.get(p) != current.get(p))
+
+
+def drift(output: Path, files: dict[str, bytes]) -> list[str]:
+    """Paths whose content differs from a fresh render (missing and extra files too)."""
+    return _differences(files, existing_files(resolve_output(output)))
+
+
+def unified_diff(output: Path, files: dict[str, bytes]) -> str:
+    current = existing_files(resolve_output(output))
+    chunks = []
+    for path in _differences(files, current):
+        before = current.get(path, b"").decode(errors="replace").splitlines(keepends=True)
+        after = files.get(path, b"").decode(errors="replace").splitlines(keepends=True)
+        a = f"a/{path}" if path in current else "/dev/null"
+        b = f"b/{path}" if path in files else "/dev/null"
+        chunks.extend(difflib.unified_diff(before, after, a, b))
+    return "".join(chunks)

@@ -1,0 +1,84 @@
+"""What the deploy tests do to a deployed stack: publish as a board, read InfluxDB, wait for
+Telegraf's subscription, look at containers."""
+
+import json
+import time
+
+import docker
+import paho.mqtt.client as mqtt
+
+from polysource.pipeline import load_stack
+from services import influx_query, rows, wait_for
+
+SEED_READING = {"valeur": 99.9, "idCapteur": "Test_4G", "unite": "m"}
+
+
+def client_for(project, url: str | None = None):
+    return docker.DockerClient(base_url=url or load_stack(project.inventory).inventory.target.docker_host)
+
+
+def containers(project, url: str | None = None) -> dict:
+    found = client_for(project, url).containers.list(
+        all=True, filters={"label": f"polysource.project={project.ports['project']}"}
+    )
+    return {c.labels["polysource.service"]: c for c in found if not c.name.endswith("-previous")}
+
+
+def container_ids(project, url: str | None = None) -> dict[str, str]:
+    return {name: c.id for name, c in containers(project, url).items()}
+
+
+def wait_subscribed(project, url: str | None = None, since: float = 0) -> None:
+    """Telegraf subscribes after it connects and says nothing: the managed Mosquitto logs it."""
+    stack = load_stack(project.inventory)
+    client_ids = [s.client_id for s in stack.streams.values()]
+
+    def subscribed() -> bool:
+        broker = containers(project, url)["mosquitto"]
+        text = broker.logs(since=int(since)).decode(errors="replace")
+        return all(f": {client_id} 1 " in text for client_id in client_ids)
+
+    try:
+        wait_for(subscribed, 60, "Telegraf's subscription at the managed broker", interval=0.25)
+    except AssertionError:
+        for name in ("mosquitto", "telegraf"):
+            print(f"--- {name}\n" + containers(project, url)[name].logs(tail=40).decode(errors="replace"))
+        raise
+
+
+def publish(project, payload: dict | str, user: str = "esp32", password: str | None = None) -> None:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"board-{time.monotonic_ns()}")
+    client.username_pw_set(user, password or project.secrets["MOSQUITTO_ESP32_PASSWORD"])
+    client.connect("127.0.0.1", project.ports["mqtt"], 30)
+    client.loop_start()
+    try:
+        body = payload if isinstance(payload, str) else json.dumps(payload)
+        info = client.publish("polysource/capteurs", body, qos=1)
+        info.wait_for_publish(10)
+        assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def influx(project, q: str, user: str = "admin", password: str | None = None) -> list[dict]:
+    """Rows of an InfluxQL query on the deployed InfluxDB; any error raises."""
+    url = f"http://127.0.0.1:{project.ports['influxdb']}"
+    secret = password or project.secrets["INFLUXDB_ADMIN_PASSWORD"]
+    return rows(influx_query(url, q, project.ports.get("database", "polysource"), (user, secret)))
+
+
+def readings(project, **login) -> list[dict]:
+    return influx(project, 'SELECT * FROM "capteurs"', **login)
+
+
+def wait_readings(project, count: int, timeout: float = 30, **login) -> list[dict]:
+    try:
+        wait_for(
+            lambda: len(readings(project, **login)) >= count, timeout, f"{count} reading(s) in InfluxDB", 0.25
+        )
+    except AssertionError:
+        for name, box in containers(project).items():
+            print(f"--- {name}\n" + box.logs(tail=30).decode(errors="replace"))
+        raise
+    return readings(project, **login)
