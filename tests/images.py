@@ -66,10 +66,14 @@ if [ -n "$INFLUXDB_ADMIN_USER" ] && [ ! -d "$meta" ]; then
     if [ -n "$INFLUXDB_DB" ]; then $as_admin "GRANT READ ON \"$INFLUXDB_DB\" TO \"$INFLUXDB_READ_USER\""; fi
   fi
   for f in /docker-entrypoint-initdb.d/*; do
-    case "$f" in *.iql) $as_admin "$(cat "$f")";; esac
+    case "$f" in
+      *.sh) . "$f";;
+      *.iql) $as_admin "$(cat "$f")";;
+    esac
   done
   kill -s TERM "$temp"
   wait "$temp" || true
+  echo "influxdb init process done"
 fi
 exec influxd
 """
@@ -80,16 +84,17 @@ set -e
 export INFLUXD_BOLT_PATH=/var/lib/influxdb2/influxd.bolt INFLUXD_ENGINE_PATH=/var/lib/influxdb2/engine
 export INFLUX_CONFIGS_PATH=/etc/influxdb2/influx-configs INFLUXD_REPORTING_DISABLED=true
 chown -R 1000:1000 /var/lib/influxdb2 /etc/influxdb2
+as_influxdb="/usr/bin/setpriv --reuid 1000 --regid 1000 --clear-groups"
 if [ ! -f "$INFLUXD_BOLT_PATH" ] && [ "$DOCKER_INFLUXDB_INIT_MODE" = setup ]; then
-  /usr/bin/setpriv --reuid 1000 --regid 1000 --clear-groups influxd --http-bind-address 127.0.0.1:9999 & temp=$!
+  $as_influxdb influxd --http-bind-address 127.0.0.1:9999 & temp=$!
   until wget -q -O /dev/null http://127.0.0.1:9999/health; do sleep 0.2; done
-  /usr/bin/setpriv --reuid 1000 --regid 1000 --clear-groups influx setup --host http://127.0.0.1:9999 --force \
+  $as_influxdb influx setup --host http://127.0.0.1:9999 --force \
     --username "$DOCKER_INFLUXDB_INIT_USERNAME" --password "$DOCKER_INFLUXDB_INIT_PASSWORD" \
     --org "$DOCKER_INFLUXDB_INIT_ORG" --bucket "$DOCKER_INFLUXDB_INIT_BUCKET" \
     --retention "${DOCKER_INFLUXDB_INIT_RETENTION:-0}" --token "$DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"
   kill "$temp"; wait "$temp" || true
 fi
-exec /usr/bin/setpriv --reuid 1000 --regid 1000 --clear-groups influxd --http-bind-address :8086
+exec $as_influxdb influxd --http-bind-address :8086
 """
 
 TELEGRAF_ENTRYPOINT = """#!/bin/sh

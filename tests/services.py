@@ -512,6 +512,21 @@ class Telegraf:
 # --- Docker Engine ------------------------------------------------------------------------------
 
 
+def stop_stale_dockerd(data_root: Path) -> None:
+    """A dockerd left by an interrupted run holds the cached data root: stop it first."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and args[0].endswith(b"dockerd") and str(data_root).encode() in args:
+            pid = int(proc.name)
+            os.kill(pid, signal.SIGTERM)
+            wait_for(
+                lambda pid=pid: not Path(f"/proc/{pid}").exists(), 60, f"the stale dockerd {pid} to stop"
+            )
+
+
 @dataclass
 class DockerEngine:
     """dockerd on its own socket and folders; its data root is cached so images are reused."""
@@ -525,6 +540,8 @@ class DockerEngine:
         import docker
 
         require(shutil.which("dockerd") is not None, "dockerd (docker.io)")
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource" / "docker"
+        stop_stale_dockerd(cache)
         run = Path(tempfile.mkdtemp(prefix="psd-", dir="/tmp"))  # short: socket paths are limited
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource" / "docker"
         cache.mkdir(parents=True, exist_ok=True)

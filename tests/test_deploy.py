@@ -13,6 +13,7 @@ from deploy_helpers import (
     wait_readings,
     wait_subscribed,
 )
+
 from helpers import run_cli
 from services import wait_for
 

@@ -246,9 +246,13 @@ def influx1_statements(
     volume holds no record of it).
     """
     db = influxql_identifier(influx.database)
+    duration = "INF" if influx.retention == "inf" else influx.retention
+    shard = shard_duration(influx.retention)
+    policy = influxql_identifier(RETENTION_POLICY)
     statements = []
     if influx.database not in state.databases:
-        statements.append(f"CREATE DATABASE {db}")
+        rp = f"WITH DURATION {duration} REPLICATION 1 SHARD DURATION {shard} NAME {policy}"
+        statements.append(f"CREATE DATABASE {db} {rp}")
     for credential, privilege in ((influx.writer, "WRITE"), (influx.reader, "READ")):
         user = str(credential.user)
         password = influxql_string(values[credential.password])
@@ -258,20 +262,18 @@ def influx1_statements(
             statements.append(f"SET PASSWORD FOR {influxql_identifier(user)} = {password}")
         if state.grants.get(user, {}).get(influx.database) != privilege:
             statements.append(f"GRANT {privilege} ON {db} TO {influxql_identifier(user)}")
-    duration = "INF" if influx.retention == "inf" else influx.retention
-    shard = shard_duration(influx.retention)
-    wanted = (go_duration(influx.retention), go_duration(shard), True)
-    current = state.policies.get(RETENTION_POLICY)
-    policy = influxql_identifier(RETENTION_POLICY)
-    if current is None:
-        statements.append(
-            f"CREATE RETENTION POLICY {policy} ON {db} DURATION {duration} REPLICATION 1 "
-            f"SHARD DURATION {shard} DEFAULT"
-        )
-    elif current != wanted:
-        statements.append(
-            f"ALTER RETENTION POLICY {policy} ON {db} DURATION {duration} SHARD DURATION {shard} DEFAULT"
-        )
+    if influx.database in state.databases:
+        wanted = (go_duration(influx.retention), go_duration(shard), True)
+        current = state.policies.get(RETENTION_POLICY)
+        if current is None:
+            statements.append(
+                f"CREATE RETENTION POLICY {policy} ON {db} DURATION {duration} REPLICATION 1 "
+                f"SHARD DURATION {shard} DEFAULT"
+            )
+        elif current != wanted:
+            statements.append(
+                f"ALTER RETENTION POLICY {policy} ON {db} DURATION {duration} SHARD DURATION {shard} DEFAULT"
+            )
     return statements
 
 
@@ -329,24 +331,30 @@ def _admin_fallback(
 
 # --- InfluxDB 2.x -------------------------------------------------------------------------------
 
-INFLUX2_CLI = 'influx {args} --host "http://$HOSTNAME:{port}" --json'
+INFLUX2_CLI = 'influx {args} --host "http://$HOSTNAME:{port}"'
 INFLUX2_ANSWERS = 'curl -fsS -o /dev/null "http://$HOSTNAME:{port}/health"'
 
 
 def _influx2(
     box: Exec, token: str, args: str, stdin_var: str | None = None, env: dict[str, str] | None = None
 ) -> Any:
+    """Runs `influx ARGS` (2.x) with the operator token; lists come back as JSON."""
+    if " list" in args:
+        args += " --json"
     command = INFLUX2_CLI.format(args=args, port=paths.INFLUX_PORT)
     if stdin_var:
         command = f'printf "%s\\n" "${stdin_var}" | {command}'
     code, output = box.run(["sh", "-c", command], {"INFLUX_TOKEN": token, **(env or {})})
     if code != 0:
         raise DeployError(f"influxdb: `influx {args.split(' --')[0]}` failed: {output.strip()[-300:]}")
-    start = min((i for i in (output.find("["), output.find("{")) if i >= 0), default=-1)
-    try:
-        return json.loads(output[start:]) if start >= 0 else None
-    except ValueError:
-        return None
+    lines = output.splitlines()
+    for i, line in enumerate(lines):  # warnings may come first, on the same stream
+        if line.startswith(("[", "{")):
+            try:
+                return json.loads("\n".join(lines[i:]))
+            except ValueError:
+                continue
+    return None
 
 
 def converge_influx2(

@@ -1,5 +1,6 @@
 """deploy, status, down and logs: plain functions the CLI calls."""
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,24 @@ def plan(target: Target) -> tuple[list[Action], dict[str, dict[str, Any] | None]
     return actions, recorded
 
 
+def quiet_first(stack: Stack, actions: list[Action]) -> list[Action]:
+    """Telegraf, stopped before InfluxDB's converge changes the account it writes with.
+
+    Its InfluxDB output drops (and acknowledges) a batch refused with 401: an old Telegraf
+    writing with the old password after the change would lose readings. Stopped, it leaves them
+    queued at the broker, in its persistent session, until the new one starts.
+    """
+    influx = next((a for a in actions if a.service == "influxdb"), None)
+    writer = f"password of user {stack.influx.writer.user}"
+    if influx is None or not (influx.recheck or writer in influx.converge or influx.replaces):
+        return []
+    return [
+        a
+        for a in actions
+        if a.service == "telegraf" and a.verb == "recreate" and a.container.status == "running"
+    ]
+
+
 def check_blockers(target: Target, recorded: dict[str, dict[str, Any] | None]) -> list[str]:
     return [
         line for name, desired in target.desired.items() for line in blockers(desired, recorded.get(name))
@@ -124,6 +143,9 @@ def deploy(
     apply.ensure_config_volumes(engine, [a.spec for a in actions if a.spec and a.changes])
     how = convergers(target.stack, target.values)
     desired = target.desired
+    for action in quiet_first(target.stack, actions):
+        echo(f"stopping  {action.service} (its InfluxDB account changes: it must not write meanwhile)")
+        action.container.stop(timeout=30)
     for wave in apply.waves(actions):
         steps, errors = [], []
         for action in wave:
@@ -135,11 +157,10 @@ def deploy(
                 errors.append(str(error))
         for step in steps:
             name = step.action.service
-            converging = (
-                Converging(how[name], desired[name], recorded.get(name))
-                if name in how and name in desired
-                else None
-            )
+            converging = None
+            if name in how and name in desired:
+                record = None if step.action.recheck else recorded.get(name)
+                converging = Converging(how[name], desired[name], record)
             try:
                 apply.finish(step, timeout, converging, echo)
             except PolysourceError as error:
@@ -160,9 +181,34 @@ class Row:
 
 
 NOT_READY = {
-    "telegraf": "running but not writing: InfluxDB refuses or does not answer (polysource logs telegraf)",
+    "telegraf": "readings pile up: InfluxDB does not answer (polysource logs telegraf)",
     "influxdb": "not ready: the database is missing or Telegraf's account is refused (deploy converges it)",
 }
+SILENT_WRITER_S = 35.0  # Telegraf writes its own statistics every 10 s
+
+
+def writer_note(target: Target) -> str:
+    """Whether Telegraf's writes reach InfluxDB, from its heartbeat there (read as Grafana does).
+
+    Telegraf's InfluxDB output drops a batch InfluxDB answers with a 4xx (a refused password, a
+    missing database) and counts it written; only its heartbeat going stale tells.
+    """
+    from polysource.errors import InfluxError
+    from polysource.field.influx import last_write
+
+    try:
+        last = last_write(target.stack.influx, target.values)
+    except InfluxError as error:
+        return f"cannot tell whether it writes: {error}"
+    now = time.time()
+    if last is None:
+        return "running but not writing: none of its writes reached InfluxDB in the last hour"
+    if now - last > SILENT_WRITER_S:
+        return (
+            f"running but not writing: its last write reached InfluxDB {now - last:.0f} s ago "
+            "(refused writes are dropped; polysource logs telegraf)"
+        )
+    return ""
 
 
 def status(target: Target) -> list[Row]:
@@ -180,6 +226,8 @@ def status(target: Target) -> list[Row]:
         health = box.health or "-"
         current = "no" if differences(spec, box.labels) else "yes"
         note = NOT_READY.get(name, "not ready") if health == "unhealthy" else ""
+        if name == "telegraf" and not note and state.get("Status") == "running":
+            note = writer_note(target)
         if name in desired and (pending := _pending(desired[name], recorded.get(name))):
             current, note = "no", f"settings not converged ({pending}): run polysource deploy"
         rows.append(

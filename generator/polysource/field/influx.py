@@ -10,12 +10,13 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from typing import Any
 
 from polysource.errors import InfluxError
 from polysource.secrets import Secret, SecretValues
 from polysource.stack.model import InfluxFacts, Series
-from polysource.stack.queries import last_query, point_query
+from polysource.stack.queries import heartbeat_query, last_query, point_query
 
 TIMEOUT = 5.0
 
@@ -78,18 +79,26 @@ def point_stored(influx: InfluxFacts, values: SecretValues, series: Series, valu
     return bool(query(influx, values, point_query(influx, series, value)))
 
 
-def last_reading(influx: InfluxFacts, values: SecretValues, series: Series) -> tuple[float, float] | None:
-    """(unix time, value) of the sensor's last reading within 30 days, or None."""
-    rows = query(influx, values, last_query(influx, series))
+def _last(influx: InfluxFacts, rows: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """(unix time, value) of a `last` query's row, in either language."""
     if not rows:
         return None
     row = rows[0]
     if influx.version == 1:
         return float(row["time"]), float(row["last"])
-    from datetime import datetime
-
     when = datetime.fromisoformat(row["_time"].replace("Z", "+00:00")).timestamp()
     return when, float(row["_value"])
+
+
+def last_reading(influx: InfluxFacts, values: SecretValues, series: Series) -> tuple[float, float] | None:
+    """(unix time, value) of the sensor's last reading within 30 days, or None."""
+    return _last(influx, query(influx, values, last_query(influx, series)))
+
+
+def last_write(influx: InfluxFacts, values: SecretValues) -> float | None:
+    """Unix time of Telegraf's last write that reached InfluxDB (its heartbeat), or None."""
+    found = _last(influx, query(influx, values, heartbeat_query(influx)))
+    return found[0] if found else None
 
 
 def _fetch(request: urllib.request.Request) -> str:

@@ -72,3 +72,19 @@ def last_query(influx: InfluxFacts, series: Series, within: str = "30d") -> str:
             f"WHERE {_influxql_where(series)} AND time > now() - {within}"
         )
     return _flux_source(influx, series, f"-{within}") + "\n  |> last()"
+
+
+HEARTBEAT = "internal_write"  # Telegraf's own write statistics, written every 10 s (telegraf.conf)
+
+
+def heartbeat_query(influx: InfluxFacts, within: str = "1h") -> str:
+    """When Telegraf's own statistics last reached InfluxDB: its last successful write."""
+    if influx.version == 1:
+        source = f"FROM {influxql_identifier(HEARTBEAT)} WHERE time > now() - {within}"
+        return f"SELECT last({influxql_identifier('metrics_written')}) {source}"
+    measurement = flux_string(HEARTBEAT)
+    return (
+        f"from(bucket: {flux_string(influx.database)})\n  |> range(start: -{within})\n"
+        f'  |> filter(fn: (r) => r._measurement == {measurement} and r._field == "metrics_written")\n'
+        "  |> last()"
+    )

@@ -1,0 +1,248 @@
+"""The inventory stays the truth after the first deploy: InfluxDB's database, users, passwords and
+retention and Grafana's admin password, converged on the stand-ins that behave like the official
+images (first-start-only setup, unquoted substitutions, a temporary server during setup)."""
+
+import hashlib
+import io
+import tarfile
+import time
+
+from deploy_helpers import (
+    SEED_READING,
+    container_ids,
+    containers,
+    influx,
+    publish,
+    readings,
+    wait_readings,
+    wait_subscribed,
+)
+
+from helpers import run_cli
+from services import wait_for
+
+ODD = {
+    # the image's setup breaks on each: unquoted on a command line, inside '...' in InfluxQL
+    "INFLUXDB_ADMIN_PASSWORD": "adm n*pass",
+    "INFLUXDB_WRITE_PASSWORD": 'it\'s a "pass" word',
+}
+
+
+def deploy(project, *extra: str):
+    started = time.time()
+    result = run_cli(*project.args("deploy", "--timeout", "120", *extra))
+    assert result.exit_code == 0, result.output
+    return started, result
+
+
+def grafana_password_digest(project) -> str:
+    stream, _ = containers(project)["grafana"].get_archive("/var/lib/grafana/grafana.db")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        return tar.extractfile(tar.next()).read().decode().strip()
+
+
+def test_odd_names_and_passwords_work_then_every_setting_follows_the_inventory(deploy_project):
+    project = deploy_project(database="lab-local", secrets=ODD)
+    assert "lab-local" in project.inventory.read_text()
+    started, first = deploy(project)
+    assert "converge  influxdb (not converged yet: database lab-local" in first.output
+    wait_subscribed(project, since=started)
+    publish(project, SEED_READING)
+    (point,) = wait_readings(project, 1)
+    assert point["valeur"] == 99.9
+    assert containers(project)["influxdb"].attrs["RestartCount"] >= 1, (
+        "the image's setup failed and restarted"
+    )
+
+    # Rotate the write and read passwords: Telegraf and Grafana get them, and so does InfluxDB.
+    project.write_secrets(INFLUXDB_WRITE_PASSWORD="rotated write 'pw'", INFLUXDB_READ_PASSWORD="rotated-read")
+    plan = run_cli(*project.args("deploy", "--dry-run"))
+    assert "converge  influxdb (password of user telegraf; password of user grafana)" in plan.output
+    assert "rotated" not in plan.output
+    started, _ = deploy(project)
+    wait_subscribed(project, since=started)
+    publish(project, {**SEED_READING, "valeur": 12.5})
+    wait_readings(project, 2)
+    assert len(readings(project, user="grafana", password="rotated-read")) == 2
+
+    # Change the retention: converged in place, InfluxDB is not restarted for it.
+    before = container_ids(project)
+    project.edit("database: lab-local,", "database: lab-local, retention: 30d,")
+    plan = run_cli(*project.args("deploy", "--dry-run"))
+    assert "keep      influxdb" in plan.output
+    assert (
+        "converge  influxdb (retention 90d -> 30d (readings older than 30d will be deleted))" in plan.output
+    )
+    deploy(project)
+    (policy,) = [p for p in influx(project, "SHOW RETENTION POLICIES") if p["default"]]
+    assert policy["duration"] == "720h0m0s"
+    assert container_ids(project)["influxdb"] == before["influxdb"]
+
+    # Grafana's admin password: the stand-in records what it was asked (real Grafana is not run).
+    new = "new grafana admin"
+    project.write_secrets(GRAFANA_ADMIN_PASSWORD=new)
+    deploy(project)
+    assert grafana_password_digest(project) == hashlib.sha256(new.encode()).hexdigest()
+
+    # The admin password: set with the previous one, which the previous container still had.
+    project.write_secrets(INFLUXDB_ADMIN_PASSWORD="the new admin one")
+    deploy(project)
+    assert influx(project, "SHOW DATABASES", password="the new admin one")
+
+    # After all that, nothing left to do.
+    ids = container_ids(project)
+    last = run_cli(*project.args("deploy"))
+    assert "0 change(s)" in last.output, last.output
+    assert container_ids(project) == ids
+
+
+def test_influxdb_is_healthy_only_once_ready_to_serve_the_stack(deploy_project, docker_engine, tmp_path):
+    """Not while the image's setup runs a temporary server on 127.0.0.1:8086, and not while the
+    database or Telegraf's account is missing."""
+    from polysource import secrets
+    from polysource.deploy.apply import probe_command
+    from polysource.deploy.converge import convergers
+    from polysource.deploy.engine import connect
+    from polysource.deploy.spec import desired_containers
+    from polysource.pipeline import fresh_files, load_stack
+
+    project = deploy_project()
+    stack = load_stack(project.inventory)
+    values = secrets.resolve(stack.secrets, stack.inventory_dir)
+    spec = next(
+        s
+        for s in desired_containers(stack, fresh_files(project.inventory, project.output), values)
+        if s.service.name == "influxdb"
+    )
+    engine = connect(docker_engine)
+    from polysource.deploy.apply import ensure_network
+
+    network = ensure_network(engine, project.ports["project"])
+    init = tmp_path / "init"
+    init.mkdir()
+    (init / "slow.sh").write_text("sleep 8\n")  # a long setup, as on a Pi's SD card
+    kwargs = spec.create_kwargs(network, engine.api_version)
+    kwargs.pop("ports")
+    from docker.types import Mount
+
+    kwargs["mounts"] = [m for m in kwargs["mounts"]] + [
+        Mount("/docker-entrypoint-initdb.d", str(init), type="bind")
+    ]
+    kwargs["name"] = f"{spec.name}-probe"
+    box = engine.create(**kwargs)
+    try:
+        box.start()
+        health = probe_command(spec.service.healthcheck)
+        naive = ["sh", "-c", "curl -fsS -o /dev/null http://127.0.0.1:8086/ping"]
+        naive_passed_during_setup = False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done = b"init process done" in box.logs(tail=200)
+            if not done and box.run(naive)[0] == 0:
+                naive_passed_during_setup = True
+            if box.run(health)[0] == 0:
+                assert done, "healthy while the setup's temporary server was answering"
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("never healthy")
+        assert naive_passed_during_setup, "the stand-in's temporary server answered on 127.0.0.1:8086"
+    finally:
+        box.remove(force=True)
+
+    # A database the image's setup cannot create: not healthy until deploy converges it.
+    broken = deploy_project(database="lab-local")
+    stack = load_stack(broken.inventory)
+    values = secrets.resolve(stack.secrets, stack.inventory_dir)
+    spec = next(
+        s
+        for s in desired_containers(stack, fresh_files(broken.inventory, broken.output), values)
+        if s.service.name == "influxdb"
+    )
+    kwargs = spec.create_kwargs(network, engine.api_version)
+    kwargs.pop("ports")
+    kwargs["name"] = f"{spec.name}-probe2"
+    box = engine.create(**kwargs)
+    try:
+        box.start()
+        converger = convergers(stack, values)["influxdb"]
+        from polysource.deploy.apply import _probe
+
+        wait_for(lambda: _probe(box, converger.answers), 60, "the real server, after the failed setup")
+        assert box.run(probe_command(spec.service.healthcheck))[0] != 0
+        converger.apply(box, None, [])
+        wait_for(
+            lambda: box.run(probe_command(spec.service.healthcheck))[0] == 0, 10, "healthy after converge"
+        )
+    finally:
+        box.remove(force=True)
+
+
+def test_running_but_not_writing_is_reported_and_fixed_by_deploy(deploy_project):
+    """Telegraf's InfluxDB output drops a batch refused with 401 (and acknowledges it): its Docker
+    health cannot tell, its heartbeat in InfluxDB can; InfluxDB's own healthcheck (Telegraf's
+    account writes) goes red, and deploy converges it again."""
+    project = deploy_project()
+    started, _ = deploy(project)
+    wait_subscribed(project, since=started)
+
+    def status_note() -> str:
+        result = run_cli(*project.args("status"))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    wait_for(lambda: influx(project, 'SELECT * FROM "internal_write"'), 30, "Telegraf's first heartbeat")
+    assert "not writing" not in status_note()
+    influx(project, "SET PASSWORD FOR \"telegraf\" = 'changed by hand'")  # behind the inventory's back
+
+    try:
+        wait_for(
+            lambda: "running but not writing: its last write reached InfluxDB" in status_note(), 90, "note"
+        )
+    finally:
+        print(status_note())
+        print(containers(project)["telegraf"].logs(tail=20).decode())
+    wait_for(
+        lambda: containers(project)["influxdb"].attrs["State"]["Health"]["Status"] == "unhealthy", 60, "red"
+    )
+    plan = run_cli(*project.args("deploy", "--dry-run"))
+    assert "converge  influxdb (unhealthy: checking its database, users and passwords again)" in plan.output
+    deploy(project)
+    publish(project, SEED_READING)
+    wait_readings(project, 1)
+    wait_for(lambda: "not writing" not in status_note(), 30, "telegraf writing again")
+
+
+def test_influxdb2_converges_bucket_retention_and_refuses_a_new_token(deploy_project):
+    project = deploy_project(influx_version=2, database="capteurs")
+    started, first = deploy(project)
+    assert "converge  influxdb (not converged yet: organization lab, bucket capteurs" in first.output
+    wait_subscribed(project, since=started)
+    publish(project, SEED_READING)
+
+    from polysource.field.influx import query
+    from polysource.pipeline import load_stack
+    from polysource.secrets import Secret, SecretValues
+
+    stack = load_stack(project.inventory)
+    token = SecretValues({Secret("INFLUXDB_TOKEN"): project.secrets["INFLUXDB_TOKEN"]})
+    flux = 'from(bucket: "capteurs") |> range(start: -1h) |> filter(fn: (r) => r._measurement == "capteurs")'
+    wait_for(lambda: query(stack.influx, token, flux), 30, "the seed reading in InfluxDB 2")
+
+    project.edit("database: capteurs,", "database: capteurs, retention: 7d,")
+    plan = run_cli(*project.args("deploy", "--dry-run"))
+    assert "converge  influxdb (retention 90d -> 7d" in plan.output
+    deploy(project)
+    buckets = containers(project)["influxdb"].exec_run(
+        ["influx", "bucket", "list", "--name", "capteurs", "--json", "--host", "http://localhost:8086"],
+        environment={"INFLUX_TOKEN": project.secrets["INFLUXDB_TOKEN"]},
+    )
+    assert '"everySeconds": 604800' in buckets.output.decode()
+
+    ids = container_ids(project)
+    project.write_secrets(INFLUXDB_TOKEN="another-token-entirely")
+    result = run_cli(*project.args("deploy"))
+    assert result.exit_code == 1
+    assert "INFLUXDB_TOKEN differs from the operator token" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert container_ids(project) == ids
