@@ -601,9 +601,9 @@ class SshServer:
         return f"ssh://{self.user}@127.0.0.1:{self.port}"
 
     @property
-    def bin_dir(self) -> Path:
-        """Put first on PATH: an `ssh` that uses the test key and known_hosts, strictly."""
-        return self.folder / "bin"
+    def home(self) -> Path:
+        """Use as HOME: ~/.ssh with the test key, known_hosts and a config, as on a laptop."""
+        return self.folder / "home"
 
     def start(self) -> "SshServer":
         require(Path("/usr/sbin/sshd").exists(), "sshd (openssh-server)")
@@ -612,9 +612,18 @@ class SshServer:
         run = lambda *args: subprocess.run(args, check=True, capture_output=True)  # noqa: E731
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.folder / "host_key"))
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.folder / "client_key"))
-        keys = self.folder / "authorized_keys"
-        keys.mkdir()
-        (keys / self.user).write_text((self.folder / "client_key.pub").read_text())
+        home = Path(
+            subprocess.run(["getent", "passwd", self.user], capture_output=True, text=True).stdout.split(":")[
+                5
+            ]
+        )
+        ssh_dir = home / ".ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        keys = ssh_dir / "authorized_keys"  # where a Pi keeps them, read by sshd as the user
+        keys.write_text((self.folder / "client_key.pub").read_text())
+        keys.chmod(0o600)
+        shutil.chown(ssh_dir, self.user, self.user)
+        shutil.chown(keys, self.user, self.user)
         host_key = (self.folder / "host_key.pub").read_text().split()
         (self.folder / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_key[0]} {host_key[1]}\n")
         socket_dir = Path(self.docker_url.removeprefix("unix://")).parent
@@ -622,7 +631,7 @@ class SshServer:
         config = self.folder / "sshd_config"
         config.write_text(
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.folder / 'host_key'}\n"
-            f"PidFile {self.folder / 'sshd.pid'}\nAuthorizedKeysFile {keys}/%u\nStrictModes no\n"
+            f"PidFile {self.folder / 'sshd.pid'}\nAuthorizedKeysFile .ssh/authorized_keys\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
             f"UsePAM no\nSetEnv DOCKER_HOST={self.docker_url}\nLogLevel VERBOSE\n"
         )
@@ -631,15 +640,11 @@ class SshServer:
         self.process = subprocess.Popen(
             ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stdout=log, stderr=log
         )
-        self.bin_dir.mkdir()
-        wrapper = self.bin_dir / "ssh"
-        wrapper.write_text(
-            "#!/bin/sh\n"
-            f"exec /usr/bin/ssh -F /dev/null -i {self.folder / 'client_key'} -o IdentitiesOnly=yes "
-            f"-o UserKnownHostsFile={self.folder / 'known_hosts'} -o StrictHostKeyChecking=yes "
-            '-o BatchMode=yes "$@"\n'
-        )
-        wrapper.chmod(0o755)
+        laptop = self.home / ".ssh"
+        laptop.mkdir(parents=True, mode=0o700)
+        shutil.copy(self.folder / "client_key", laptop / "id_ed25519")
+        shutil.copy(self.folder / "known_hosts", laptop / "known_hosts")
+        (laptop / "config").write_text(f"Host 127.0.0.1\n  IdentityFile {laptop / 'id_ed25519'}\n")
         wait_for(lambda: port_open(self.port), 10, "sshd")
         return self
 

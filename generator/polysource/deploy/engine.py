@@ -59,10 +59,14 @@ def connect(host: str, timeout: int = 60) -> "Engine":
             ca_cert=os.path.join(cert_path, "ca.pem"),
             verify=os.environ.get("DOCKER_TLS_VERIFY", "1") != "0",
         )
-    ssh = host.startswith("ssh://")
-    how = "over ssh (the ssh command; the Pi needs the docker CLI)" if ssh else "through the Docker API"
+    # ssh:// through paramiko: one SSH connection for the whole deploy, with a channel per HTTP
+    # connection. (The SDK's other way, the ssh command, starts a process for every request and
+    # sshd drops them under a readiness probe's load.) It reads ~/.ssh: keys, agent, known_hosts
+    # (unknown hosts are refused) and the HostName, Port, User, IdentityFile, ProxyCommand of config.
+    how = "over ssh (keys and known_hosts from ~/.ssh; the Pi needs the docker CLI)"
+    how = how if host.startswith("ssh://") else "through the Docker API"
     try:
-        client = docker.DockerClient(base_url=host, tls=tls, timeout=timeout, use_ssh_client=ssh)
+        client = docker.DockerClient(base_url=host, tls=tls, timeout=timeout, use_ssh_client=False)
         client.ping()
     except Exception as error:  # the SDK raises many unrelated types for one cause
         text = _explain(error)

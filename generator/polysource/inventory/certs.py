@@ -22,8 +22,11 @@ class CaProblem(Exception):
 
 def read_ca(base: Path, name: str) -> list[bytes]:
     """The DER certificates of the PEM file `name`, relative to the inventory folder `base`."""
-    root = base.resolve()
-    path = (base / name).resolve()
+    try:
+        root = base.resolve()
+        path = (base / name).resolve()
+    except (OSError, ValueError) as error:  # a NUL byte, a symlink loop, ...
+        raise CaProblem(f"{name!r} is not a usable path ({error})") from None
     if not path.is_relative_to(root):
         raise CaProblem(f"{name} is outside the inventory's folder; copy the CA next to the inventory")
     if not path.exists():

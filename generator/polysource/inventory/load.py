@@ -50,7 +50,10 @@ def parse_inventory(data: bytes | str, shown: str, base: Path = Path(".")) -> In
     try:
         inventory = Inventory.model_validate(located.data)
     except ValidationError as error:
-        problems += [_from_pydantic(shown, located, e) for e in error.errors()]
+        unreadable = {path for path, *_ in located.problems}  # already reported, as what they are
+        problems += [
+            _from_pydantic(shown, located, e) for e in error.errors() if tuple(e["loc"]) not in unreadable
+        ]
     for path, message in cross_problems(located.data, base):
         problems.append(located.problem(shown, path, message))
     if problems or inventory is None:

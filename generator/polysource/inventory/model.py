@@ -238,7 +238,7 @@ class Broker(Strict):
         None, description="Plain text, or a ${VAR} reference."
     )
     password: SecretRef | None = None
-    ca_file: str | None = Field(
+    ca_file: Annotated[str, BeforeValidator(_text)] | None = Field(
         None, description="PEM CA to trust, inside the inventory's folder; default: system CAs."
     )
     fallback: Annotated[list[Endpoint], BeforeValidator(_one_or_many)] = Field(

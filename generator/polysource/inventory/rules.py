@@ -144,7 +144,8 @@ def _port_problems(data: dict[str, Any]) -> Found:
 
 def _user_problems(data: dict[str, Any]) -> Found:
     influx = _mapping(_mapping(data.get("storage")).get("influxdb"))
-    if influx.get("version", 1) != 1:
+    version = influx.get("version", 1)
+    if version != 1 or isinstance(version, bool):
         return
     users: dict[str, Path] = {}
     for key, default in (("admin_user", "admin"), ("write_user", "telegraf"), ("read_user", "grafana")):
@@ -166,7 +167,12 @@ def _platform_problems(data: dict[str, Any]) -> Found:
     managed = any(_mapping(b).get("managed") is True for b in _mapping(data.get("brokers")).values())
     services = ["telegraf", "influxdb", "grafana"] + (["mosquitto"] if managed else [])
     for service in services:
-        if service in overrides or not isinstance(platform, str) or version not in (1, 2):
+        if (
+            service in overrides
+            or not isinstance(platform, str)
+            or type(version) is not int
+            or version not in (1, 2)
+        ):
             continue
         try:
             check_platform(service, platform, influxdb_version=version)

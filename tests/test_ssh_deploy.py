@@ -1,0 +1,61 @@
+"""The seed's own target, ssh://pi@raspberrypi.local, for real: a Debian OpenSSH server on
+loopback, key authentication, a `pi` user in the docker group, the Docker SDK through the ssh
+connection (paramiko: one SSH connection, a channel running `docker system dial-stdio` per
+HTTP connection, the laptop's ~/.ssh keys, config and known_hosts), as deploy does it to a Pi."""
+
+import time
+
+from deploy_helpers import SEED_READING, container_ids, publish, wait_readings, wait_subscribed
+
+from helpers import run_cli
+
+
+def test_deploy_redeploy_status_logs_and_down_over_ssh(
+    deploy_project, ssh_server, docker_engine, monkeypatch
+):
+    monkeypatch.setenv("HOME", str(ssh_server.home))
+    project = deploy_project(host=ssh_server.url)
+    assert ssh_server.url in project.inventory.read_text()
+
+    started = time.time()
+    first = run_cli(*project.args("deploy", "--timeout", "120"))
+    assert first.exit_code == 0, first.output
+    assert set(container_ids(project, docker_engine)) == {
+        "influxdb",
+        "mosquitto-passwd",
+        "mosquitto",
+        "telegraf",
+        "grafana",
+    }
+    wait_subscribed(project, docker_engine, since=started)
+    publish(project, SEED_READING)
+    (point,) = wait_readings(project, 1)
+    assert point["valeur"] == 99.9
+
+    again = run_cli(*project.args("deploy"))
+    assert again.exit_code == 0, again.output
+    assert "0 change(s)" in again.output
+
+    status = run_cli(*project.args("status"))
+    assert status.exit_code == 0, status.output
+    assert {line.split()[0] for line in status.output.splitlines()[1:]} >= {"influxdb", "telegraf", "grafana"}
+
+    logs = run_cli(*project.args("logs", "telegraf"))
+    assert logs.exit_code == 0
+    assert "Connected [tcp://mosquitto:1883]" in logs.output
+
+    down = run_cli(*project.args("down", "--volumes"))
+    assert down.exit_code == 0, down.output
+    assert container_ids(project, docker_engine) == {}
+    log = (ssh_server.folder / "sshd.log").read_text()
+    assert "Accepted publickey for pi" in log, "the deploy went through sshd, as the pi user"
+
+
+def test_a_refused_ssh_login_is_a_clear_error(deploy_project, ssh_server, monkeypatch):
+    monkeypatch.setenv("HOME", str(ssh_server.home))
+    project = deploy_project()
+    url = ssh_server.url.replace("pi@", "nobody@")
+    result = run_cli(*project.args("deploy", "--dry-run", "--host", url))
+    assert result.exit_code == 1
+    assert f"cannot reach a Docker daemon at {url} (over ssh" in result.stderr
+    assert "Traceback" not in result.output
