@@ -145,6 +145,7 @@ class Mosquitto:
     certs: Certificates
     hostname: str = "localhost"  # the name the server certificate is for
     expired: bool = False
+    server_ca: "Certificates | None" = None  # another CA signs the server's certificate
     username: str = "polysource-pi"
     password: str = "test-only-mqtt-password"
     tls_port: int = field(default_factory=free_port)
@@ -154,7 +155,9 @@ class Mosquitto:
     def start(self) -> "Mosquitto":
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         require(Path(binary).exists(), "mosquitto")
-        cert, key = self.certs.server(f"broker-{self.tls_port}", self.hostname, expired=self.expired)
+        cert, key = (self.server_ca or self.certs).server(
+            f"broker-{self.tls_port}", self.hostname, expired=self.expired
+        )
         passwd = self.folder / "passwd"
         subprocess.run(
             ["mosquitto_passwd", "-c", "-b", str(passwd), self.username, self.password],
@@ -166,7 +169,7 @@ class Mosquitto:
         config.write_text(
             "user root\nper_listener_settings false\nallow_anonymous false\n"
             f"password_file {passwd}\nmax_queued_messages 100000\nmax_inflight_messages 100\n"
-            f"persistence false\nlog_dest file {self.folder / 'mosquitto.log'}\nlog_type all\n"
+            + f"persistence false\nlog_dest file {self.folder / 'mosquitto.log'}\nlog_type all\n"
             f"listener {self.tls_port} 127.0.0.1\nprotocol mqtt\n{tls}"
             f"listener {self.wss_port} 127.0.0.1\nprotocol websockets\n{tls}"
         )

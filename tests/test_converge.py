@@ -141,7 +141,8 @@ def test_influxdb_is_healthy_only_once_ready_to_serve_the_stack(deploy_project, 
             if not done and box.run(naive)[0] == 0:
                 naive_passed_during_setup = True
             if box.run(health)[0] == 0:
-                assert done, "healthy while the setup's temporary server was answering"
+                finished = b"init process done" in box.logs(tail=200)  # read after: no race
+                assert finished, "healthy while the setup's temporary server was answering"
                 break
             time.sleep(0.2)
         else:

@@ -33,6 +33,13 @@ def known_false_positive(version: str, error: str) -> bool:
     return version == "grafana-11.6" and "thresholds/steps/0/value: None is not of type" in error
 
 
+def without_null_base_steps(board: dict) -> dict:
+    """The dashboard as the 11.6 schema's bug wants it: the whole document must then validate
+    (inside an anyOf the bug's error cannot be told from a real one)."""
+    text = json.dumps(board).replace('"value": null', '"value": -1e300')
+    return json.loads(text)
+
+
 @pytest.mark.parametrize("version", sorted(SCHEMAS))
 @pytest.mark.parametrize("inventory", sorted(INVENTORIES.glob("*.yml")), ids=lambda p: p.name)
 def test_dashboards_validate_panel_by_panel(tmp_path, inventory, version):
@@ -46,13 +53,9 @@ def test_dashboards_validate_panel_by_panel(tmp_path, inventory, version):
                 e for e in schema_errors(schema, definition, panel) if not known_false_positive(version, e)
             ]
             assert errors == [], f"panel {panel.get('title')!r}: {errors}"
-        full = [
-            e.message
-            for e in jsonschema.Draft7Validator(schema).iter_errors(board)
-            if not known_false_positive(version, "/".join(map(str, e.absolute_path)) + ": " + e.message)
-        ]
-        if version == "grafana-12":
-            assert full == []
+        whole = board if version == "grafana-12" else without_null_base_steps(board)
+        full = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(whole)]
+        assert full == [], f"{version}: {full}"
 
 
 def test_one_row_per_group_one_panel_per_sensor(tmp_path):

@@ -7,6 +7,7 @@ status (2 for a bad inventory, 1 otherwise); Ctrl-C ends a command with status 1
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ class Group(click.Group):
             ctx.exit(130)
 
 
-class Finite(click.ParamType):
+class Finite(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.4 on
     """A float that is a number (no nan, no inf), within bounds."""
 
     name = "number"
@@ -215,7 +216,7 @@ def status(inventory: Path, output: Path, host: str | None) -> None:
     _table([header] + [(r.service, r.image, r.state, r.health, r.current, r.note) for r in rows])
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

@@ -189,7 +189,7 @@ def drift(output: Path, files: dict[str, bytes]) -> list[str]:
 
 def unified_diff(output: Path, files: dict[str, bytes]) -> str:
     current = existing_files(resolve_output(output))
-    chunks = []
+    chunks: list[str] = []
     for path in _differences(files, current):
         before = current.get(path, b"").decode(errors="replace").splitlines(keepends=True)
         after = files.get(path, b"").decode(errors="replace").splitlines(keepends=True)

@@ -33,7 +33,8 @@ RETENTION_POLICY = "autogen"
 class Exec(Protocol):
     """What converge needs of a container (deploy.engine.Box, or a fake in the tests)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def run(self, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]: ...
 

@@ -118,7 +118,8 @@ class Box:
 
     @property
     def health(self) -> str | None:
-        return self.state.get("Health", {}).get("Status")
+        status = self.state.get("Health", {}).get("Status")
+        return str(status) if status else None
 
     @property
     def env(self) -> dict[str, str]:

@@ -5,6 +5,7 @@ records converge keeps) and never calls Docker itself, so it is tested against f
 """
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -91,7 +92,7 @@ def live_changes(spec: ContainerSpec, deployed: dict[str, dict[str, str]]) -> li
 
 def make_plan(
     specs: list[ContainerSpec],
-    existing: dict[str, Existing],
+    existing: Mapping[str, Existing],
     live: dict[str, dict[str, dict[str, str]]],
     desired: dict[str, Desired] | None = None,
     recorded: dict[str, dict[str, Any] | None] | None = None,

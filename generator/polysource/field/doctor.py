@@ -15,6 +15,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from polysource import secrets
 from polysource.errors import BrokerError, PolysourceError
@@ -73,7 +74,7 @@ def tcp_probe(host: str, port: int, timeout: float = TIMEOUT) -> str:
 def _resolve(host: str, port: int) -> list[str]:
     with ThreadPoolExecutor(1) as pool:  # getaddrinfo has no timeout of its own
         infos = pool.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM).result(TIMEOUT)
-    return sorted({info[4][0] for info in infos})
+    return sorted({str(info[4][0]) for info in infos})
 
 
 def _tls(endpoint: Endpoint, ca: CaCert | None) -> tuple[bool, str, str]:
@@ -94,7 +95,7 @@ def _tls(endpoint: Endpoint, ca: CaCert | None) -> tuple[bool, str, str]:
         return False, f"certificate not trusted: {error.verify_message}", "tls-untrusted"
     except (ssl.SSLError, OSError) as error:
         return False, f"handshake failed: {error}", "tls-handshake"
-    expires = datetime.strptime(cert["notAfter"], "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+    expires = datetime.strptime(str(cert["notAfter"]), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
     days = (expires - datetime.now(UTC)).days
     return True, f"trusted, for {endpoint.host}, expires in {days} days", ""
 
@@ -246,7 +247,7 @@ class Diagnosis:
     def ok(self) -> bool:
         return all(r.ok for r in self.reports)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "endpoints": [asdict(r) | {"ok": r.ok} for r in self.reports],

@@ -35,13 +35,14 @@ class Session:
         timeout: float = TIMEOUT,
     ):
         import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
 
         self.endpoint = endpoint
         self.timeout = timeout
         self.connected = threading.Event()
         self.reason: Any = None
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=f"polysource-cli-{uuid.uuid4().hex[:8]}",
             transport="websockets" if endpoint.transport.websocket else "tcp",
         )

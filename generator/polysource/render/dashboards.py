@@ -116,7 +116,8 @@ def modernize(data: Any) -> Any:
 def dashboard_json(dashboard: Any) -> dict[str, Any]:
     from grafanalib._gen import DashboardEncoder
 
-    return modernize(json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder)))
+    board: dict[str, Any] = modernize(json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder)))
+    return board
 
 
 def render_dashboards(stack: Stack) -> dict[str, str]:

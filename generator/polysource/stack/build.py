@@ -166,7 +166,7 @@ def _influx(inventory: Inventory, host: str) -> InfluxFacts:
 def _image(inventory: Inventory, service: str) -> str:
     target = inventory.target
     if service in target.images:
-        return target.images[service]  # type: ignore[index]
+        return target.images[service]
     return check_platform(service, target.platform, inventory.storage.influxdb.version)
 
 

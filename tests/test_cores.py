@@ -1,0 +1,262 @@
+"""Pure cores, tested without Docker or brokers (as resolvelib tests its resolver against fake
+providers): the deploy plan and its waves, doctor's verdicts, Telegraf's buffer sizing, client ids,
+and render's determinism and atomicity."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import INVENTORIES, MINIMAL, run_cli, write_inventory
+from polysource.deploy.apply import waves
+from polysource.deploy.plan import make_plan
+from polysource.deploy.spec import desired_containers
+from polysource.field.doctor import Check, EndpointReport, verdict
+from polysource.pipeline import fresh_files, load_stack
+from polysource.render.telegraf import BUFFER_MAX, BUFFER_MIN, buffer_limit, health_threshold
+from polysource.secrets import SecretValues
+from polysource.stack.build import client_id
+
+# --- the deploy plan -------------------------------------------------------------------------------
+
+
+class FakeContainer:
+    def __init__(self, labels, status="running", health=None):
+        self.labels, self.status, self.health = labels, status, health
+
+
+def specs_for(text: str, tmp_path, secret: str = "x"):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    inventory = write_inventory(tmp_path, text)
+    stack = load_stack(inventory)
+    files = fresh_files(inventory, tmp_path / "out")
+    return desired_containers(stack, files, SecretValues({s: secret for s in stack.secrets}))
+
+
+LAB = (INVENTORIES / "lab-local.yml").read_text()
+
+
+def deployed(specs, **changes):
+    containers = {s.service.name: FakeContainer(s.labels()) for s in specs}
+    for name, container in changes.items():
+        containers[name] = container
+    return containers
+
+
+def test_first_deploy_creates_everything_in_dependency_waves(tmp_path):
+    specs = specs_for(LAB, tmp_path)
+    actions = make_plan(specs, {}, {})
+    assert [a.verb for a in actions] == ["create"] * 5
+    assert [[a.service for a in wave] for wave in waves(actions)] == [
+        ["influxdb", "mosquitto-passwd"],
+        ["mosquitto", "grafana"],
+        ["telegraf"],
+    ]
+
+
+def test_nothing_changed_is_all_keep_and_no_wave(tmp_path):
+    specs = specs_for(LAB, tmp_path)
+    live = {"grafana": {"grafana/dashboards": next(v for v in specs[-1].config_volumes if v.live).hashes()}}
+    actions = make_plan(specs, deployed(specs), live)
+    assert {a.verb for a in actions} == {"keep"}
+    assert waves(actions) == []
+
+
+def test_a_changed_secret_recreates_its_users_and_reruns_the_one_shot(tmp_path):
+    before = specs_for(LAB, tmp_path / "a")
+    after = specs_for(LAB, tmp_path / "b", secret="y")
+    actions = {a.service: a for a in make_plan(after, deployed(before), {})}
+    assert {n: a.verb for n, a in actions.items()} == dict.fromkeys(actions, "recreate")
+    assert (
+        "settings changed" in actions["mosquitto"].reasons
+        or "mosquitto-passwd re-ran" in actions["mosquitto"].reasons
+    )
+
+
+def test_stopped_missing_and_extra_containers(tmp_path):
+    specs = specs_for(LAB, tmp_path)
+    containers = deployed(specs, grafana=FakeContainer(specs[-1].labels(), status="exited"))
+    del containers["telegraf"]
+    containers["old-exporter"] = FakeContainer({})
+    verbs = {a.service: a.verb for a in make_plan(specs, containers, {})}
+    assert verbs["grafana"] == "start"
+    assert verbs["telegraf"] == "create"
+    assert verbs["old-exporter"] == "remove"
+    wave_list = waves(make_plan(specs, containers, {}))
+    assert [a.service for a in wave_list[0]] == ["old-exporter"], "removals go first"
+
+
+def test_an_unhealthy_influxdb_is_converged_again_from_scratch(tmp_path):
+    specs = specs_for(MINIMAL, tmp_path)
+    influx = next(s for s in specs if s.service.name == "influxdb")
+    containers = deployed(specs, influxdb=FakeContainer(influx.labels(), health="unhealthy"))
+    from polysource.deploy.converge import desired_state
+
+    stack = load_stack(tmp_path / "inventory.yml")
+    desired = desired_state(stack, SecretValues({s: "x" for s in stack.secrets}))
+    recorded = {name: json.loads(d.record()) for name, d in desired.items()}
+    action = next(a for a in make_plan(specs, containers, {}, desired, recorded) if a.service == "influxdb")
+    assert (action.verb, action.recheck) == ("keep", True)
+    assert action.converge == ["unhealthy: checking its database, users and passwords again"]
+
+
+# --- doctor's verdicts ---------------------------------------------------------------------------
+
+
+def report(url, failure="", ok=False, host="h.example", port=8883, broker="cloud"):
+    found = EndpointReport(broker, url, host, port, [Check(url, "tcp", ok, "")])
+    found.failure = failure
+    return found
+
+
+@pytest.mark.parametrize(
+    ("reports", "reference", "expected"),
+    [
+        ([report("ssl://h:8883", "dns")], {}, "cloud: h.example does not resolve"),
+        ([report("ssl://h:8883", "refused")], {}, "nothing listens on h.example:8883 (connection refused)"),
+        ([report("ssl://h:8883", "unreachable")], {}, "cloud: no route to h.example"),
+        ([report("ssl://h:8883", "tls-untrusted")], {}, "certificate is not trusted: set ca_file"),
+        ([report("ssl://h:8883", "tls-hostname")], {}, "the certificate does not name h.example"),
+        ([report("ssl://h:8883", "auth")], {}, "the broker refused the credentials"),
+        ([report("ssl://h:8883", "subscribe")], {}, "a subscription was refused: check the account's ACL"),
+        ([report("ssl://h:8883", "secrets")], {}, "set the broker's secrets to check the login"),
+        (
+            [report("ssl://h:8883", "dropped"), report("wss://h:8884/mqtt", ok=True)],
+            {},
+            "port 8883 times out while wss://h:8884/mqtt answers: this network drops that port",
+        ),
+        (
+            [report("ssl://h:8883", "dropped")],
+            {"h.example": "open"},
+            "times out while h.example answers on 443",
+        ),
+        ([report("ssl://h:8883", "dropped")], {"h.example": "dropped"}, "does not answer at all"),
+        (
+            [report("ssl://h:8883", "refused"), report("wss://h:8884/mqtt", ok=True)],
+            {},
+            "(the fallback wss://h:8884/mqtt works)",
+        ),
+    ],
+)
+def test_verdicts_name_the_hop_and_what_to_do(reports, reference, expected):
+    (sentence,) = verdict(reports, reference)
+    assert expected in sentence
+
+
+def test_a_working_broker_gets_no_sentence():
+    assert verdict([report("ssl://h:8883", ok=True)], {}) == []
+
+
+# --- Telegraf's buffer ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rate", "limit"),
+    [
+        (0.0, BUFFER_MIN),
+        (1 / 60, BUFFER_MIN),
+        (0.5, 43_200),
+        (1.0, 86_400),
+        (2.0, BUFFER_MAX),
+        (1e4, BUFFER_MAX),
+    ],
+)
+def test_buffer_holds_a_day_within_bounds(rate, limit):
+    assert buffer_limit(rate) == limit
+
+
+def test_health_threshold_stays_below_the_buffer():
+    assert health_threshold(1 / 60, BUFFER_MIN) == 5
+    assert health_threshold(100, BUFFER_MAX) == 3000
+    assert health_threshold(1e6, BUFFER_MAX) == BUFFER_MAX // 2
+
+
+def test_the_seed_renders_its_buffer_and_a_large_inventory_the_cap(tmp_path):
+    seed = fresh_files(INVENTORIES / "polysource.yml", tmp_path / "a")["telegraf/telegraf.conf"].decode()
+    assert "metric_buffer_limit = 10000\n" in seed
+    assert "about 167 h of readings" in seed
+    many = MINIMAL + "".join(f"  S{i}: {{stream: capteurs, unit: m, interval: 1s}}\n" for i in range(3))
+    conf = fresh_files(write_inventory(tmp_path, many), tmp_path / "b")["telegraf/telegraf.conf"].decode()
+    assert "metric_buffer_limit = 100000\n" in conf
+
+
+# --- client ids ----------------------------------------------------------------------------------
+
+
+def test_client_id_is_stable_and_changes_with_the_topic():
+    from polysource.inventory.model import Stream
+
+    one = Stream(broker="b", topic="polysource/capteurs")
+    assert client_id("demo", "capteurs", one) == client_id(
+        "demo", "capteurs", Stream(broker="b", topic="polysource/capteurs")
+    )
+    assert client_id("demo", "capteurs", one) != client_id(
+        "demo", "capteurs", Stream(broker="b", topic="lab/capteurs")
+    )
+    assert client_id("demo", "capteurs", one).startswith("polysource-demo-capteurs-")
+    assert client_id("demo", "c", Stream(broker="b", topic="t", client_id="mine")) == "mine"
+
+
+# --- render: determinism across processes, atomicity ---------------------------------------------
+
+
+@pytest.mark.parametrize("inventory", sorted(INVENTORIES.glob("*.yml")), ids=lambda p: p.name)
+def test_same_bytes_in_every_process_whatever_the_hash_seed(tmp_path, inventory):
+    digests = set()
+    for seed in ("0", "1", "42", "random"):
+        out = tmp_path / f"out-{seed}"
+        subprocess.run(
+            [sys.executable, "-m", "polysource", "render", "-i", str(inventory), "-o", str(out)],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        digests.add((out / "manifest.json").read_text())
+    assert len(digests) == 1
+
+
+def test_a_render_failing_half_way_leaves_output_as_it_was(tmp_path, monkeypatch):
+    inventory = write_inventory(tmp_path, MINIMAL)
+    out = tmp_path / "out"
+    assert run_cli("render", "-i", str(inventory), "-o", str(out)).exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    write_inventory(tmp_path, MINIMAL.replace("polysource/capteurs", "lab/capteurs"))
+    from pathlib import Path
+
+    real_write = Path.write_bytes
+    calls = []
+
+    def failing_write(self, data):
+        calls.append(self)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device", str(self))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", failing_write)
+    result = run_cli("render", "-i", str(inventory), "-o", str(out))
+    monkeypatch.undo()
+    assert result.exit_code == 1
+    assert "No space left on device" in result.stderr and "was left as it was" in result.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inventory.yml", "out"]
+
+
+def test_help_starts_without_importing_the_heavy_libraries():
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom polysource.cli import main\n"
+        "CliRunner().invoke(main, ['--help'])\n"
+        "print(sorted(m for m in ('docker', 'grafanalib', 'paho', 'pydantic', 'jinja2') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_healthchecks_every_5_seconds_three_retries():
+    """The README's promise (deploy probes readiness itself; these are Docker's, for status)."""
+    for inventory in sorted(INVENTORIES.glob("*.yml")):
+        for service in load_stack(inventory).services:
+            if service.healthcheck:
+                check = service.healthcheck
+                assert (check.interval, check.timeout, check.retries) == ("5s", "5s", 3), service.name
