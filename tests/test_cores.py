@@ -260,3 +260,46 @@ def test_healthchecks_every_5_seconds_three_retries():
             if service.healthcheck:
                 check = service.healthcheck
                 assert (check.interval, check.timeout, check.retries) == ("5s", "5s", 3), service.name
+
+
+def test_toml_strings_escape_what_toml_forbids():
+    import tomllib
+
+    from polysource.render.templating import toml_string
+
+    for text in ("a\x7fb", 'q"uote', "back\\slash", "tab\tnew\nline", "\x00", "é µg/m3"):
+        assert tomllib.loads(f"x = {toml_string(text)}")["x"] == text
+
+
+def test_an_error_inside_an_influxdb_answer_raises():
+    from polysource.errors import InfluxError
+    from polysource.field.influx import influxql_rows
+
+    with pytest.raises(InfluxError, match="database not found"):
+        influxql_rows({"results": [{"statement_id": 0, "error": 'database not found: "x"'}]})
+    with pytest.raises(InfluxError):
+        influxql_rows({"error": "authorization failed"})
+    assert influxql_rows({"results": [{"statement_id": 0}]}) == []
+
+
+def test_telegraf_is_stopped_first_when_its_account_changes(tmp_path):
+    from polysource.deploy.converge import desired_state
+    from polysource.deploy.run import quiet_first
+
+    inventory = write_inventory(tmp_path, MINIMAL)
+    stack = load_stack(inventory)
+    before = specs_for(MINIMAL, tmp_path / "a")
+    after = specs_for(MINIMAL, tmp_path / "b", secret="rotated")
+    values = SecretValues({s: "x" for s in stack.secrets})
+    desired = desired_state(stack, values)
+    recorded = {name: json.loads(d.record()) for name, d in desired.items()}
+    rotated = make_plan(
+        after,
+        deployed(before),
+        {},
+        desired_state(stack, SecretValues({s: "rotated" for s in stack.secrets})),
+        recorded,
+    )
+    assert [a.service for a in quiet_first(stack, rotated)] == ["telegraf"]
+    same = make_plan(before, deployed(before), {}, desired, recorded)
+    assert quiet_first(stack, same) == []

@@ -65,9 +65,7 @@ def tcp_probe(host: str, port: int, timeout: float = TIMEOUT) -> str:
         return "refused"
     except TimeoutError:
         return "dropped"
-    except OSError as error:
-        if error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            return "unreachable"
+    except OSError as error:  # ENETUNREACH, EHOSTUNREACH (an ICMP answer), ...
         return "refused" if error.errno == errno.ECONNREFUSED else "unreachable"
 
 
