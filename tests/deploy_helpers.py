@@ -7,8 +7,9 @@ import time
 import docker
 import paho.mqtt.client as mqtt
 
+from polysource.field.influx import influxql
 from polysource.pipeline import load_stack
-from services import influx_query, rows, wait_for
+from services import wait_for
 
 SEED_READING = {"valeur": 99.9, "idCapteur": "Test_4G", "unite": "m"}
 
@@ -65,7 +66,7 @@ def influx(project, q: str, user: str = "admin", password: str | None = None) ->
     """Rows of an InfluxQL query on the deployed InfluxDB; any error raises."""
     url = f"http://127.0.0.1:{project.ports['influxdb']}"
     secret = password or project.secrets["INFLUXDB_ADMIN_PASSWORD"]
-    return rows(influx_query(url, q, project.ports.get("database", "polysource"), (user, secret)))
+    return influxql(url, project.ports.get("database", "polysource"), (user, secret), q)
 
 
 def readings(project, **login) -> list[dict]:

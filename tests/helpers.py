@@ -1,6 +1,10 @@
 """Shared helpers for the tests: paths, a CLI runner, inventories written on the fly."""
 
+import contextlib
 import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -38,3 +42,37 @@ streams:
 sensors:
   Test_4G: {stream: capteurs, unit: m}
 """
+
+
+@contextlib.contextmanager
+def steadily(send: Callable[[float], None], every: float) -> Iterator[list[float]]:
+    """Publish readings 0, 1, 2, ... every `every` seconds in a thread, as a busy board would;
+    yields the list of values sent so far."""
+    sent: list[float] = []
+    stop = threading.Event()
+
+    def board() -> None:
+        value = 0.0
+        while not stop.is_set():
+            send(value)
+            sent.append(value)
+            value += 1
+            time.sleep(every)
+
+    worker = threading.Thread(target=board)
+    worker.start()
+    try:
+        yield sent
+    finally:
+        stop.set()
+        worker.join()
+
+
+def rendered_then_changed(tmp_path: Path) -> tuple[Path, Path, dict[Path, bytes]]:
+    """MINIMAL rendered into out/, then the inventory changed: (inventory, out, out/ as it was)."""
+    inventory = write_inventory(tmp_path, MINIMAL)
+    out = tmp_path / "out"
+    assert run_cli("render", "-i", str(inventory), "-o", str(out)).exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    write_inventory(tmp_path, MINIMAL.replace("polysource/capteurs", "lab/capteurs"))
+    return inventory, out, before

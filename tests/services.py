@@ -6,8 +6,6 @@ unless POLYSOURCE_REQUIRE_SERVICES=1 (as in CI), where a missing component is a 
 No helper here swallows an error: a failed query raises, it never reads as "no rows".
 """
 
-import base64
-import json
 import os
 import shutil
 import signal
@@ -303,33 +301,18 @@ class InfluxDB:
         except OSError:
             return False
 
-    def query(self, q: str, db: str | None = None, auth: bool = True) -> dict:
-        return influx_query(self.url, q, db, ("admin", self.admin_password) if auth else None)
+    def query(self, q: str, db: str | None = None, auth: bool = True) -> list[dict]:
+        """Rows of an InfluxQL query; any error (HTTP, or inside the answer) raises."""
+        from polysource.field.influx import influxql
+
+        return influxql(self.url, db, ("admin", self.admin_password) if auth else None, q)
 
     def points(self, measurement: str, where: str = "") -> list[dict]:
         """Every point of measurement, as dicts of column -> value."""
         from polysource.stack.queries import influxql_identifier
 
         clause = f" WHERE {where}" if where else ""
-        return rows(self.query(f"SELECT * FROM {influxql_identifier(measurement)}{clause}", db=self.database))
-
-
-def influx_query(url: str, q: str, db: str | None = None, auth: tuple[str, str] | None = None) -> dict:
-    """InfluxDB 1.x /query with basic auth; an HTTP error raises."""
-    params = {"q": q, **({"db": db} if db else {})}
-    request = urllib.request.Request(f"{url}/query", data=urllib.parse.urlencode(params).encode())
-    if auth:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def rows(result: dict) -> list[dict]:
-    """Every row of an InfluxDB /query result; an error in the answer raises, never reads as []."""
-    from polysource.field.influx import influxql_rows
-
-    return influxql_rows(result)
+        return self.query(f"SELECT * FROM {influxql_identifier(measurement)}{clause}", db=self.database)
 
 
 @dataclass
@@ -413,19 +396,9 @@ class InfluxDB2:
             self.process.wait(30)
 
     def flux(self, query: str) -> list[dict]:
-        from polysource.field.influx import flux_rows
+        from polysource.field.influx import flux
 
-        request = urllib.request.Request(
-            f"{self.url}/api/v2/query?org={urllib.parse.quote(self.organization)}",
-            data=json.dumps({"query": query}).encode(),
-            headers={
-                "Authorization": f"Token {self.token}",
-                "Content-Type": "application/json",
-                "Accept": "application/csv",
-            },
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return flux_rows(response.read().decode())
+        return flux(self.url, self.organization, self.token, query)
 
     def points(self, measurement: str) -> list[dict]:
         return self.flux(

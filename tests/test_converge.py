@@ -18,7 +18,7 @@ from deploy_helpers import (
     wait_subscribed,
 )
 
-from helpers import run_cli
+from helpers import run_cli, steadily
 from services import wait_for
 
 ODD = {
@@ -99,32 +99,14 @@ def test_odd_names_and_passwords_work_then_every_setting_follows_the_inventory(d
 def test_rotating_telegrafs_password_loses_no_reading(deploy_project):
     """InfluxDB's output drops what InfluxDB refuses: Telegraf must not write with the old
     password once InfluxDB has the new one. Readings flow at 10/s through the whole rotation."""
-    import threading
-
     project = deploy_project()
     started, _ = deploy(project)
     wait_subscribed(project, since=started)
-    sent: list[float] = []
-    stop = threading.Event()
-
-    def board() -> None:
-        value = 0.0
-        while not stop.is_set():
-            publish(project, {**SEED_READING, "valeur": value})
-            sent.append(value)
-            value += 1
-            time.sleep(0.1)
-
-    worker = threading.Thread(target=board)
-    worker.start()
-    try:
+    with steadily(lambda value: publish(project, {**SEED_READING, "valeur": value}), every=0.1) as sent:
         time.sleep(2)
         project.write_secrets(INFLUXDB_WRITE_PASSWORD="rotated while readings flow")
         deploy(project)
         time.sleep(3)
-    finally:
-        stop.set()
-        worker.join()
     # QoS 1 is at least once: around Telegraf's restart a reading may be stored twice, never lost
     stored = lambda: {p["valeur"] for p in readings(project)}  # noqa: E731
     wait_for(lambda: stored() >= set(sent), 60, f"all {len(sent)} readings")

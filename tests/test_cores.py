@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import INVENTORIES, MINIMAL, run_cli, write_inventory
+from helpers import INVENTORIES, MINIMAL, rendered_then_changed, run_cli, write_inventory
 from polysource.deploy.apply import waves
 from polysource.deploy.plan import make_plan
 from polysource.deploy.spec import desired_containers
@@ -218,11 +218,7 @@ def test_same_bytes_in_every_process_whatever_the_hash_seed(tmp_path, inventory)
 
 
 def test_a_render_failing_half_way_leaves_output_as_it_was(tmp_path, monkeypatch):
-    inventory = write_inventory(tmp_path, MINIMAL)
-    out = tmp_path / "out"
-    assert run_cli("render", "-i", str(inventory), "-o", str(out)).exit_code == 0
-    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    write_inventory(tmp_path, MINIMAL.replace("polysource/capteurs", "lab/capteurs"))
+    inventory, out, before = rendered_then_changed(tmp_path)
     from pathlib import Path
 
     real_write = Path.write_bytes

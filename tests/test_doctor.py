@@ -8,7 +8,7 @@ import time
 import pytest
 
 from helpers import run_cli, write_inventory
-from services import Mosquitto, free_port, require
+from services import Certificates, Mosquitto, free_port, require
 
 
 @pytest.fixture
@@ -22,13 +22,15 @@ def dropped_port():
     subprocess.run(["iptables", "-D", *rule], check=True)
 
 
-def inventory(tmp_path, certs, port: int, transport="tls", fallback="", password_var="MQTT_PASSWORD") -> str:
+def inventory(
+    tmp_path, certs, port: int, transport="tls", fallback="", password_var="MQTT_PASSWORD", host="localhost"
+) -> str:
     shutil.copy(certs.ca, tmp_path / "ca.pem")
     text = f"""\
 project: doctor
 brokers:
   cloud:
-    host: localhost
+    host: "{host}"
     port: {port}
     transport: {transport}
     username: polysource-pi
@@ -50,6 +52,12 @@ def doctor(path: str, monkeypatch, password: str, *args: str):
     start = time.monotonic()
     result = run_cli("doctor", "-i", path, *args)
     return result, time.monotonic() - start
+
+
+def doctor_json(path: str, monkeypatch, password: str = "x"):
+    result, _ = doctor(path, monkeypatch, password, "--json")
+    assert "Traceback" not in result.output
+    return result.exit_code, json.loads(result.output)
 
 
 def test_working_broker_passes_every_hop(tmp_path, certs, mosquitto, monkeypatch):
@@ -130,3 +138,133 @@ def test_unknown_broker_is_an_error(tmp_path, certs, monkeypatch):
     result, _ = doctor(inventory(tmp_path, certs, free_port()), monkeypatch, "x", "hivmq")
     assert result.exit_code == 1
     assert "unknown broker(s) hivmq (known: cloud)" in result.stderr
+
+
+def test_doctor_dns_failure(tmp_path, certs, monkeypatch):
+    code, report = doctor_json(inventory(tmp_path, certs, 8883, host="polysource-test.invalid"), monkeypatch)
+    assert code == 1
+    assert report["endpoints"][0]["failure"] == "dns"
+    assert report["diagnosis"][0].startswith("cloud: polysource-test.invalid does not resolve")
+
+
+@pytest.fixture
+def unreachable_port():
+    """Connections answered by ICMP host-unreachable: `no route to host`, as an offline network."""
+    require(shutil.which("iptables") is not None, "iptables")
+    port = free_port()
+    rule = [
+        "INPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        str(port),
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "icmp-host-unreachable",
+    ]
+    subprocess.run(["iptables", "-I", *rule], check=True)
+    yield port
+    subprocess.run(["iptables", "-D", *rule], check=True)
+
+
+def test_doctor_no_route(tmp_path, certs, monkeypatch, unreachable_port):
+    code, report = doctor_json(inventory(tmp_path, certs, unreachable_port), monkeypatch)
+    assert code == 1
+    assert report["endpoints"][0]["failure"] == "unreachable"
+    assert report["diagnosis"][0] == "cloud: no route to localhost: check this machine's network connection"
+
+
+def test_doctor_untrusted_certificate(tmp_path_factory, tmp_path, certs, monkeypatch):
+    other = Certificates(tmp_path_factory.mktemp("other-ca"))
+    other.make_ca()
+    broker = Mosquitto(tmp_path_factory.mktemp("untrusted"), certs, server_ca=other).start()
+    try:
+        code, report = doctor_json(inventory(tmp_path, certs, broker.tls_port), monkeypatch)
+    finally:
+        broker.stop()
+    assert code == 1
+    assert report["endpoints"][0]["failure"] == "tls-untrusted"
+    assert "the broker's certificate is not trusted: set ca_file to its CA" in report["diagnosis"][0]
+
+
+class RefusingBroker:
+    """A minimal MQTT 3.1.1 peer over TLS that accepts the login and refuses every subscription
+    (SUBACK 0x80), as HiveMQ Cloud does for a topic the account may not read. Mosquitto cannot
+    play this part: its ACL file does not check subscriptions (src/security_default.c, "FIXME")."""
+
+    def __init__(self, certs):
+        import socket
+        import ssl
+        import threading
+
+        cert, key = certs.server("refusing", "localhost")
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(cert, key)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                raw, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._client, args=(raw,), daemon=True).start()
+
+    def _client(self, raw) -> None:
+        try:
+            with self.context.wrap_socket(raw, server_side=True) as tls:
+                while packet := self._read(tls):
+                    kind, body = packet
+                    if kind == 0x10:
+                        tls.sendall(b"\x20\x02\x00\x00")  # CONNACK: accepted
+                    elif kind == 0x82:
+                        tls.sendall(b"\x90\x03" + body[:2] + b"\x80")  # SUBACK: failure
+                    elif kind == 0xA2:
+                        tls.sendall(b"\xb0\x02" + body[:2])
+                    elif kind == 0xC0:
+                        tls.sendall(b"\xd0\x00")
+                    elif kind == 0xE0:
+                        return
+        except OSError:
+            return
+
+    @staticmethod
+    def _read(tls):
+        first = tls.recv(1)
+        if not first:
+            return None
+        length, shift = 0, 0
+        while True:
+            byte = tls.recv(1)[0]
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        body = b""
+        while len(body) < length:
+            chunk = tls.recv(length - len(body))
+            if not chunk:
+                return None
+            body += chunk
+        return first[0], body
+
+    def stop(self) -> None:
+        self.server.close()
+
+
+def test_doctor_refused_subscription(tmp_path, certs, monkeypatch):
+    broker = RefusingBroker(certs)
+    try:
+        code, report = doctor_json(inventory(tmp_path, certs, broker.port), monkeypatch)
+    finally:
+        broker.stop()
+    assert code == 1
+    hops = {c["hop"]: c for c in report["endpoints"][0]["checks"]}
+    assert hops["mqtt connect"]["ok"] is True
+    assert hops["subscribe polysource/capteurs"]["ok"] is False
+    assert "a subscription was refused: check the account's ACL" in report["diagnosis"][0]

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from helpers import MINIMAL, run_cli, write_inventory
+from helpers import MINIMAL, rendered_then_changed, run_cli, write_inventory
 
 
 def render(tmp_path, text: str | bytes, *extra: str):
@@ -260,11 +260,7 @@ def immutable(tmp_path):
 
 
 def test_an_unwritable_output_changes_nothing_and_leaves_nothing_behind(tmp_path, immutable):
-    inventory = write_inventory(tmp_path, MINIMAL)
-    out = tmp_path / "out"
-    assert run_cli("render", "-i", str(inventory), "-o", str(out)).exit_code == 0
-    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    write_inventory(tmp_path, MINIMAL.replace("polysource/capteurs", "lab/capteurs"))
+    inventory, out, before = rendered_then_changed(tmp_path)
     immutable(out)
     result = run_cli("render", "-i", str(inventory), "-o", str(out))
     assert result.exit_code == 1

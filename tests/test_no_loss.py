@@ -1,9 +1,9 @@
 """The generated defaults lose nothing when Telegraf or InfluxDB goes away for a while."""
 
 import json
-import threading
 import time
 
+from helpers import steadily
 from services import wait_for
 
 
@@ -31,28 +31,13 @@ def test_nothing_lost_while_telegraf_is_down(make_pipeline, mosquitto, influxdb)
 def test_nothing_lost_while_influxdb_is_down(make_pipeline, mosquitto, influxdb):
     telegraf = make_pipeline().start()
     client = mosquitto.client()
-    sent: list[float] = []
-    stop = threading.Event()
-
-    def publish_steadily() -> None:  # 20 readings/s, as a busy classroom would
-        i = 0
-        while not stop.is_set():
-            client.publish("polysource/capteurs", reading(i / 10), qos=1)
-            sent.append(i / 10)
-            i += 1
-            time.sleep(0.05)
-
-    worker = threading.Thread(target=publish_steadily)
-    worker.start()
-    try:
+    send = lambda value: client.publish("polysource/capteurs", reading(value), qos=1)  # noqa: E731
+    with steadily(send, every=0.05) as sent:  # 20 readings/s, as a busy classroom would
         time.sleep(3)
         influxdb.stop()
         time.sleep(30)
         influxdb.start(initialise=False)
         time.sleep(3)
-    finally:
-        stop.set()
-        worker.join()
     client.close()
     expected = set(sent)
     assert len(expected) > 600

@@ -7,7 +7,7 @@ status (2 for a bad inventory, 1 otherwise); Ctrl-C ends a command with status 1
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,22 +54,15 @@ class Finite(click.ParamType):  # type: ignore[type-arg]  # generic from click 8
         return number
 
 
-inventory_option = click.option(
-    "-i",
-    "--inventory",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=DEFAULT_INVENTORY,
-    show_default=True,
-    help="The inventory YAML file.",
-)
-output_option = click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_OUTPUT,
-    show_default=True,
-    help="Folder the stack is rendered into.",
-)
+def _path_option(
+    short: str, long: str, default: Path, file: bool, help: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    kind = click.Path(path_type=Path, dir_okay=not file, file_okay=file)
+    return click.option(short, long, type=kind, default=default, show_default=True, help=help)
+
+
+inventory_option = _path_option("-i", "--inventory", DEFAULT_INVENTORY, True, "The inventory YAML file.")
+output_option = _path_option("-o", "--output", DEFAULT_OUTPUT, False, "Folder the stack is rendered into.")
 host_option = click.option(
     "--host",
     metavar="URL",

@@ -33,8 +33,7 @@ RETENTION_POLICY = "autogen"
 class Exec(Protocol):
     """What converge needs of a container (deploy.engine.Box, or a fake in the tests)."""
 
-    @property
-    def name(self) -> str: ...
+    name: str
 
     def run(self, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]: ...
 

@@ -91,30 +91,18 @@ class Box:
 
     def __init__(self, container: Any):
         self._c = container
+        self._read()
 
-    @property
-    def id(self) -> str:
-        return str(self._c.id)
-
-    @property
-    def name(self) -> str:
-        return str(self._c.name)
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return dict(self._c.labels)
-
-    @property
-    def status(self) -> str:
-        return str(self._c.status)
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        return dict(self._c.attrs)
+    def _read(self) -> None:
+        """What the listing (or the last reload) said; reload() refreshes it."""
+        self.name = str(self._c.name)
+        self.labels: dict[str, str] = dict(self._c.labels)
+        self.status = str(self._c.status)  # created, running, exited, ...
+        self.attrs: dict[str, Any] = dict(self._c.attrs)  # Docker's inspect: State, Config, Mounts, ...
 
     @property
     def state(self) -> dict[str, Any]:
-        return dict(self._c.attrs.get("State", {}))
+        return dict(self.attrs.get("State", {}))
 
     @property
     def health(self) -> str | None:
@@ -129,6 +117,7 @@ class Box:
     @translated("cannot inspect the container")
     def reload(self) -> None:
         self._c.reload()
+        self._read()
 
     @translated("cannot start")
     def start(self) -> None:
@@ -247,15 +236,19 @@ class Engine:
         for network in self.client.networks.list(names=[name]):
             network.remove()
 
-    @translated("cannot look up a volume")
-    def has_volume(self, name: str) -> bool:
+    @staticmethod
+    def _exists(get: Callable[[str], Any], name: str) -> bool:
         import docker.errors
 
         try:
-            self.client.volumes.get(name)
+            get(name)
             return True
-        except docker.errors.NotFound:
+        except docker.errors.NotFound:  # ImageNotFound is one too
             return False
+
+    @translated("cannot look up a volume")
+    def has_volume(self, name: str) -> bool:
+        return self._exists(self.client.volumes.get, name)
 
     @translated("cannot create a volume")
     def create_volume(self, name: str, labels: dict[str, str]) -> None:
@@ -280,13 +273,7 @@ class Engine:
 
     @translated("cannot look up an image")
     def has_image(self, image: str) -> bool:
-        import docker.errors
-
-        try:
-            self.client.images.get(image)
-            return True
-        except docker.errors.ImageNotFound:
-            return False
+        return self._exists(self.client.images.get, image)
 
     def pull(self, image: str, platform: str) -> Iterator[dict[str, Any]]:
         """The pull's progress events; EngineError for a refused or failed pull."""

@@ -28,17 +28,30 @@ def read_secrets(influx: InfluxFacts) -> list[Secret]:
 def query(influx: InfluxFacts, values: SecretValues, text: str) -> list[dict[str, Any]]:
     """Rows of a query (InfluxQL for v1, Flux for v2) as dicts; InfluxError on any failure."""
     if influx.version == 1:
-        params = urllib.parse.urlencode({"q": text, "db": influx.database, "epoch": "s"})
-        request = urllib.request.Request(f"{influx.url_outside}/query", data=params.encode())
-        user = f"{values.text(influx.reader.user)}:{values[influx.reader.password]}"
-        request.add_header("Authorization", "Basic " + base64.b64encode(user.encode()).decode())
-        request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        return influxql_rows(json.loads(_fetch(request)))
+        login = (str(values.text(influx.reader.user)), values[influx.reader.password])
+        return influxql(influx.url_outside, influx.database, login, text)
+    return flux(influx.url_outside, influx.organization, values[influx.reader.password], text)
+
+
+def influxql(
+    url: str, database: str | None, login: tuple[str, str] | None, text: str
+) -> list[dict[str, Any]]:
+    """InfluxDB 1.x /query (POST, basic auth), times in seconds."""
+    params = urllib.parse.urlencode({"q": text, "epoch": "s", **({"db": database} if database else {})})
+    request = urllib.request.Request(f"{url}/query", data=params.encode())
+    if login:
+        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(login).encode()).decode())
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    return influxql_rows(json.loads(_fetch(request)))
+
+
+def flux(url: str, organization: str, token: str, text: str) -> list[dict[str, Any]]:
+    """InfluxDB 2.x /api/v2/query, answered as annotated CSV."""
     request = urllib.request.Request(
-        f"{influx.url_outside}/api/v2/query?org={urllib.parse.quote(influx.organization)}",
+        f"{url}/api/v2/query?org={urllib.parse.quote(organization)}",
         data=json.dumps({"query": text}).encode(),
         headers={
-            "Authorization": f"Token {values[influx.reader.password]}",
+            "Authorization": f"Token {token}",
             "Content-Type": "application/json",
             "Accept": "application/csv",
         },
