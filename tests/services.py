@@ -6,6 +6,7 @@ unless POLYSOURCE_REQUIRE_SERVICES=1 (as in CI), where a missing component is a 
 No helper here swallows an error: a failed query raises, it never reads as "no rows".
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -144,10 +145,12 @@ class Mosquitto:
     hostname: str = "localhost"  # the name the server certificate is for
     expired: bool = False
     server_ca: "Certificates | None" = None  # another CA signs the server's certificate
+    accounts: dict[str, str] = field(default_factory=dict)  # more users (boards), name -> password
     username: str = "polysource-pi"
     password: str = "test-only-mqtt-password"
     tls_port: int = field(default_factory=free_port)
     wss_port: int = field(default_factory=free_port)
+    plain_port: int = field(default_factory=free_port)  # MQTT without TLS, for a TLS front
     process: subprocess.Popen | None = None
 
     def start(self) -> "Mosquitto":
@@ -157,11 +160,13 @@ class Mosquitto:
             f"broker-{self.tls_port}", self.hostname, expired=self.expired
         )
         passwd = self.folder / "passwd"
-        subprocess.run(
-            ["mosquitto_passwd", "-c", "-b", str(passwd), self.username, self.password],
-            check=True,
-            capture_output=True,
-        )
+        for i, (user, password) in enumerate({self.username: self.password, **self.accounts}.items()):
+            create = ["-c"] if i == 0 else []
+            subprocess.run(
+                ["mosquitto_passwd", *create, "-b", str(passwd), user, password],
+                check=True,
+                capture_output=True,
+            )
         tls = f"cafile {self.certs.ca}\ncertfile {cert}\nkeyfile {key}\n"
         config = self.folder / "mosquitto.conf"
         config.write_text(
@@ -170,6 +175,7 @@ class Mosquitto:
             + f"persistence false\nlog_dest file {self.folder / 'mosquitto.log'}\nlog_type all\n"
             f"listener {self.tls_port} 127.0.0.1\nprotocol mqtt\n{tls}"
             f"listener {self.wss_port} 127.0.0.1\nprotocol websockets\n{tls}"
+            f"listener {self.plain_port} 127.0.0.1\nprotocol mqtt\n"
         )
         self.process = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.PIPE)
         try:
@@ -636,3 +642,70 @@ class SshServer:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
+
+
+# --- a TLS front that refuses a wrong server name ---------------------------------------------------
+
+
+class SniFront:
+    """Terminates TLS (a certificate from the test CA) and refuses any server name but `expect`
+    (alert unrecognized_name), as HiveMQ Cloud's edge needs SNI; then carries the bytes to a
+    broker's plain listener."""
+
+    def __init__(
+        self, certs: Certificates, target_port: int, hostname: str = "localhost", expect: str | None = None
+    ):
+        import threading
+
+        cert, key = certs.server(f"front-{target_port}-{hostname}", hostname)
+        self.expect = expect or hostname
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.context.load_cert_chain(cert, key)
+        self.context.sni_callback = self._sni
+        self.names: list[str | None] = []
+        self.target_port = target_port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _sni(self, connection, name, context):
+        self.names.append(name)
+        return None if name == self.expect else ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                raw, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._carry, args=(raw,), daemon=True).start()
+
+    def _carry(self, raw) -> None:
+        import threading
+
+        try:
+            tls = self.context.wrap_socket(raw, server_side=True)
+        except (OSError, ssl.SSLError):
+            raw.close()
+            return
+        broker = socket.create_connection(("127.0.0.1", self.target_port))
+
+        def pump(source, sink) -> None:
+            try:
+                while chunk := source.recv(4096):
+                    sink.sendall(chunk)
+            except OSError:
+                pass
+            finally:
+                for end in (source, sink):
+                    with contextlib.suppress(OSError):
+                        end.close()
+
+        threading.Thread(target=pump, args=(broker, tls), daemon=True).start()
+        pump(tls, broker)
+
+    def stop(self) -> None:
+        self.server.close()

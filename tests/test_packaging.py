@@ -15,6 +15,6 @@ def test_wheel_ships_the_templates(tmp_path):
     )
     (wheel,) = tmp_path.glob("polysource-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for template in sorted((ROOT / "templates").glob("*.j2")):
-        assert f"polysource/templates/{template.name}" in names
+    for template in sorted((ROOT / "templates").rglob("*.*")):
+        assert f"polysource/templates/{template.relative_to(ROOT / 'templates').as_posix()}" in names
     assert "polysource/cli.py" in names

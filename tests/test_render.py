@@ -32,6 +32,18 @@ def test_render_writes_the_whole_stack(tmp_path):
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == [
         ".env.example",
+        "devices/esp32-test/.gitignore",
+        "devices/esp32-test/README.md",
+        "devices/esp32-test/esp32-test.ino",
+        "devices/esp32-test/micropython/main.py",
+        "devices/esp32-test/micropython/polysource_config.py",
+        "devices/esp32-test/micropython/polysource_link.py",
+        "devices/esp32-test/micropython/secrets.example.py",
+        "devices/esp32-test/platformio.ini",
+        "devices/esp32-test/polysource_config.h",
+        "devices/esp32-test/polysource_link.c",
+        "devices/esp32-test/polysource_link.h",
+        "devices/esp32-test/secrets.example.h",
         "docker-compose.yml",
         "grafana/dashboards/polysource-overview.json",
         "grafana/provisioning/dashboards/polysource.yaml",

@@ -248,7 +248,8 @@ def logs(inventory: Path, output: Path, host: str | None, service: str, follow: 
 @inventory_option
 @click.argument("brokers", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="The same report as JSON, for scripts.")
-def doctor(inventory: Path, brokers: tuple[str, ...], as_json: bool) -> None:
+@click.option("--device", "board", metavar="BOARD", help="Make this board's handshake instead (devices:).")
+def doctor(inventory: Path, brokers: tuple[str, ...], as_json: bool, board: str | None) -> None:
     """Check every broker endpoint hop by hop and say which hop fails and what to do.
 
     DNS, TCP (refused vs silently dropped vs no route), TLS (trust, host name, expiry),
@@ -256,15 +257,23 @@ def doctor(inventory: Path, brokers: tuple[str, ...], as_json: bool) -> None:
     InfluxDB and Grafana on the target (optional). Exit 0 only when every broker hop is fine.
     DNS, TCP and TLS run without secrets; the MQTT hops need the broker's.
 
+    With --device, the board's own handshake, from the laptop: TLS 1.2 only, its server name,
+    the CA its firmware carries, its account, and an empty message to each of its topics
+    (Telegraf stores nothing from an empty message).
+
     \b
     Examples:
       polysource doctor
       polysource doctor hivemq --json
+      polysource doctor --device esp32-salle1
     """
-    from polysource.field.doctor import diagnose
+    from polysource.field.doctor import diagnose, diagnose_device
     from polysource.pipeline import load_stack
 
-    result = diagnose(load_stack(inventory), list(brokers))
+    if board and brokers:
+        raise click.UsageError("name brokers or --device, not both")
+    stack = load_stack(inventory)
+    result = diagnose_device(stack, board) if board else diagnose(stack, list(brokers))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:

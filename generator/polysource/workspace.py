@@ -9,6 +9,7 @@ polysource did not write (a file, an empty folder, a symlink) is never overwritt
 import contextlib
 import difflib
 import fcntl
+import fnmatch
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from polysource.errors import OutputError
-from polysource.stack.paths import MANIFEST
+from polysource.stack.paths import KEPT, MANIFEST
 
 LOCK_WAIT_S = 30.0
 
@@ -32,11 +33,16 @@ def resolve_output(output: Path) -> Path:
     return resolved
 
 
+def kept(path: str) -> bool:
+    """A file the user keeps inside output/ (a board's secrets.h): never rendered, never lost."""
+    return any(fnmatch.fnmatchcase(path, pattern) for pattern in KEPT)
+
+
 def existing_files(output: Path) -> dict[str, bytes]:
-    """Relative path -> content of every regular file under output/ (symlinks not followed)."""
+    """Relative path -> content of every file render owns under output/ (symlinks not followed)."""
     found: dict[str, bytes] = {}
     for path, entry in _entries(output):
-        if stat.S_ISREG(entry.st_mode):
+        if stat.S_ISREG(entry.st_mode) and not kept(path):
             try:
                 found[path] = (output / path).read_bytes()
             except OSError as error:
@@ -78,7 +84,7 @@ def foreign_entries(output: Path) -> list[str]:
         elif stat.S_ISDIR(entry.st_mode):
             if path not in folders:
                 foreign.append(f"{path}/")
-        elif path not in owned:
+        elif path not in owned and not (kept(path) and stat.S_ISREG(entry.st_mode)):
             foreign.append(path)
     return foreign
 
@@ -123,6 +129,12 @@ def write_output(output: Path, files: dict[str, bytes]) -> list[str]:
                 f"{output}: holds things polysource did not write ({listed}); "
                 "move them away or choose another --output"
             )
+        orphans = kept_files(output, files)[1]
+        if orphans:
+            raise OutputError(
+                f"{output}: {', '.join(orphans)} would be lost (its board left the inventory): "
+                "move it away first"
+            )
         changed = _differences(files, existing_files(output))
         if changed:
             _swap(output, files)
@@ -144,6 +156,8 @@ def _swap(output: Path, files: dict[str, bytes]) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
             target.chmod(0o644)
+        for rel in kept_files(output, files)[0]:  # the user's, carried over as they are
+            shutil.copy2(output / rel, staging / rel)
         _remove(old)
         if output.exists():
             output.rename(old)
@@ -162,6 +176,15 @@ def _swap(output: Path, files: dict[str, bytes]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _remove(old)
+
+
+def kept_files(output: Path, files: dict[str, bytes]) -> tuple[list[str], list[str]]:
+    """The user's files in output/: (carried over into the new render, left without a folder)."""
+    found = [path for path, entry in _entries(output) if kept(path) and stat.S_ISREG(entry.st_mode)]
+    folders = {Path(path).parent for path in files}
+    return [p for p in found if Path(p).parent in folders], [
+        p for p in found if Path(p).parent not in folders
+    ]
 
 
 def _remove(folder: Path) -> None:

@@ -75,9 +75,21 @@ def _resolve(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def _tls(endpoint: Endpoint, ca: CaCert | None) -> tuple[bool, str, str]:
+@dataclass(frozen=True)
+class Probe:
+    """What to try past TCP: Telegraf's subscriptions, or a board's own handshake and topics."""
+
+    ca: CaCert | None
+    login: tuple[str | None, str | None] | str  # (user, password), or why the MQTT hops cannot run
+    subscribe: tuple[str, ...] = ()
+    publish: tuple[str, ...] = ()  # an empty message each: Telegraf stores nothing from it
+    tls12_only: bool = False
+    client_id: str | None = None
+
+
+def _tls(endpoint: Endpoint, probe: Probe) -> tuple[bool, str, str]:
     """(ok, detail, failure kind) of a TLS handshake with SNI and verification."""
-    context = tls_context(ca)
+    context = tls_context(probe.ca, probe.tls12_only)
     try:
         with (
             socket.create_connection((endpoint.host, endpoint.port), timeout=TIMEOUT) as raw,
@@ -92,19 +104,17 @@ def _tls(endpoint: Endpoint, ca: CaCert | None) -> tuple[bool, str, str]:
             return False, f"certificate is not for {endpoint.host}: {error.verify_message}", "tls-hostname"
         return False, f"certificate not trusted: {error.verify_message}", "tls-untrusted"
     except (ssl.SSLError, OSError) as error:
+        if "UNRECOGNIZED_NAME" in str(error):
+            return False, f"the broker does not know the name {endpoint.host} (SNI): {error}", "tls-sni"
         return False, f"handshake failed: {error}", "tls-handshake"
     expires = datetime.strptime(str(cert["notAfter"]), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
     days = (expires - datetime.now(UTC)).days
-    return True, f"trusted, for {endpoint.host}, expires in {days} days", ""
+    version = " over TLS 1.2" if probe.tls12_only else ""
+    return True, f"trusted, for {endpoint.host}, expires in {days} days{version}", ""
 
 
-def check_endpoint(
-    endpoint: Endpoint,
-    ca: CaCert | None,
-    login: tuple[str | None, str | None] | str,
-    topics: list[str],
-) -> EndpointReport:
-    """Every hop of one endpoint; login is (user, password), or why the MQTT hops cannot run."""
+def check_endpoint(endpoint: Endpoint, probe: Probe) -> EndpointReport:
+    """Every hop of one endpoint, as far as it goes."""
     report = EndpointReport(endpoint.broker, endpoint.url, endpoint.host, endpoint.port)
     started = time.monotonic()
     try:
@@ -129,18 +139,18 @@ def check_endpoint(
 
     if endpoint.transport.encrypted:
         started = time.monotonic()
-        ok, detail, failure = _tls(endpoint, ca)
+        ok, detail, failure = _tls(endpoint, probe)
         if not _timed(report, "tls", started, ok, detail):
             report.failure = failure
             return report
 
     started = time.monotonic()
-    if isinstance(login, str):
+    if isinstance(probe.login, str):
         report.failure = "secrets"
-        _timed(report, "mqtt connect", started, False, login)
+        _timed(report, "mqtt connect", started, False, probe.login)
         return report
-    username, password = login
-    session = Session(endpoint, ca, username, password, timeout=TIMEOUT)
+    username, password = probe.login
+    session = Session(endpoint, probe.ca, username, password, TIMEOUT, probe.tls12_only, probe.client_id)
     try:
         reason = session.connect()
     except BrokerError as error:
@@ -153,16 +163,20 @@ def check_endpoint(
             _timed(report, "mqtt connect", started, False, f"CONNACK refused: {reason}")
             return report
         _timed(report, "mqtt connect", started, True, f"accepted as {username or 'anonymous'}")
-        for topic in topics:
+        for topic in probe.subscribe:
             started = time.monotonic()
             granted = session.subscribe(topic)
             ok = bool(granted) and not any(g.is_failure for g in granted)
             _timed(report, f"subscribe {topic}", started, ok, "granted" if ok else f"refused: {granted}")
             if not ok:
                 report.failure = "subscribe"
+        for topic in probe.publish:
+            started = time.monotonic()
+            session.publish(topic, "", qos=1)
+            _timed(report, f"publish {topic}", started, True, "acknowledged (an empty message)")
     except BrokerError as error:
-        report.failure = "mqtt"
-        _timed(report, "subscribe", started, False, str(error))
+        report.failure = "publish" if probe.publish else "mqtt"
+        _timed(report, "publish" if probe.publish else "subscribe", started, False, str(error))
     finally:
         session.close()
     return report
@@ -178,10 +192,12 @@ ADVICE = {
     "tls-hostname": "the certificate does not name {host}: use the host name the broker's certificate "
     "is for (not an IP address: HiveMQ Cloud needs it for SNI)",
     "tls-expired": "the broker's certificate has expired: the broker must renew it",
+    "tls-sni": "the broker does not serve the name {host} (it reads it from SNI): use its exact host name",
     "auth": "the broker refused the credentials: check username and the password's value in the .env "
     "beside the inventory (HiveMQ Cloud: Access Management)",
     "subscribe": "connected, but a subscription was refused: check the account's ACL",
     "secrets": "the network path works up to MQTT; set the broker's secrets to check the login",
+    "publish": "connected, but the broker dropped the board's message: check the account may publish there",
 }
 """What to do, per failure kind (all but a dropped port, whose advice depends on the fallbacks)."""
 
@@ -281,23 +297,51 @@ def diagnose(stack: Stack, brokers: list[str]) -> Diagnosis:
     for name in names:
         broker = stack.brokers[name]
         topics = [s.subscription for s in stack.streams.values() if s.broker == name]
-        login = _login(stack, name, values)
-        jobs += [(e, broker.ca, login, topics) for e in broker.endpoints]
+        probe = Probe(broker.ca, _login(stack, name, values), tuple(topics))
+        jobs += [(e, probe) for e in broker.endpoints]
+    return _run(stack, jobs)
+
+
+def diagnose_device(stack: Stack, board: str) -> Diagnosis:
+    """The board's own handshake from the laptop: its endpoint, TLS 1.2 only, its server name, the
+    CA its firmware carries, its account and client id, and a message to each of its topics."""
+    if board not in stack.devices:
+        known = ", ".join(sorted(stack.devices)) or "none: add one under `devices:`"
+        raise PolysourceError(f"unknown board {board!r} (known: {known})")
+    device = stack.devices[board]
+    credential = device.credential
+    values = secrets.resolve(credential.secrets, stack.inventory_dir, missing_ok=True)
+    missing = [s.var for s in credential.secrets if s not in values]
+    login: tuple[str | None, str | None] | str = (
+        f"skipped: set {', '.join(missing)} (environment or .env) to check the board's login"
+        if missing
+        else (values.text(credential.user), values[credential.password])
+    )
+    topics = tuple(dict.fromkeys(r.topic for r in device.readings))
+    probe = Probe(device.ca, login, publish=topics, tls12_only=True, client_id=f"{device.client_id}-doctor")
+    return _run(stack, [(device.endpoint, probe)], services=False)
+
+
+def _run(stack: Stack, jobs: list[tuple[Endpoint, Probe]], services: bool = True) -> Diagnosis:
     hosts = sorted({e.host for e, *_ in jobs})
     influx = stack.influx
     with ThreadPoolExecutor(max(4, len(jobs) + len(hosts) + 2)) as pool:
         futures = [pool.submit(check_endpoint, *job) for job in jobs]
         refs = {h: pool.submit(tcp_probe, h, REFERENCE_PORT) for h in hosts}
-        services = [
-            pool.submit(
-                check_http,
-                "influxdb",
-                f"{influx.url_outside}{'/ping' if influx.version == 1 else '/health'}",
-                204 if influx.version == 1 else 200,
-            ),
-            pool.submit(check_http, "grafana", f"{stack.grafana.url_outside}/api/health", 200),
-        ]
+        checked = (
+            [
+                pool.submit(
+                    check_http,
+                    "influxdb",
+                    f"{influx.url_outside}{'/ping' if influx.version == 1 else '/health'}",
+                    204 if influx.version == 1 else 200,
+                ),
+                pool.submit(check_http, "grafana", f"{stack.grafana.url_outside}/api/health", 200),
+            ]
+            if services
+            else []
+        )
         reports = [f.result() for f in futures]
         reference = {h: f.result() for h, f in refs.items()}
-        checks = [f.result() for f in services]
+        checks = [f.result() for f in checked]
     return Diagnosis(reports, checks, verdict(reports, reference))

@@ -18,9 +18,13 @@ from polysource.stack.model import CaCert, Endpoint
 TIMEOUT = 5.0
 
 
-def tls_context(ca: CaCert | None) -> ssl.SSLContext:
-    """Verification on, with the broker's pinned CA when the inventory names one."""
-    return ssl.create_default_context(cadata=b"".join(ca.ders) if ca else None)
+def tls_context(ca: CaCert | None, tls12_only: bool = False) -> ssl.SSLContext:
+    """Verification on, with the broker's pinned CA when the inventory names one; TLS 1.2 only
+    to make a board's handshake."""
+    context = ssl.create_default_context(cadata=b"".join(ca.ders) if ca else None)
+    if tls12_only:
+        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 class Session:
@@ -33,6 +37,8 @@ class Session:
         username: str | None,
         password: str | None,
         timeout: float = TIMEOUT,
+        tls12_only: bool = False,
+        client_id: str | None = None,
     ):
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
@@ -43,13 +49,13 @@ class Session:
         self.reason: Any = None
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"polysource-cli-{uuid.uuid4().hex[:8]}",
+            client_id=client_id or f"polysource-cli-{uuid.uuid4().hex[:8]}",
             transport="websockets" if endpoint.transport.websocket else "tcp",
         )
         if endpoint.transport.websocket:
             self.client.ws_set_options(path=endpoint.path or "/mqtt")
         if endpoint.transport.encrypted:
-            self.client.tls_set_context(tls_context(ca))
+            self.client.tls_set_context(tls_context(ca, tls12_only))
         if username:
             self.client.username_pw_set(username, password)
         self.client.on_connect = self._on_connect

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from polysource.errors import InventoryError, Problem
-from polysource.inventory.model import COLOR, DURATION, IMAGE, JSON_PATH, NAME, PROJECT, Inventory
+from polysource.inventory.model import COLOR, DEVICE, DURATION, IMAGE, JSON_PATH, NAME, PROJECT, Inventory
 from polysource.inventory.rules import cross_problems
 from polysource.inventory.yaml_load import Located, YamlProblem, decode, dotted, parse_located
 
@@ -62,7 +62,7 @@ def parse_inventory(data: bytes | str, shown: str, base: Path = Path(".")) -> In
 
 
 def _from_pydantic(shown: str, located: Located, error: Any) -> Problem:
-    path = tuple(error["loc"])
+    path = tuple(part for part in error["loc"] if part != "[key]")  # a mapping's key: its own name
     kind = error["type"]
     if kind == "extra_forbidden":
         known = _fields_at(path[:-1])
@@ -82,6 +82,7 @@ PATTERNS = {
     COLOR: "a Grafana color name (green, dark-red, ...) or #rrggbb",
     IMAGE: "an image reference such as registry.lan/grafana:11.6.0",
     PROJECT: "a project name: lower-case letters, digits, _ and - (at most 40)",
+    DEVICE: "a board name: lower-case letters, digits, _ and - (at most 31)",
 }
 
 EXPECTED = {

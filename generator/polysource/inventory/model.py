@@ -20,6 +20,7 @@ from polysource.inventory.durations import MIN_RETENTION_S, seconds
 from polysource.inventory.units import GRAFANA_UNITS, grafana_unit
 
 PROJECT = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+DEVICE = r"^[a-z0-9][a-z0-9_-]{0,30}$"  # a folder, an Arduino sketch name and a C identifier part
 NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
 DURATION = r"^([1-9][0-9]{0,6}(s|m|h|d|w)|inf)$"
 # A JSON key, or a dotted path of keys for nested payloads ({"data": {"temp": 21}} -> data.temp).
@@ -291,6 +292,7 @@ class Sensor(Strict):
     stream: str
     name: Text | None = Field(None, description="Panel title; default: the sensor id.")
     unit: Unit
+    decimals: int = Field(2, ge=0, le=6, description="Digits a board writes after the point (99.9: 1).")
     min: Number | None = None
     max: Number | None = None
     group: Text = "default"
@@ -327,6 +329,51 @@ class Grafana(Strict):
     port: Port = 3000
 
 
+class Modem(StrEnum):
+    """How a board reaches the Internet: a GSM/LTE modem family (TinyGSM's names), or WiFi."""
+
+    SIM800 = "sim800"
+    SIM7000 = "sim7000"
+    SIM7080 = "sim7080"
+    SIM7600 = "sim7600"
+    A7672X = "a7672x"
+    BG96 = "bg96"
+    WIFI = "wifi"
+
+
+class Pins(Strict):
+    """The ESP32's UART to the modem (defaults: LilyGO T-SIM boards)."""
+
+    rx: int = Field(27, ge=0, le=48)
+    tx: int = Field(26, ge=0, le=48)
+    power: int | None = Field(4, ge=0, le=48, description="PWRKEY pin, pulsed at boot; null: none.")
+    baud: int = Field(115200, ge=1200, le=921600)
+
+
+class Device(Strict):
+    """A board (ESP32) that publishes some sensors' readings to a stream's broker and topic."""
+
+    stream: str
+    sensors: list[Name] = Field(min_length=1, description="Sensor ids this board reads.")
+    username: Annotated[str, BeforeValidator(_username)] | None = Field(
+        None, description="Its broker account (text or ${VAR}); a managed broker's client name."
+    )
+    password: SecretRef | None = Field(
+        None, description="Its broker password; a managed client's by default."
+    )
+    modem: Modem = Modem.SIM7600
+    apn: SecretRef | None = Field(None, description="The SIM's APN, named for the board's secrets.h.")
+    pins: Pins = Pins()
+    interval: Duration = Field("60s", description="Time between two readings of each sensor.")
+    keepalive: Duration = Field("60s", description="MQTT keepalive: 60 s or more on GSM.")
+    tags: dict[str, Annotated[str, BeforeValidator(_text)]] = Field(
+        default_factory=dict, description="Values for the topic's {name} levels other than {sensor}."
+    )
+    client_id: Annotated[str, BeforeValidator(_text), Field(max_length=64)] | None = Field(
+        None, description="Default: <project>-<device>, unique per board."
+    )
+
+
 Platform = Literal["linux/arm/v7", "linux/arm64", "linux/amd64"]
 ServiceName = Literal["telegraf", "influxdb", "grafana", "mosquitto"]
 
@@ -347,6 +394,11 @@ class Target(Strict):
     docker_host: Annotated[str, BeforeValidator(_docker_host)] = Field(
         "unix:///var/run/docker.sock", description="unix://, tcp:// or ssh://user@host"
     )
+    address: Annotated[str, BeforeValidator(_host)] | None = Field(
+        None,
+        description="The Docker host's name as boards and this laptop reach it (a managed broker, the "
+        "published ports); default: the host of docker_host, or localhost for unix://.",
+    )
     platform: Platform = "linux/arm64"
     images: dict[ServiceName, Annotated[str, Field(pattern=IMAGE, max_length=255)]] = Field(
         default_factory=dict, description="Image overrides, e.g. for a private registry."
@@ -360,6 +412,9 @@ class Inventory(Strict):
     brokers: dict[Name, Broker] = Field(min_length=1)
     streams: dict[Name, Stream] = Field(min_length=1)
     sensors: dict[Name, Sensor] = Field(default_factory=dict)
+    devices: dict[Annotated[str, Field(pattern=DEVICE)], Device] = Field(
+        default_factory=dict, description="Boards: render writes each one's firmware folder."
+    )
     storage: Storage = Storage()
     grafana: Grafana = Grafana()
     target: Target = Target()

@@ -11,7 +11,7 @@ from typing import Any
 
 from polysource.inventory.certs import CaProblem, read_ca
 from polysource.inventory.model import RESERVED_KEYS
-from polysource.inventory.topics import PLACEHOLDER, SENSOR
+from polysource.inventory.topics import PLACEHOLDER, SENSOR, level_problem
 from polysource.stack.images import ImageError, check_platform
 
 Path = tuple[str | int, ...]
@@ -37,8 +37,10 @@ def cross_problems(data: dict[str, Any], base: FsPath) -> Found:
     streams = _mapping(data.get("streams"))
     for name, stream in streams.items():
         yield from _stream_problems(name, _mapping(stream), brokers)
-    for name, sensor in _mapping(data.get("sensors")).items():
+    sensors = _mapping(data.get("sensors"))
+    for name, sensor in sensors.items():
         yield from _sensor_problems(name, _mapping(sensor), streams)
+    yield from _device_problems(_mapping(data.get("devices")), streams, sensors, brokers)
     yield from _port_problems(data)
     yield from _user_problems(data)
     yield from _platform_problems(data)
@@ -121,6 +123,73 @@ def _sensor_problems(name: str, sensor: dict[str, Any], streams: dict[str, Any])
     low, high = _number(sensor.get("min")), _number(sensor.get("max"))
     if low is not None and high is not None and low >= high:
         yield ("sensors", name, "max"), f"max ({sensor['max']}) must be above min ({sensor['min']})"
+
+
+def _device_problems(
+    devices: dict[str, Any], streams: dict[str, Any], sensors: dict[str, Any], brokers: dict[str, Any]
+) -> Found:
+    carried: dict[str, str] = {}
+    for name, device in devices.items():
+        device = _mapping(device)
+        here = ("devices", name)
+        stream_name = device.get("stream")
+        if not isinstance(stream_name, str):
+            continue
+        if stream_name not in streams:
+            yield (*here, "stream"), _unknown("stream", stream_name, streams)
+            continue
+        stream = _mapping(streams[stream_name])
+        listed = device.get("sensors")
+        for i, sensor in enumerate(listed if isinstance(listed, list) else []):
+            if not isinstance(sensor, str):
+                continue
+            if sensor not in sensors:
+                yield (*here, "sensors", i), _unknown("sensor", sensor, sensors)
+            elif _mapping(sensors[sensor]).get("stream") != stream_name:
+                yield (
+                    (*here, "sensors", i),
+                    f"sensor {sensor!r} belongs to another stream than {stream_name!r}",
+                )
+            elif sensor in carried:
+                yield (*here, "sensors", i), f"sensor {sensor!r} is already read by board {carried[sensor]!r}"
+            else:
+                carried[sensor] = name
+        topic = stream.get("topic")
+        tags = _mapping(device.get("tags"))
+        if isinstance(topic, str):
+            levels = {m.group(1) for level in topic.split("/") if (m := PLACEHOLDER.match(level))} - {SENSOR}
+            for missing in sorted(levels - set(tags)):
+                yield (*here, "tags"), f"the topic {topic} needs tags: {{{missing}: VALUE}} for this board"
+            for extra in sorted(set(tags) - levels):
+                yield (*here, "tags", extra), f"the topic {topic} has no {{{extra}}} level"
+            for key, value in tags.items():
+                if isinstance(value, str) and (why := level_problem(value)):
+                    yield (*here, "tags", key), f"the value {why}"
+        yield from _device_account(here, device, _mapping(brokers.get(str(stream.get("broker")))))
+
+
+def _device_account(here: Path, device: dict[str, Any], broker: dict[str, Any]) -> Found:
+    if broker.get("managed") is True:
+        clients = _mapping(broker.get("clients"))
+        user = device.get("username")
+        if user not in clients:
+            known = ", ".join(sorted(clients)) or "none: add one under the broker's clients"
+            yield (*here, "username"), f"a managed broker's board logs in as one of its clients ({known})"
+        elif "password" in device and device["password"] != clients[user]:
+            yield (
+                (*here, "password"),
+                f"the managed broker's account {user!r} has the password {clients[user]}",
+            )
+        return
+    if "username" not in device or "password" not in device:
+        yield here, "a board needs its own username and password on the broker"
+    transports = [broker.get("transport", "tls")]
+    fallback = broker.get("fallback")
+    transports += [
+        _mapping(e).get("transport") for e in (fallback if isinstance(fallback, list) else [fallback])
+    ]
+    if broker and not any(t in ("tcp", "tls") for t in transports):
+        yield here, "the board speaks MQTT over TCP or TLS, and this broker has neither endpoint"
 
 
 def _port_problems(data: dict[str, Any]) -> Found:

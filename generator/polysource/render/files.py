@@ -5,6 +5,7 @@ from pathlib import Path
 
 from polysource.render.compose import render_compose
 from polysource.render.dashboards import render_dashboards
+from polysource.render.devices import render_devices
 from polysource.render.env_example import render_env_example
 from polysource.render.grafana_provisioning import (
     DASHBOARD_PROVIDER_FILE,
@@ -32,6 +33,7 @@ def render_files(stack: Stack, output: Path) -> dict[str, bytes]:
         files[f"{paths.GRAFANA_DASHBOARDS_DIR}/{name}"] = text
     if stack.managed_broker:
         files[paths.MOSQUITTO_CONF] = render_mosquitto(stack)
+    files |= render_devices(stack)
     for broker in stack.brokers.values():
         if broker.ca:
             files[broker.ca.output_path] = broker.ca.pem

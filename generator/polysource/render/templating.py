@@ -2,24 +2,39 @@
 
 import json
 from functools import cache
-from importlib import resources
-from pathlib import Path
 
 import jinja2
 
-
-def templates_dir() -> Path:
-    """Inside an installed wheel the templates sit in the package; in a checkout, at the top."""
-    packaged = Path(str(resources.files("polysource"))) / "templates"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[3] / "templates"
+from polysource.resources import templates_dir
 
 
 def toml_string(value: object) -> str:
     """A TOML basic string; JSON's escaping is a valid subset of TOML's, plus DEL, which TOML
     (unlike JSON) requires escaped."""
     return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def c_string(text: object) -> str:
+    """A C string literal: ASCII only, with octal escapes (never ambiguous, unlike \\x)."""
+    out = []
+    for byte in str(text).encode():
+        char = chr(byte)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 32 <= byte < 127 and char != "?":  # ? : no trigraphs
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def py_literal(value: object) -> str:
+    """A MicroPython literal (repr of str, bytes, numbers, tuples, None is valid there)."""
+    return repr(value)
+
+
+def example_value(decimals: int) -> str:
+    return f"{12.5:.{decimals}f}"
 
 
 @cache
@@ -33,6 +48,9 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["toml"] = toml_string
+    env.filters["c_string"] = c_string
+    env.filters["py"] = py_literal
+    env.filters["example_value"] = example_value
     return env
 
 

@@ -10,6 +10,7 @@ from polysource.inventory.model import Broker, Inventory, Stream, Transport
 from polysource.inventory.topics import SENSOR, placeholders, subscription
 from polysource.secrets import Secret
 from polysource.stack import paths
+from polysource.stack.devices import build_devices
 from polysource.stack.images import check_platform
 from polysource.stack.model import (
     BrokerFacts,
@@ -30,7 +31,7 @@ from polysource.stack.model import (
 
 def build_stack(inventory: Inventory, inventory_dir: Path) -> Stack:
     """Every fact and service the inventory implies, services in dependency order."""
-    host = target_host(inventory.target.docker_host)
+    host = inventory.target.address or target_host(inventory.target.docker_host)
     brokers = {
         name: _broker(inventory, inventory_dir, name, b, host) for name, b in inventory.brokers.items()
     }
@@ -60,7 +61,10 @@ def build_stack(inventory: Inventory, inventory_dir: Path) -> Stack:
         _telegraf(inventory, used, influx, managed is not None),
         _grafana(inventory, influx, grafana),
     ]
-    return Stack(inventory, inventory_dir, host, brokers, streams, series, influx, grafana, tuple(services))
+    devices = build_devices(inventory, inventory_dir, brokers, streams)
+    return Stack(
+        inventory, inventory_dir, host, brokers, streams, series, influx, grafana, tuple(services), devices
+    )
 
 
 def target_host(docker_host: str) -> str:

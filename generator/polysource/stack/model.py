@@ -127,6 +127,40 @@ class GrafanaFacts:
 
 
 @dataclass(frozen=True)
+class DeviceReading:
+    """One sensor a board reads: where it publishes, and the exact JSON it sends."""
+
+    sensor: str
+    topic: str
+    payload_template: str  # the stream's JSON with %s where the value goes
+    unit: str
+    decimals: int
+    low: float  # the range a board's placeholder reading moves in
+    high: float
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """A board's connection, as its firmware carries it."""
+
+    name: str
+    stream: str
+    endpoint: Endpoint  # TCP or TLS: what an ESP32 speaks
+    ca: CaCert | None  # None: plain MQTT
+    ca_source: str
+    client_id: str
+    credential: Credential
+    qos: int
+    keepalive_s: int
+    interval_s: int
+    readings: tuple[DeviceReading, ...]
+    modem: str
+    apn: Secret | None
+    pins: tuple[int, int, int | None, int]  # rx, tx, power, baud
+    buffer_size: int  # bytes for the largest MQTT packet the board sends
+
+
+@dataclass(frozen=True)
 class Mount:
     """A config folder from output/ (read-only) or a named data volume."""
 
@@ -180,6 +214,7 @@ class Stack:
     influx: InfluxFacts
     grafana: GrafanaFacts
     services: tuple[Service, ...]
+    devices: dict[str, DeviceFacts] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

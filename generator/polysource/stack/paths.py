@@ -42,6 +42,10 @@ GRAFANA_VOLUME = "grafana-data"
 MOSQUITTO_AUTH_VOLUME = "mosquitto-auth"
 MOSQUITTO_DATA_VOLUME = "mosquitto-data"
 
+DEVICES_DIR = "devices"  # one firmware folder per board; never shipped to the Pi
+# Files a user adds to a board's folder and render keeps (git-ignored there).
+KEPT = ("devices/*/secrets.h", "devices/*/micropython/secrets.py")
+
 MANIFEST = "manifest.json"
 ENV_EXAMPLE = ".env.example"
 COMPOSE_FILE = "docker-compose.yml"

@@ -1,0 +1,124 @@
+"""Boards: each device's connection and readings, as its firmware will carry them."""
+
+import json
+import math
+from pathlib import Path
+
+from polysource import secrets
+from polysource.inventory.certs import read_ca
+from polysource.inventory.durations import seconds
+from polysource.inventory.model import Device, Inventory, Transport
+from polysource.inventory.topics import SENSOR, fill
+from polysource.resources import templates_dir
+from polysource.stack.model import (
+    BrokerFacts,
+    CaCert,
+    Credential,
+    DeviceFacts,
+    DeviceReading,
+    Endpoint,
+    StreamFacts,
+)
+
+DEFAULT_CA = "isrg-root-x1.pem"  # HiveMQ Cloud's chain ends at Let's Encrypt's ISRG Root X1
+VALUE_MARK = "\0value\0"
+CONNECT_FIXED = 16  # MQTT CONNECT's fixed part: protocol name, level, flags, keepalive, lengths
+
+
+def build_devices(
+    inventory: Inventory, base: Path, brokers: dict[str, BrokerFacts], streams: dict[str, StreamFacts]
+) -> dict[str, DeviceFacts]:
+    return {
+        name: _device(inventory, base, name, device, brokers, streams[device.stream])
+        for name, device in inventory.devices.items()
+    }
+
+
+def _endpoint(broker: BrokerFacts) -> Endpoint:
+    """The first endpoint a board can use: an ESP32 speaks MQTT over TCP or TLS, not websockets."""
+    return next(e for e in broker.endpoints if e.transport in (Transport.TCP, Transport.TLS))
+
+
+def _payload_template(stream: StreamFacts, sensor_id: str, unit: str) -> str:
+    payload: dict[str, object] = {}
+    for path, value in (
+        (stream.value_path, VALUE_MARK),
+        (stream.sensor_path, sensor_id),
+        (stream.unit_path, unit),
+    ):
+        if path:
+            *parents, last = path.split(".")
+            node = payload
+            for key in parents:
+                node = node.setdefault(key, {})  # type: ignore[assignment]
+            node[last] = value
+    return json.dumps(payload, ensure_ascii=False).replace(json.dumps(VALUE_MARK), "%s")
+
+
+def _device(
+    inventory: Inventory,
+    base: Path,
+    name: str,
+    device: Device,
+    brokers: dict[str, BrokerFacts],
+    stream: StreamFacts,
+) -> DeviceFacts:
+    broker = brokers[stream.broker]
+    broker_model = inventory.brokers[stream.broker]
+    endpoint = _endpoint(broker)
+    ca, source = None, ""
+    if endpoint.transport.encrypted:
+        if broker_model.ca_file:
+            ders, source = tuple(read_ca(base, broker_model.ca_file)), f"brokers.{stream.broker}.ca_file"
+        else:
+            ders, source = (
+                tuple(read_ca(templates_dir() / "device", DEFAULT_CA)),
+                "ISRG Root X1 (HiveMQ Cloud's)",
+            )
+        ca = CaCert(ders, "", "")
+    if broker.managed:
+        user = device.username or ""
+        password = device.password or broker_model.clients[user]
+    else:
+        user, password = device.username or "", device.password or ""
+    readings = []
+    for sensor_id in device.sensors:
+        sensor = inventory.sensors[sensor_id]
+        low = sensor.min if sensor.min is not None else 0.0
+        high = sensor.max if sensor.max is not None else low + 100.0
+        topic = fill(stream.topic, {**device.tags, SENSOR: sensor_id})
+        template = _payload_template(stream, sensor_id, sensor.unit)
+        readings.append(DeviceReading(sensor_id, topic, template, sensor.unit, sensor.decimals, low, high))
+    secret = secrets.parse(password)
+    assert secret is not None, "rules.py: a board has a password reference (its own or its client's)"
+    credential = Credential(secrets.secret_or_text(user), secret)
+    pins = device.pins
+    return DeviceFacts(
+        name=name,
+        stream=stream.name,
+        endpoint=endpoint,
+        ca=ca,
+        ca_source=source,
+        client_id=device.client_id or f"{inventory.project}-{name}",
+        credential=credential,
+        qos=min(stream.qos, 1),  # the board's client does QoS 0 and 1
+        keepalive_s=int(seconds(device.keepalive)),
+        interval_s=int(seconds(device.interval)),
+        readings=tuple(readings),
+        modem=device.modem.value,
+        apn=secrets.parse(device.apn) if device.apn else None,
+        pins=(pins.rx, pins.tx, pins.power, pins.baud),
+        buffer_size=_buffer_size(readings, name, user),
+    )
+
+
+def _buffer_size(readings: list[DeviceReading], client_id: str, user: str) -> int:
+    """Room for the largest PUBLISH (the longest number a reading can take) and for CONNECT with a
+    password of up to 128 bytes; the firmware checks its real password against it when it compiles."""
+    longest = 0
+    for reading in readings:
+        digits = len(f"{-max(abs(reading.low), abs(reading.high)) * 10:.{reading.decimals}f}") + 2
+        payload = len(reading.payload_template.encode()) - 2 + digits
+        longest = max(longest, 2 + len(reading.topic.encode()) + 2 + payload)
+    connect = CONNECT_FIXED + len(client_id) + 8 + len(user.encode()) + 128
+    return 5 + 64 * math.ceil(max(longest, connect) / 64)
