@@ -185,7 +185,7 @@ DEPLOY_SECRETS = {
 def deploy_inventory(engine: str, images: dict[str, str], ports: dict, unit: str = "m") -> str:
     influx = ports.get("influx_version", 1)
     database = ports.get("database", "polysource")
-    extra = "" if influx == 1 else ", organization: lab"
+    extra = ("" if influx == 1 else ", organization: lab") + ports.get("influxdb_extra", "")
     storage = f"{{influxdb: {{version: {influx}, database: {database}{extra}, port: {ports['influxdb']}}}}}"
     return f"""\
 project: {ports["project"]}

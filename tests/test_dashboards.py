@@ -58,11 +58,15 @@ def test_dashboards_validate_panel_by_panel(tmp_path, inventory, version):
         assert full == [], f"{version}: {full}"
 
 
-def test_one_row_per_group_one_panel_per_sensor(tmp_path):
-    (board,) = dashboards(INVENTORIES / "lab-local.yml", tmp_path)
-    rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
-    assert rows == ["climat", "air", "eau", "serre", "énergie"]
-    series = [p for p in board["panels"] if p["type"] == "timeseries"]
+def by_uid(inventory, tmp_path) -> dict[str, dict]:
+    return {board["uid"]: board for board in dashboards(inventory, tmp_path)}
+
+
+def test_a_dashboard_per_group_one_panel_per_sensor(tmp_path):
+    boards = by_uid(INVENTORIES / "lab-local.yml", tmp_path)
+    titles = sorted(b["title"] for b in boards.values())
+    assert titles == [f"lab-local: {g}" for g in ["air", "climat", "eau", "overview", "serre", "énergie"]]
+    series = [p for b in boards.values() if b["uid"] != "lab-local-overview" for p in b["panels"]]
     assert len(series) == 12
     co2 = next(p for p in series if p["title"] == "CO2 salle 1")
     defaults = co2["fieldConfig"]["defaults"]
@@ -74,25 +78,68 @@ def test_one_row_per_group_one_panel_per_sensor(tmp_path):
     assert 'r["sensor"] == "H_serre"' in serre["targets"][0]["query"]
 
 
-def test_seed_panel_queries_the_seed_measurement(tmp_path):
-    (board,) = dashboards(INVENTORIES / "polysource.yml", tmp_path)
-    assert board["uid"] == "polysource-overview"
-    panel = next(p for p in board["panels"] if p["type"] == "timeseries")
-    assert panel["fieldConfig"]["defaults"]["unit"] == "lengthm"
-    assert panel["datasource"] == {"type": "influxdb", "uid": "polysource-influxdb"}
-    query = panel["targets"][0]["query"]
-    assert query.startswith('SELECT mean("valeur") FROM "capteurs" WHERE ("idCapteur" = \'Test_4G\')')
+def test_the_overview_repeats_one_panel_per_chosen_sensor(tmp_path):
+    overview = by_uid(INVENTORIES / "lab-local.yml", tmp_path)["lab-local-overview"]
+    variables = {v["name"]: v for v in overview["templating"]["list"]}
+    repeated = [p for p in overview["panels"] if p["type"] == "timeseries"]
+    assert len(repeated) == 2  # one per stream, whatever the number of sensors
+    for panel in repeated:
+        variable = variables[panel["repeat"]]
+        assert variable["type"] == "query" and variable["multi"] is True
+        assert f"${{{panel['repeat']}:json}}" in panel["targets"][0]["query"]
+    assert "schema.tagValues" in variables[repeated[0]["repeat"]]["query"]
+
+
+def test_a_big_group_is_paged_and_uids_stay_unique(tmp_path):
+    import yaml
+
+    data = yaml.safe_load((INVENTORIES / "polysource.yml").read_text())
+    data.pop("devices", None)
+    names = ["a b", "a-b", "overview", "x" * 60]
+    data["sensors"] = {
+        f"S{i:03d}": {"stream": "capteurs", "unit": "m", "group": names[0] if i < 100 else names[i % 4]}
+        for i in range(120)
+    }
+    inventory = tmp_path / "big.yml"
+    inventory.write_text(yaml.safe_dump(data, allow_unicode=True))
+    boards = dashboards(inventory, tmp_path)
+    uids = [b["uid"] for b in boards]
+    assert len(uids) == len(set(uids)) and all(len(u) <= 40 for u in uids)
+    assert all(__import__("re").fullmatch(r"[A-Za-z0-9_-]+", u) for u in uids)
+    first = [b for b in boards if b["title"].startswith("polysource: a b")]
+    assert sorted(len(b["panels"]) for b in first) == [9, 48, 48]  # 105 sensors in "a b"
+    assert sum(len(b["panels"]) for b in boards if not b["uid"].endswith("-overview")) == 120
 
 
 def test_panels_do_not_overlap(tmp_path):
-    (board,) = dashboards(INVENTORIES / "lab-local.yml", tmp_path)
-    cells = set()
-    for panel in board["panels"]:
-        g = panel["gridPos"]
-        area = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
-        assert not cells & area, panel["title"]
-        assert g["x"] + g["w"] <= 24
-        cells |= area
+    for board in dashboards(INVENTORIES / "lab-local.yml", tmp_path):
+        cells: set[tuple[int, int]] = set()
+        for panel in board["panels"]:
+            g = panel["gridPos"]
+            area = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+            assert not cells & area, panel["title"]
+            assert g["x"] + g["w"] <= 24
+            cells |= area
+
+
+def test_long_ranges_read_the_means(tmp_path):
+    """With downsampling, every panel reads the retention policy the resolution variable picks,
+    and each dashboard links to the long range with a tier chosen."""
+    import yaml
+
+    data = yaml.safe_load((INVENTORIES / "polysource.yml").read_text())
+    data["storage"] = {"influxdb": {"retention": "30d", "downsample": [{"every": "5m", "keep": "104w"}]}}
+    inventory = tmp_path / "tiers.yml"
+    inventory.write_text(yaml.safe_dump(data, allow_unicode=True))
+    for board in dashboards(inventory, tmp_path):
+        (resolution,) = [v for v in board["templating"]["list"] if v["name"] == "resolution"]
+        assert [o["value"] for o in resolution["options"]] == ["autogen", "rp_5m"]
+        assert any(
+            link.get("url", "").startswith("?var-resolution=rp_5m&from=now-104w") for link in board["links"]
+        )
+        for panel in board["panels"]:
+            if panel["type"] == "timeseries":
+                assert 'FROM "$resolution"."capteurs"' in panel["targets"][0]["query"]
 
 
 def test_unit_table_only_names_grafana_units():

@@ -93,6 +93,15 @@ KEYS = [
     ("devices", "board", "tags"),
     ("devices", "board", "client_id"),
     ("devices", "board", "pins"),
+    ("storage", "influxdb", "downsample"),
+    ("backup", "keep"),
+    ("backup", "schedule"),
+    ("backup", "to"),
+    ("alerts", "webhook"),
+    ("alerts", "email"),
+    ("alerts", "smtp"),
+    ("alerts", "silent_after"),
+    ("target", "storage_gb"),
     ("devices",),
     ("sensors",),
     ("streams",),
@@ -109,7 +118,7 @@ def _set(document: dict, path: tuple[str, ...], value) -> None:
     document[path[-1]] = value
 
 
-SECRET_FIELDS = {"password", "write_password", "clients"}
+SECRET_FIELDS = {"password", "write_password", "clients", "webhook", "smtp"}
 
 
 def _leaves(value) -> list:

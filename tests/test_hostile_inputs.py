@@ -171,12 +171,13 @@ def test_valid_odd_inventories_render(tmp_path, case):
     files = {
         p.relative_to(tmp_path / "out").as_posix(): p.read_text() for p in (tmp_path / "out").rglob("*.*")
     }
+    boards = "".join(v for k, v in sorted(files.items()) if k.startswith("grafana/dashboards/"))
     if case == "a YAML merge key overridden beside it":
-        assert '"unit": "lengthmm"' in files["grafana/dashboards/demo-overview.json"]
+        assert '"unit": "lengthmm"' in boards
     if case == "an IPv6 broker":
         assert 'servers = ["ssl://[::1]:8883"]' in files["telegraf/telegraf.conf"]
     if case == "a Norway key":
-        assert "'no'" in files["grafana/dashboards/demo-overview.json"].replace('"', "'")
+        assert "'no'" in boards.replace('"', "'")
     if case == "a nested JSON path":
         assert 'path = "data.valeur"\n      rename = "valeur"' in files["telegraf/telegraf.conf"]
 

@@ -43,9 +43,24 @@ def grafana_macros(query: str) -> str:
     )
 
 
+def panels(output) -> list[dict]:
+    boards = [json.loads(f.read_text()) for f in sorted((output / "grafana/dashboards").glob("*.json"))]
+    return [panel for board in boards for panel in board["panels"]]
+
+
 def panel_query(output, title: str) -> str:
-    board = json.loads(next((output / "grafana/dashboards").glob("*.json")).read_text())
-    return next(p for p in board["panels"] if p.get("title") == title)["targets"][0]["query"]
+    return next(p for p in panels(output) if p.get("title") == title)["targets"][0]["query"]
+
+
+def overview_queries(output) -> tuple[str, str]:
+    """The overview's variable query, and its repeated panel's query as Grafana sends it for the
+    repeat of sensor Test_4G (a regex-escaped value in InfluxQL, a JSON list in Flux)."""
+    board = json.loads((output / "grafana/dashboards/polysource-overview.json").read_text())
+    (variable,) = board["templating"]["list"]
+    (panel,) = [p for p in board["panels"] if p.get("repeat")]
+    name = variable["name"]
+    query = panel["targets"][0]["query"].replace(f"${{{name}:json}}", '["Test_4G"]')
+    return variable["query"], grafana_macros(query.replace(f"${name}", "Test_4G"))
 
 
 def test_dashboard_queries_return_the_reading_from_influxdb_1(make_pipeline, mosquitto, influxdb):
@@ -53,7 +68,12 @@ def test_dashboard_queries_return_the_reading_from_influxdb_1(make_pipeline, mos
     query = grafana_macros(panel_query(telegraf.output, "Test 4G"))
     from polysource.field.influx import influxql
 
-    found = influxql(influxdb.url, influxdb.database, ("grafana", influxdb.read_password), query)
+    reader = ("grafana", influxdb.read_password)
+    found = influxql(influxdb.url, influxdb.database, reader, query)
+    assert [r["mean"] for r in found if r["mean"] is not None] == [99.9]
+    choices, repeated = overview_queries(telegraf.output)
+    assert [r["value"] for r in influxql(influxdb.url, influxdb.database, reader, choices)] == ["Test_4G"]
+    found = influxql(influxdb.url, influxdb.database, reader, repeated)
     assert [r["mean"] for r in found if r["mean"] is not None] == [99.9]
 
 
@@ -62,3 +82,6 @@ def test_dashboard_queries_return_the_reading_from_influxdb_2(make_pipeline, mos
     time.sleep(0.5)
     found = influxdb2.flux(grafana_macros(panel_query(telegraf.output, "Test 4G")))
     assert [float(r["_value"]) for r in found] == [99.9]
+    choices, repeated = overview_queries(telegraf.output)
+    assert [r["_value"] for r in influxdb2.flux(choices)] == ["Test_4G"]
+    assert [float(r["_value"]) for r in influxdb2.flux(repeated)] == [99.9]

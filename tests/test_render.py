@@ -19,8 +19,8 @@ def test_committed_output_matches_the_seed_inventory():
 
 @pytest.mark.parametrize("inventory", EXAMPLES, ids=lambda p: p.name)
 def test_same_inventory_same_bytes(tmp_path, inventory):
-    first = fresh_files(inventory, tmp_path / "a")
-    second = fresh_files(inventory, tmp_path / "b")
+    first = fresh_files(inventory, tmp_path / "a" / "out")  # the backup timer names the folder
+    second = fresh_files(inventory, tmp_path / "b" / "out")
     assert first == second
     assert "manifest.json" in first
 
@@ -32,6 +32,8 @@ def test_render_writes_the_whole_stack(tmp_path):
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == [
         ".env.example",
+        "backup/polysource-backup.service",
+        "backup/polysource-backup.timer",
         "devices/esp32-test/.gitignore",
         "devices/esp32-test/README.md",
         "devices/esp32-test/esp32-test.ino",
@@ -46,6 +48,7 @@ def test_render_writes_the_whole_stack(tmp_path):
         "devices/esp32-test/secrets.example.h",
         "docker-compose.yml",
         "grafana/dashboards/polysource-overview.json",
+        "grafana/dashboards/polysource-tests.json",
         "grafana/provisioning/dashboards/polysource.yaml",
         "grafana/provisioning/datasources/influxdb.yaml",
         "manifest.json",

@@ -99,7 +99,7 @@ def test_each_service_gets_exactly_the_secrets_it_uses():
         "mosquitto-passwd": {"MOSQUITTO_TELEGRAF_PASSWORD", "MOSQUITTO_ESP32_PASSWORD"},
         "mosquitto": set(),
         "telegraf": {"MOSQUITTO_TELEGRAF_PASSWORD", "INFLUXDB_TOKEN"},
-        "grafana": {"GRAFANA_ADMIN_PASSWORD", "INFLUXDB_TOKEN"},
+        "grafana": {"GRAFANA_ADMIN_PASSWORD", "INFLUXDB_TOKEN", "ALERT_WEBHOOK_URL"},
     }
 
 

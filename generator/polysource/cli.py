@@ -7,6 +7,7 @@ status (2 for a bad inventory, 1 otherwise); Ctrl-C ends a command with status 1
 import json
 import math
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,8 @@ def render(inventory: Path, output: Path, check: bool) -> None:
       polysource render -i inventory/school.yml -o build/school
       polysource render --check
     """
-    from polysource.pipeline import check_output, render_output
+    from polysource.pipeline import check_output, render_with_stack
+    from polysource.stack.sizing import describe, estimate
 
     if check:
         drifted = check_output(inventory, output)
@@ -122,11 +124,13 @@ def render(inventory: Path, output: Path, check: bool) -> None:
             sys.exit(1)
         click.echo(f"{output}: up to date with {inventory}")
         return
-    changed = render_output(inventory, output)
+    stack, changed = render_with_stack(inventory, output)
     if not changed:
         click.echo(f"{output}: already up to date with {inventory}")
     for path in changed:
         click.echo(f"wrote {output / path}")
+    for line in describe(estimate(stack)):
+        click.echo(line, err=line.startswith("warning"))
 
 
 @main.command()
@@ -200,19 +204,114 @@ def deploy(inventory: Path, output: Path, host: str | None, dry_run: bool, timeo
 @inventory_option
 @output_option
 @host_option
-def status(inventory: Path, output: Path, host: str | None) -> None:
-    """Show each service: image, state, health, whether it matches the inventory, and why not."""
-    from polysource.deploy import run
+@click.option("--all", "all_sensors", is_flag=True, help="List every sensor, not only silent ones.")
+def status(inventory: Path, output: Path, host: str | None, all_sensors: bool) -> None:
+    """Show each service (image, state, health, whether it matches the inventory, and why not),
+    then each sensor's last reading, flagging sensors silent for several of their intervals.
 
-    rows = run.status(run.prepare(inventory, output, host))
+    \b
+    Examples:
+      polysource status
+      polysource status --all     # every sensor, even at 10,000
+    """
+    from polysource.deploy import run
+    from polysource.errors import InfluxError
+    from polysource.field.silence import sensor_states, silent_after
+
+    target = run.prepare(inventory, output, host)
+    rows = run.status(target)
     header = ("SERVICE", "IMAGE", "STATE", "HEALTH", "UP TO DATE", "NOTE")
     _table([header] + [(r.service, r.image, r.state, r.health, r.current, r.note) for r in rows])
+    click.echo()
+    now = time.time()
+    try:
+        states = sensor_states(target.stack, target.values, now)
+    except InfluxError as error:
+        click.echo(f"sensors: cannot read their last readings: {error}", err=True)
+        return
+    shown = [s for s in states if all_sensors or len(states) <= SENSORS_SHOWN or s.flagged]
+    flagged = sum(s.flagged for s in states)
+    table = [("SENSOR", "LAST READING", "VALUE", "STATE")]
+    for s in shown:
+        when = "none in 30 days" if s.last is None else f"{_ago(now - s.last)} ago"
+        value = "-" if s.value is None else f"{s.value:g} {s.unit}"
+        table.append((s.sensor, when, value, s.state.upper() if s.flagged else s.state))
+    if len(table) > 1:
+        _table(table)
+    quiet = silent_after(target.stack)
+    click.echo(f"{len(states)} sensor(s), {flagged} silent (nothing for {quiet} of their intervals)")
+
+
+SENSORS_SHOWN = 50  # above, status lists only the silent ones unless --all
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{max(seconds, 0):.0f}s"
 
 
 def _table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@main.command()
+@inventory_option
+@output_option
+@host_option
+@click.option(
+    "--to",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the archive; default: the inventory's backup.to (relative to the inventory).",
+)
+def backup(inventory: Path, output: Path, host: str | None, folder: Path | None) -> None:
+    """Back up the running stack into one dated archive on this machine.
+
+    InfluxDB is backed up live by its own tool; Grafana is paused for the seconds its SQLite
+    files are copied; the rendered output and the inventory go in too. Older archives beyond
+    backup.keep are removed.
+
+    \b
+    Examples:
+      polysource backup
+      polysource backup --to /media/usb/backups --host ssh://pi@raspberrypi.local
+    """
+    from polysource.backup.run import take
+    from polysource.deploy import run
+
+    target = run.prepare(inventory, output, host)
+    settings = target.stack.inventory.backup
+    destination = folder or (target.stack.inventory_dir / settings.to)
+    take(target, output, inventory, destination, settings.keep, click.echo)
+
+
+@main.command()
+@inventory_option
+@output_option
+@host_option
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--timeout", type=click.IntRange(1, 3600), default=120, show_default=True, help="Seconds per service."
+)
+def restore(inventory: Path, output: Path, host: str | None, archive: Path, timeout: int) -> None:
+    """Put a backup's readings and Grafana's data back into the deployed stack.
+
+    Readings are added to what the stack holds (nothing it wrote since is lost); Grafana's data
+    folder is replaced; users and passwords stay the inventory's.
+
+    \b
+    Examples (a new SD card):
+      polysource deploy
+      polysource restore backups/polysource-20261128T030000Z.tar.gz
+    """
+    from polysource.backup.run import restore as restore_archive
+    from polysource.deploy import run
+
+    restore_archive(run.prepare(inventory, output, host), archive, timeout, click.echo)
 
 
 @main.command()

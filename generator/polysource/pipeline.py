@@ -10,7 +10,7 @@ from polysource.workspace import drift, unified_diff, write_output
 
 def load_stack(inventory: Path) -> Stack:
     model, base = load_inventory(inventory)
-    return build_stack(model, base)
+    return build_stack(model, base, inventory.name)
 
 
 def fresh_files(inventory: Path, output: Path) -> dict[str, bytes]:
@@ -19,6 +19,12 @@ def fresh_files(inventory: Path, output: Path) -> dict[str, bytes]:
 
 def render_output(inventory: Path, output: Path) -> list[str]:
     return write_output(output, fresh_files(inventory, output))
+
+
+def render_with_stack(inventory: Path, output: Path) -> tuple[Stack, list[str]]:
+    """Render, and hand back the stack for what the command says about it (disk use)."""
+    stack = load_stack(inventory)
+    return stack, write_output(output, render_files(stack, output))
 
 
 def check_output(inventory: Path, output: Path) -> list[str]:

@@ -65,7 +65,7 @@ def ensure_images(engine: Engine, specs: list[ContainerSpec], platform: str, ech
                 echo(f"  {image}: {done}/{len(layers)} layers")
 
 
-def _helper(engine: Engine, spec: ContainerSpec, volume: str, name: str) -> Box:
+def volume_helper(engine: Engine, spec: ContainerSpec, volume: str, name: str) -> Box:
     """A created, never started, container with one volume mounted: the archive API reaches it."""
     from docker.types import Mount
 
@@ -79,6 +79,31 @@ def _helper(engine: Engine, spec: ContainerSpec, volume: str, name: str) -> Box:
     )
 
 
+def run_in_volume(
+    engine: Engine, spec: ContainerSpec, volume: str, script: str, timeout: float = 120
+) -> None:
+    """A shell script run by the service's own image (its user) on a data volume, at /polysource-volume."""
+    from docker.types import Mount
+
+    box = engine.create(
+        image=spec.service.image,
+        name=f"{volume}-task",
+        mounts=[Mount("/polysource-volume", volume, type="volume")],
+        labels={f"{LABEL}.project": spec.project, f"{LABEL}.role": "helper"},
+        entrypoint=["sh", "-c", script],
+        command=[],
+    )
+    try:
+        box.start()
+        code = box.wait(timeout)
+        if code != 0:
+            raise DeployError(
+                f"{volume}: `{script}` failed (exit {code}): {box.logs(20).decode(errors='replace')}"
+            )
+    finally:
+        box.remove(force=True)
+
+
 def ensure_config_volumes(engine: Engine, specs: list[ContainerSpec]) -> None:
     """Fill new config volumes, and refresh live ones, through a helper."""
     for spec in specs:
@@ -86,7 +111,7 @@ def ensure_config_volumes(engine: Engine, specs: list[ContainerSpec]) -> None:
             created = _ensure_volume(engine, volume.name, spec.project, "config")
             if not (created or volume.live):
                 continue
-            helper = _helper(engine, spec, volume.name, f"{volume.name}-fill")
+            helper = volume_helper(engine, spec, volume.name, f"{volume.name}-fill")
             try:
                 helper.put_archive("/polysource-volume", volume.archive())
             finally:
@@ -97,7 +122,7 @@ def read_volume_file(engine: Engine, spec: ContainerSpec, volume: str, path: str
     """A file inside a data volume no container mounts (after `down`), through a helper."""
     if not engine.has_volume(volume):
         return None
-    helper = _helper(engine, spec, volume, f"{volume}-read")
+    helper = volume_helper(engine, spec, volume, f"{volume}-read")
     try:
         return helper.read_file(f"/polysource-volume/{path}")
     finally:

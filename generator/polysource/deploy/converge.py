@@ -24,7 +24,13 @@ from polysource.inventory.durations import seconds
 from polysource.secrets import SecretValues
 from polysource.stack import Stack, paths
 from polysource.stack.model import InfluxFacts
-from polysource.stack.queries import influxql_identifier, influxql_string
+from polysource.stack.queries import (
+    downsample_flux,
+    downsample_name,
+    downsample_select,
+    influxql_identifier,
+    influxql_string,
+)
 
 STATE_VERSION = 1
 RETENTION_POLICY = "autogen"
@@ -74,6 +80,10 @@ def go_duration(duration: str) -> str:
     return f"{hours}h{rest // 60}m{rest % 60}s"
 
 
+def _tiers_text(influx: InfluxFacts) -> str:
+    return ", ".join(f"{t.every} means kept {t.keep}" for t in influx.tiers) or "none"
+
+
 def desired_state(stack: Stack, values: SecretValues) -> dict[str, Desired]:
     """service -> its desired state, for the services deploy converges."""
     influx = stack.influx
@@ -82,6 +92,7 @@ def desired_state(stack: Stack, values: SecretValues) -> dict[str, Desired]:
         settings = {
             "database": influx.database,
             "retention": influx.retention,
+            "downsample": _tiers_text(influx),
             "admin user": str(influx.admin.user),
             "write user": str(influx.writer.user),
             "read user": str(influx.reader.user),
@@ -97,6 +108,7 @@ def desired_state(stack: Stack, values: SecretValues) -> dict[str, Desired]:
             "organization": influx.organization,
             "bucket": influx.database,
             "retention": influx.retention,
+            "downsample": _tiers_text(influx),
             "admin user": str(influx.admin.user),
         }
         protected = {
@@ -171,6 +183,7 @@ class Influx1State:
     users: dict[str, bool]  # name -> admin
     grants: dict[str, dict[str, str]]  # user -> database -> privilege
     policies: dict[str, tuple[str, str, bool]]  # name -> (duration, shard duration, default)
+    queries: set[str] = field(default_factory=set)  # the database's continuous queries, by name
 
 
 class Influx1:
@@ -210,7 +223,7 @@ def _json_line(output: str) -> dict[str, Any] | None:
     return None
 
 
-def _rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+def result_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for series in result.get("series", []):
         rows += [dict(zip(series["columns"], values, strict=True)) for values in series.get("values", [])]
@@ -219,22 +232,29 @@ def _rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def observe_influx1(client: Influx1, influx: InfluxFacts) -> Influx1State:
     databases_result, users_result = client.run(["SHOW DATABASES", "SHOW USERS"])
-    databases = {row["name"] for row in _rows(databases_result)}
-    users = {row["user"]: bool(row["admin"]) for row in _rows(users_result)}
+    databases = {row["name"] for row in result_rows(databases_result)}
+    users = {row["user"]: bool(row["admin"]) for row in result_rows(users_result)}
     wanted_users = [u for u in (influx.writer.user, influx.reader.user) if isinstance(u, str) and u in users]
     statements = [f"SHOW GRANTS FOR {influxql_identifier(u)}" for u in wanted_users]
     if influx.database in databases:
         statements.append(f"SHOW RETENTION POLICIES ON {influxql_identifier(influx.database)}")
-    results = client.run(statements) if statements else []
+    statements.append("SHOW CONTINUOUS QUERIES")
+    results = client.run(statements)
     grants = {
-        user: {row["database"]: row["privilege"] for row in _rows(result)}
+        user: {row["database"]: row["privilege"] for row in result_rows(result)}
         for user, result in zip(wanted_users, results, strict=False)
     }
     policies = {}
     if influx.database in databases:
-        for row in _rows(results[-1]):
+        for row in result_rows(results[-2]):
             policies[row["name"]] = (row["duration"], row["shardGroupDuration"], bool(row["default"]))
-    return Influx1State(databases, users, grants, policies)
+    queries = {
+        row[0]
+        for series in results[-1].get("series", [])
+        if series.get("name") == influx.database
+        for row in series.get("values") or []
+    }
+    return Influx1State(databases, users, grants, policies, queries)
 
 
 def influx1_statements(
@@ -274,7 +294,42 @@ def influx1_statements(
             statements.append(
                 f"ALTER RETENTION POLICY {policy} ON {db} DURATION {duration} SHARD DURATION {shard} DEFAULT"
             )
+    statements += tier_statements(state, influx)
     return statements
+
+
+def tier_statements(state: Influx1State, influx: InfluxFacts) -> list[str]:
+    """Retention policies and continuous queries for the long-term series, and a backfill of each
+    new query from the raw readings still kept. A tier left out of the inventory loses its query;
+    its series stays until its own retention (never dropped by polysource)."""
+    db = influxql_identifier(influx.database)
+    policies, queries, backfills = [], [], []
+    wanted: set[str] = set()
+    since = "520w" if influx.retention == "inf" else influx.retention
+    for tier in influx.tiers:
+        name = influxql_identifier(tier.name)
+        duration = "INF" if tier.keep == "inf" else tier.keep
+        shard = shard_duration(tier.keep)
+        current = state.policies.get(tier.name)
+        if current is None:
+            policy = f"{name} ON {db} DURATION {duration} REPLICATION 1 SHARD DURATION {shard}"
+            policies.append(f"CREATE RETENTION POLICY {policy}")
+        elif current[:2] != (go_duration(tier.keep), go_duration(shard)):
+            policies.append(
+                f"ALTER RETENTION POLICY {name} ON {db} DURATION {duration} SHARD DURATION {shard}"
+            )
+        for source in tier.sources:
+            body = downsample_select(influx, tier, source)
+            query = downsample_name(tier, source, body)
+            wanted.add(query)
+            if query not in state.queries:
+                queries.append(
+                    f"CREATE CONTINUOUS QUERY {influxql_identifier(query)} ON {db} BEGIN {body} END"
+                )
+                backfills.append(downsample_select(influx, tier, source, since))
+    stale = sorted(q for q in state.queries if q.startswith("polysource_") and q not in wanted)
+    drops = [f"DROP CONTINUOUS QUERY {influxql_identifier(q)} ON {db}" for q in stale]
+    return drops + policies + queries + backfills
 
 
 def converge_influx1(
@@ -335,7 +390,7 @@ INFLUX2_CLI = 'influx {args} --host "http://$HOSTNAME:{port}"'
 INFLUX2_ANSWERS = 'curl -fsS -o /dev/null "http://$HOSTNAME:{port}/health"'
 
 
-def _influx2(
+def influx2(
     box: Exec, token: str, args: str, stdin_var: str | None = None, env: dict[str, str] | None = None
 ) -> Any:
     """Runs `influx ARGS` (2.x) with the operator token; lists come back as JSON."""
@@ -362,30 +417,71 @@ def converge_influx2(
 ) -> None:
     token = values[influx.writer.password]
     org, bucket = shlex.quote(influx.organization), shlex.quote(influx.database)
-    if not _influx2(box, token, f"org list --name {org}"):
-        _influx2(box, token, f"org create --name {org}")
+    if not influx2(box, token, f"org list --name {org}"):
+        influx2(box, token, f"org create --name {org}")
     every = seconds(influx.retention)
     retention = "0" if math.isinf(every) else influx.retention
-    found = _influx2(box, token, f"bucket list --org {org} --name {bucket}") or []
+    buckets = _buckets(box, token, org)
+    found = [buckets[influx.database]] if influx.database in buckets else []
     if not found:
-        _influx2(box, token, f"bucket create --org {org} --name {bucket} --retention {retention}")
+        influx2(box, token, f"bucket create --org {org} --name {bucket} --retention {retention}")
     else:
         rules = found[0].get("retentionRules") or [{}]
         if rules[0].get("everySeconds", 0) != (0 if math.isinf(every) else int(every)):
-            _influx2(box, token, f"bucket update --id {shlex.quote(found[0]['id'])} --retention {retention}")
+            influx2(box, token, f"bucket update --id {shlex.quote(found[0]['id'])} --retention {retention}")
+    _converge_tiers2(box, influx, token, org, buckets)
     admin = str(influx.admin.user)
     digest = secrets.digest(influx.admin.password, values[influx.admin.password])
     if (recorded or {}).get("secrets", {}).get(f"password of user {admin}") != digest:
-        users = _influx2(box, token, f"user list --name {shlex.quote(admin)}") or []
+        users = influx2(box, token, f"user list --name {shlex.quote(admin)}") or []
         if not users:
-            _influx2(box, token, f"user create --name {shlex.quote(admin)} --org {org}")
-        _influx2(
+            influx2(box, token, f"user create --name {shlex.quote(admin)} --org {org}")
+        influx2(
             box,
             token,
             f"user password --name {shlex.quote(admin)}",
             stdin_var="POLYSOURCE_PASSWORD",
             env={"POLYSOURCE_PASSWORD": values[influx.admin.password]},
         )
+
+
+def _buckets(box: Exec, token: str, org: str) -> dict[str, dict[str, Any]]:
+    """The organization's buckets by name (`bucket list --name` fails when there is none)."""
+    return {b["name"]: b for b in influx2(box, token, f"bucket list --org {org}") or []}
+
+
+def _converge_tiers2(
+    box: Exec, influx: InfluxFacts, token: str, org: str, buckets: dict[str, dict[str, Any]]
+) -> None:
+    """Buckets and tasks for the long-term series, and a backfill for each new task."""
+    tasks = {t["name"]: t["id"] for t in influx2(box, token, f"task list --org {org}") or []}
+    wanted: set[str] = set()
+    since = "-520w" if influx.retention == "inf" else f"-{influx.retention}"
+    for tier in influx.tiers:
+        keep = "0" if tier.keep == "inf" else tier.keep
+        found = [buckets[tier.name]] if tier.name in buckets else []
+        if not found:
+            influx2(
+                box, token, f"bucket create --org {org} --name {shlex.quote(tier.name)} --retention {keep}"
+            )
+        elif (found[0].get("retentionRules") or [{}])[0].get("everySeconds", 0) != (
+            0 if tier.keep == "inf" else int(seconds(tier.keep))
+        ):
+            influx2(box, token, f"bucket update --id {shlex.quote(found[0]['id'])} --retention {keep}")
+        for source in tier.sources:
+            body = downsample_flux(influx, tier, source, "-task.every")
+            name = downsample_name(tier, source, body)
+            wanted.add(name)
+            if name in tasks:
+                continue
+            script = f"option task = {{name: {json.dumps(name)}, every: {tier.every}}}\n\n{body}\n"
+            env = {"POLYSOURCE_FLUX": script}
+            influx2(box, token, f"task create --org {org} -", stdin_var="POLYSOURCE_FLUX", env=env)
+            backfill = {"POLYSOURCE_FLUX": downsample_flux(influx, tier, source, since)}
+            influx2(box, token, f"query --org {org} -", stdin_var="POLYSOURCE_FLUX", env=backfill)
+    for name, task_id in sorted(tasks.items()):
+        if name.startswith("polysource_") and name not in wanted:
+            influx2(box, token, f"task delete --id {shlex.quote(task_id)}")
 
 
 # --- Grafana ------------------------------------------------------------------------------------

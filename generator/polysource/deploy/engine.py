@@ -11,7 +11,7 @@ import io
 import os
 import tarfile
 from collections.abc import Callable, Iterator
-from typing import Any, ParamSpec, TypeVar
+from typing import IO, Any, ParamSpec, TypeVar
 
 from polysource.errors import EngineError
 
@@ -173,8 +173,28 @@ class Box:
         except tarfile.TarError:
             return None
 
+    def stream_archive(self, path: str) -> Iterator[bytes]:
+        """A folder as Docker's tar stream, chunk by chunk (backups: never whole in memory)."""
+        try:
+            stream, _ = self._c.get_archive(path, chunk_size=1 << 20)
+            yield from stream
+        except Exception as error:  # the stream breaks with transport errors of any kind
+            raise EngineError(f"{self.name}: cannot copy {path} out: {_explain(error)}") from None
+
+    @translated("cannot pause")
+    def pause(self) -> None:
+        self._c.pause()
+
+    @translated("cannot unpause")
+    def unpause(self) -> None:
+        self._c.unpause()
+
+    @translated("cannot wait for the container")
+    def wait(self, timeout: float) -> int:
+        return int(self._c.wait(timeout=timeout).get("StatusCode", -1))
+
     @translated("cannot copy files in")
-    def put_archive(self, path: str, data: bytes) -> None:
+    def put_archive(self, path: str, data: bytes | IO[bytes]) -> None:
         if not self._c.put_archive(path, data):
             raise EngineError(f"{self.name}: Docker refused the files for {path}")
 

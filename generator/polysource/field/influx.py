@@ -15,8 +15,8 @@ from typing import Any
 
 from polysource.errors import InfluxError
 from polysource.secrets import Secret, SecretValues
-from polysource.stack.model import InfluxFacts, Series
-from polysource.stack.queries import heartbeat_query, last_query, point_query
+from polysource.stack.model import InfluxFacts, Series, StreamFacts
+from polysource.stack.queries import heartbeat_query, last_by_sensor_query, last_query, point_query
 
 TIMEOUT = 5.0
 
@@ -66,7 +66,8 @@ def influxql_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         if "error" in statement:
             raise InfluxError(f"InfluxDB refused the query: {statement['error']}")
         for series in statement.get("series", []):
-            found += [dict(zip(series["columns"], row, strict=True)) for row in series["values"]]
+            tags = series.get("tags") or {}
+            found += [{**tags, **dict(zip(series["columns"], row, strict=True))} for row in series["values"]]
     if "error" in result:
         raise InfluxError(f"InfluxDB refused the query: {result['error']}")
     return found
@@ -106,6 +107,19 @@ def _last(influx: InfluxFacts, rows: list[dict[str, Any]]) -> tuple[float, float
 def last_reading(influx: InfluxFacts, values: SecretValues, series: Series) -> tuple[float, float] | None:
     """(unix time, value) of the sensor's last reading within 30 days, or None."""
     return _last(influx, query(influx, values, last_query(influx, series)))
+
+
+def last_by_sensor(
+    influx: InfluxFacts, values: SecretValues, stream: StreamFacts
+) -> dict[str, tuple[float, float]]:
+    """sensor id -> (unix time, value) of its last reading on the stream within 30 days."""
+    found = {}
+    for row in query(influx, values, last_by_sensor_query(influx, stream)):
+        sensor = row.get(stream.sensor_tag)
+        reading = _last(influx, [row])
+        if sensor and reading:
+            found[str(sensor)] = reading
+    return found
 
 
 def last_write(influx: InfluxFacts, values: SecretValues) -> float | None:

@@ -126,6 +126,12 @@ def _not_reserved_key(value: Any) -> Any:
     return value
 
 
+def _at_least_10s(value: Any) -> Any:
+    if isinstance(value, str) and re.match(DURATION, value) and seconds(value) < 10:
+        raise PydanticCustomError("every", "means over 10s or more")
+    return value
+
+
 def _database(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("_"):
         raise PydanticCustomError(
@@ -300,6 +306,15 @@ class Sensor(Strict):
     thresholds: list[Threshold] = Field(default_factory=list, max_length=20)
 
 
+class Tier(Strict):
+    """A long-term series: means over `every`, kept `keep` (InfluxDB 1: a retention policy and a
+    continuous query; InfluxDB 2: a bucket and a task)."""
+
+    every: Annotated[Duration, BeforeValidator(_at_least_10s)] = Field(description="e.g. 5m")
+    keep: Annotated[Duration, BeforeValidator(_retention)] = Field(description="e.g. 104w, or inf")
+    groups: list[Text] = Field(default_factory=list, description="Only these sensor groups; default: all.")
+
+
 class InfluxDB(Strict):
     """InfluxDB in the stack. 1 = InfluxQL (runs on 32-bit Pi OS); 2 = Flux (64-bit only)."""
 
@@ -317,10 +332,42 @@ class InfluxDB(Strict):
     read_user: Name = Field("grafana", description="v1: the account Grafana reads with.")
     read_password: SecretRef = "${INFLUXDB_READ_PASSWORD}"
     token: SecretRef = Field("${INFLUXDB_TOKEN}", description="v2: the operator token.")
+    downsample: list[Tier] = Field(
+        default_factory=list, max_length=4, description="Long-term series of means, converged by deploy."
+    )
 
 
 class Storage(Strict):
     influxdb: InfluxDB = InfluxDB()
+
+
+class Backup(Strict):
+    """`polysource backup` with no --to writes here, and keeps this many archives."""
+
+    to: Annotated[str, BeforeValidator(_text)] = Field(
+        "backups", description="Folder, relative to the inventory."
+    )
+    keep: int = Field(7, ge=1, le=365)
+    schedule: Annotated[str, BeforeValidator(_text)] | None = Field(
+        "*-*-* 03:00:00", description="systemd OnCalendar for the timer render writes; null: none."
+    )
+
+
+class Smtp(Strict):
+    host: Annotated[str, BeforeValidator(_text)] = Field(description="host:port, e.g. smtp.gmail.com:587")
+    user: Annotated[str, BeforeValidator(_username)]
+    password: SecretRef
+    sender: Annotated[str, BeforeValidator(_text)] = Field(description="The From: address.")
+
+
+class Alerts(Strict):
+    """Grafana alert rules from the inventory: sensors.*.thresholds, and silent sensors."""
+
+    webhook: SecretRef | None = Field(None, description="A URL (${VAR}: it may hold a token).")
+    email: list[Annotated[str, Field(pattern=r"^[^@\s;,]+@[^@\s;,]+$")]] = Field(default_factory=list)
+    smtp: Smtp | None = Field(None, description="Grafana's mail server, for email.")
+    silent_after: int = Field(3, ge=2, le=100, description="A sensor silent for this many intervals alerts.")
+    pending: Duration = Field("5m", description="How long a threshold must hold before it alerts.")
 
 
 class Grafana(Strict):
@@ -400,6 +447,9 @@ class Target(Strict):
         "published ports); default: the host of docker_host, or localhost for unix://.",
     )
     platform: Platform = "linux/arm64"
+    storage_gb: float | None = Field(
+        None, gt=0, description="The Pi's card or disk, for render's disk estimate."
+    )
     images: dict[ServiceName, Annotated[str, Field(pattern=IMAGE, max_length=255)]] = Field(
         default_factory=dict, description="Image overrides, e.g. for a private registry."
     )
@@ -418,3 +468,5 @@ class Inventory(Strict):
     storage: Storage = Storage()
     grafana: Grafana = Grafana()
     target: Target = Target()
+    backup: Backup = Backup()
+    alerts: Alerts | None = None

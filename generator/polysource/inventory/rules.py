@@ -10,6 +10,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from polysource.inventory.certs import CaProblem, read_ca
+from polysource.inventory.durations import seconds
 from polysource.inventory.model import RESERVED_KEYS
 from polysource.inventory.topics import PLACEHOLDER, SENSOR, level_problem
 from polysource.stack.images import ImageError, check_platform
@@ -42,6 +43,8 @@ def cross_problems(data: dict[str, Any], base: FsPath) -> Found:
         yield from _sensor_problems(name, _mapping(sensor), streams)
     yield from _device_problems(_mapping(data.get("devices")), streams, sensors, brokers)
     yield from _port_problems(data)
+    yield from _tier_problems(data)
+    yield from _alert_problems(_mapping(data.get("alerts")), "alerts" in data)
     yield from _user_problems(data)
     yield from _platform_problems(data)
 
@@ -190,6 +193,44 @@ def _device_account(here: Path, device: dict[str, Any], broker: dict[str, Any]) 
     ]
     if broker and not any(t in ("tcp", "tls") for t in transports):
         yield here, "the board speaks MQTT over TCP or TLS, and this broker has neither endpoint"
+
+
+def _tier_problems(data: dict[str, Any]) -> Found:
+    influx = _mapping(_mapping(data.get("storage")).get("influxdb"))
+    tiers = influx.get("downsample")
+    named = (_mapping(s).get("group", "default") for s in _mapping(data.get("sensors")).values())
+    groups = {g for g in named if isinstance(g, str)}
+    seen: set[str] = set()
+    for i, tier in enumerate(tiers if isinstance(tiers, list) else []):
+        tier = _mapping(tier)
+        here = ("storage", "influxdb", "downsample", i)
+        every, keep = tier.get("every"), tier.get("keep")
+        every_s, keep_s = _duration(every), _duration(keep)
+        if every_s is not None and keep_s is not None and every_s >= keep_s:
+            yield (*here, "keep"), f"keep ({keep}) must be longer than every ({every})"
+        if isinstance(every, str) and every in seen:
+            yield (*here, "every"), f"another tier already takes means over {every}"
+        seen.add(str(every))
+        listed = tier.get("groups")
+        for j, group in enumerate(listed if isinstance(listed, list) else []):
+            if isinstance(group, str) and group not in groups:
+                yield (*here, "groups", j), _unknown("group", group, dict.fromkeys(groups))
+
+
+def _duration(value: Any) -> float | None:
+    try:
+        return seconds(value) if isinstance(value, str) else None
+    except (ValueError, KeyError):
+        return None
+
+
+def _alert_problems(alerts: dict[str, Any], present: bool) -> Found:
+    if not present:
+        return
+    if not alerts.get("webhook") and not alerts.get("email"):
+        yield ("alerts",), "name where alerts go: webhook (a ${VAR} URL) or email (addresses)"
+    if alerts.get("email") and not alerts.get("smtp"):
+        yield ("alerts", "email"), "email needs smtp: {host, user, password, sender} for Grafana to send it"
 
 
 def _port_problems(data: dict[str, Any]) -> Found:

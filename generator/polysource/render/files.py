@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from polysource.render.alerting import ALERTING_FILE, render_alerting
+from polysource.render.backup_timer import render_backup_timer
 from polysource.render.compose import render_compose
 from polysource.render.dashboards import render_dashboards
 from polysource.render.devices import render_devices
@@ -31,6 +33,10 @@ def render_files(stack: Stack, output: Path) -> dict[str, bytes]:
     }
     for name, text in render_dashboards(stack).items():
         files[f"{paths.GRAFANA_DASHBOARDS_DIR}/{name}"] = text
+    files |= render_backup_timer(stack, output)
+    alerting = render_alerting(stack)
+    if alerting is not None:
+        files[ALERTING_FILE] = alerting
     if stack.managed_broker:
         files[paths.MOSQUITTO_CONF] = render_mosquitto(stack)
     files |= render_devices(stack)

@@ -12,8 +12,15 @@ DATASOURCES_FILE = f"{paths.GRAFANA_PROVISIONING_DIR}/datasources/influxdb.yaml"
 DASHBOARD_PROVIDER_FILE = f"{paths.GRAFANA_PROVISIONING_DIR}/dashboards/polysource.yaml"
 
 
+class _Dumper(yaml.SafeDumper):
+    """Shared objects written out each time: no &anchors for a reader to chase."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump_yaml(stack: Stack, document: dict[str, Any]) -> str:
-    body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=10_000)
+    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
     return header(stack.name) + body
 
 

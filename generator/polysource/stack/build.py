@@ -13,6 +13,7 @@ from polysource.stack import paths
 from polysource.stack.devices import build_devices
 from polysource.stack.images import check_platform
 from polysource.stack.model import (
+    AlertFacts,
     BrokerFacts,
     CaCert,
     Credential,
@@ -23,13 +24,16 @@ from polysource.stack.model import (
     Mount,
     Series,
     Service,
+    Smtp,
     Stack,
     StreamFacts,
+    Tier,
+    TierSource,
     url_host,
 )
 
 
-def build_stack(inventory: Inventory, inventory_dir: Path) -> Stack:
+def build_stack(inventory: Inventory, inventory_dir: Path, inventory_file: str = "polysource.yml") -> Stack:
     """Every fact and service the inventory implies, services in dependency order."""
     host = inventory.target.address or target_host(inventory.target.docker_host)
     brokers = {
@@ -46,11 +50,12 @@ def build_stack(inventory: Inventory, inventory_dir: Path) -> Stack:
         )
         for sensor_id, sensor in inventory.sensors.items()
     }
-    influx = _influx(inventory, host)
+    influx = _influx(inventory, host, streams)
     grafana = GrafanaFacts(
         Credential(inventory.grafana.admin_user, _secret(inventory.grafana.admin_password)),
         inventory.grafana.port,
         f"http://{url_host(host)}:{inventory.grafana.port}",
+        _alerts(inventory),
     )
     used = [brokers[s.broker] for s in streams.values()]
     managed = next((b for b in brokers.values() if b.managed), None)
@@ -63,7 +68,17 @@ def build_stack(inventory: Inventory, inventory_dir: Path) -> Stack:
     ]
     devices = build_devices(inventory, inventory_dir, brokers, streams)
     return Stack(
-        inventory, inventory_dir, host, brokers, streams, series, influx, grafana, tuple(services), devices
+        inventory,
+        inventory_dir,
+        host,
+        brokers,
+        streams,
+        series,
+        influx,
+        grafana,
+        tuple(services),
+        devices,
+        inventory_file,
     )
 
 
@@ -145,7 +160,25 @@ def _stream(project: str, name: str, stream: Stream) -> StreamFacts:
     )
 
 
-def _influx(inventory: Inventory, host: str) -> InfluxFacts:
+def _tiers(inventory: Inventory, streams: dict[str, StreamFacts]) -> tuple[Tier, ...]:
+    db = inventory.storage.influxdb
+    tiers = []
+    for tier in db.downsample:
+        sources = []
+        for name, stream in streams.items():
+            chosen = [s for s, sensor in inventory.sensors.items() if sensor.stream == name]
+            if tier.groups:
+                chosen = [s for s in chosen if inventory.sensors[s].group in tier.groups]
+                if not chosen:
+                    continue
+            kept = tuple(sorted(chosen)) if tier.groups else ()
+            sources.append(TierSource(stream.measurement, stream.field, stream.sensor_tag, kept))
+        name = f"rp_{tier.every}" if db.version == 1 else f"{db.database}_{tier.every}"
+        tiers.append(Tier(tier.every, tier.keep, name, tuple(sources)))
+    return tuple(tiers)
+
+
+def _influx(inventory: Inventory, host: str, streams: dict[str, StreamFacts]) -> InfluxFacts:
     db = inventory.storage.influxdb
     admin = Credential(db.admin_user, _secret(db.admin_password))
     if db.version == 1:
@@ -164,6 +197,7 @@ def _influx(inventory: Inventory, host: str) -> InfluxFacts:
         admin=admin,
         writer=writer,
         reader=reader,
+        tiers=_tiers(inventory, streams),
     )
 
 
@@ -315,6 +349,35 @@ def _telegraf(
     )
 
 
+def _alerts(inventory: Inventory) -> AlertFacts | None:
+    alerts = inventory.alerts
+    if alerts is None:
+        return None
+    smtp = None
+    if alerts.smtp is not None:
+        smtp = Smtp(alerts.smtp.host, alerts.smtp.user, _secret(alerts.smtp.password), alerts.smtp.sender)
+    webhook = _secret(alerts.webhook) if alerts.webhook else None
+    return AlertFacts(webhook, tuple(alerts.email), smtp, alerts.silent_after, alerts.pending)
+
+
+def _alert_env(alerts: AlertFacts | None) -> dict[str, str | Secret]:
+    """The webhook URL under its own name (the contact point says ${VAR}); Grafana's mail server."""
+    if alerts is None:
+        return {}
+    env: dict[str, str | Secret] = {}
+    if alerts.webhook:
+        env[alerts.webhook.var] = alerts.webhook
+    if alerts.smtp:
+        env |= {
+            "GF_SMTP_ENABLED": "true",
+            "GF_SMTP_HOST": alerts.smtp.host,
+            "GF_SMTP_USER": alerts.smtp.user,
+            "GF_SMTP_PASSWORD": alerts.smtp.password,
+            "GF_SMTP_FROM_ADDRESS": alerts.smtp.sender,
+        }
+    return env
+
+
 def _grafana(inventory: Inventory, influx: InfluxFacts, grafana: GrafanaFacts) -> Service:
     return Service(
         name="grafana",
@@ -326,6 +389,7 @@ def _grafana(inventory: Inventory, influx: InfluxFacts, grafana: GrafanaFacts) -
             "GF_USERS_ALLOW_SIGN_UP": "false",
             "GF_ANALYTICS_REPORTING_ENABLED": "false",
             **_env(influx.reader),
+            **_alert_env(grafana.alerts),
         },
         ports=((grafana.port, paths.GRAFANA_PORT),),
         mounts=(

@@ -106,6 +106,30 @@ class Series:
 
 
 @dataclass(frozen=True)
+class TierSource:
+    """One measurement a tier averages: its field, and the sensors it keeps (all when empty)."""
+
+    measurement: str
+    field: str
+    tag: str
+    sensors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A long-term series of means: a retention policy (v1) or a bucket (v2) named `name`."""
+
+    every: str
+    keep: str
+    name: str
+    sources: tuple[TierSource, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.every} means"
+
+
+@dataclass(frozen=True)
 class InfluxFacts:
     version: int
     database: str  # or bucket
@@ -117,6 +141,31 @@ class InfluxFacts:
     admin: Credential
     writer: Credential  # v1: Telegraf's account; v2: the token
     reader: Credential  # v1: Grafana's account; v2: the token
+    tiers: tuple[Tier, ...] = ()
+
+    @property
+    def raw(self) -> str:
+        """Where readings land as written: the retention policy (v1) or the bucket (v2)."""
+        return "autogen" if self.version == 1 else self.database
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    user: str
+    password: Secret
+    sender: str
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    """Where Grafana sends alerts, and when a sensor counts as silent."""
+
+    webhook: Secret | None
+    emails: tuple[str, ...]
+    smtp: Smtp | None
+    silent_after: int  # intervals
+    pending: str  # how long a threshold must hold
 
 
 @dataclass(frozen=True)
@@ -124,6 +173,7 @@ class GrafanaFacts:
     admin: Credential
     port: int
     url_outside: str
+    alerts: AlertFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +265,11 @@ class Stack:
     grafana: GrafanaFacts
     services: tuple[Service, ...]
     devices: dict[str, DeviceFacts] = field(default_factory=dict)
+    inventory_file: str = "polysource.yml"  # its name in inventory_dir
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.inventory_dir / self.inventory_file
 
     @property
     def name(self) -> str:

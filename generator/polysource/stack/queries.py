@@ -5,7 +5,9 @@ are built here, once, and names are quoted as each language wants, so an odd nam
 end a string or start a second statement.
 """
 
-from polysource.stack.model import InfluxFacts, Series
+import hashlib
+
+from polysource.stack.model import InfluxFacts, Series, StreamFacts, Tier, TierSource
 
 
 def influxql_identifier(name: str) -> str:
@@ -21,10 +23,15 @@ def flux_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${") + '"'
 
 
-def _flux_source(influx: InfluxFacts, series: Series, start: str, stop: str | None = None) -> str:
+RESOLUTION = "resolution"  # the dashboards' variable choosing raw readings or a tier of means
+
+
+def _flux_source(
+    influx: InfluxFacts, series: Series, start: str, stop: str | None = None, bucket: str | None = None
+) -> str:
     window = f"start: {start}" + (f", stop: {stop}" if stop else "")
     return (
-        f"from(bucket: {flux_string(influx.database)})\n"
+        f"from(bucket: {bucket or flux_string(influx.database)})\n"
         f"  |> range({window})\n"
         f"  |> filter(fn: (r) => r._measurement == {flux_string(series.measurement)}"
         f" and r._field == {flux_string(series.field)}"
@@ -32,8 +39,9 @@ def _flux_source(influx: InfluxFacts, series: Series, start: str, stop: str | No
     )
 
 
-def _from(series: Series) -> str:
-    return f"FROM {influxql_identifier(series.measurement)}"
+def _from(series: Series, policy: str | None = None) -> str:
+    prefix = f"{policy}." if policy else ""
+    return f"FROM {prefix}{influxql_identifier(series.measurement)}"
 
 
 def _influxql_where(series: Series) -> str:
@@ -41,15 +49,57 @@ def _influxql_where(series: Series) -> str:
 
 
 def panel_query(influx: InfluxFacts, series: Series) -> str:
-    """The dashboard panel's query, with Grafana's time range and interval macros."""
+    """The dashboard panel's query, with Grafana's time range and interval macros; with tiers of
+    means, from the retention policy or bucket the dashboard's resolution variable picks."""
     if influx.version == 1:
+        policy = f'"${RESOLUTION}"' if influx.tiers else None
         return (
-            f"SELECT mean({influxql_identifier(series.field)}) {_from(series)} "
+            f"SELECT mean({influxql_identifier(series.field)}) {_from(series, policy)} "
             f"WHERE ({_influxql_where(series)}) AND $timeFilter GROUP BY time($__interval) fill(null)"
         )
+    bucket = f'"${{{RESOLUTION}}}"' if influx.tiers else None
     return (
-        _flux_source(influx, series, "v.timeRangeStart", "v.timeRangeStop")
+        _flux_source(influx, series, "v.timeRangeStart", "v.timeRangeStop", bucket)
         + "\n  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)"
+    )
+
+
+def stream_panel_query(influx: InfluxFacts, stream: StreamFacts, variable: str) -> str:
+    """The overview's repeated panel: one stream, the sensor its repeat sets in `variable`.
+
+    Grafana escapes a multi-value variable for a regex (InfluxQL) or writes it as a JSON list
+    (Flux, `:json`), so an odd sensor id cannot break out of the query."""
+    if influx.version == 1:
+        policy = f'"${RESOLUTION}".' if influx.tiers else ""
+        source = f"{policy}{influxql_identifier(stream.measurement)}"
+        return (
+            f"SELECT mean({influxql_identifier(stream.field)}) FROM {source} "
+            f"WHERE {influxql_identifier(stream.sensor_tag)} =~ /^${variable}$/ AND $timeFilter "
+            "GROUP BY time($__interval) fill(null)"
+        )
+    bucket = f'"${{{RESOLUTION}}}"' if influx.tiers else flux_string(influx.database)
+    return (
+        f"from(bucket: {bucket})\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f"  |> filter(fn: (r) => r._measurement == {flux_string(stream.measurement)}"
+        f" and r._field == {flux_string(stream.field)})\n"
+        f"  |> filter(fn: (r) => contains(value: r[{flux_string(stream.sensor_tag)}],"
+        f" set: ${{{variable}:json}}))\n"
+        "  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)"
+    )
+
+
+def sensor_variable_query(influx: InfluxFacts, stream: StreamFacts) -> str:
+    """The overview's sensor choice: the stream's sensor ids as InfluxDB knows them."""
+    if influx.version == 1:
+        return (
+            f"SHOW TAG VALUES FROM {influxql_identifier(stream.measurement)} "
+            f"WITH KEY = {influxql_identifier(stream.sensor_tag)}"
+        )
+    return (
+        'import "influxdata/influxdb/schema"\n\n'
+        f"schema.tagValues(bucket: {flux_string(influx.database)}, tag: {flux_string(stream.sensor_tag)},"
+        f" predicate: (r) => r._measurement == {flux_string(stream.measurement)}, start: -30d)"
     )
 
 
@@ -74,6 +124,37 @@ def last_query(influx: InfluxFacts, series: Series, within: str = "30d") -> str:
     return _flux_source(influx, series, f"-{within}") + "\n  |> last()"
 
 
+def alert_query(influx: InfluxFacts, series: Series, function: str) -> str:
+    """An alert rule's query: the sensor's last reading, or how many, in the rule's time range
+    (none at all: Grafana's no-data state). function: last or count."""
+    assert function in ("last", "count")
+    if influx.version == 1:
+        return (
+            f"SELECT {function}({influxql_identifier(series.field)}) {_from(series)} "
+            f"WHERE {_influxql_where(series)} AND $timeFilter"
+        )
+    return _flux_source(influx, series, "v.timeRangeStart", "v.timeRangeStop") + f"\n  |> {function}()"
+
+
+def last_by_sensor_query(influx: InfluxFacts, stream: StreamFacts, within: str = "30d") -> str:
+    """Every sensor's last reading on one stream, in one query (status, at any fleet size)."""
+    tag = stream.sensor_tag
+    if influx.version == 1:
+        source = influxql_identifier(stream.measurement)
+        return (
+            f"SELECT last({influxql_identifier(stream.field)}) FROM {source} "
+            f"WHERE time > now() - {within} GROUP BY {influxql_identifier(tag)}"
+        )
+    return (
+        f"from(bucket: {flux_string(influx.database)})\n"
+        f"  |> range(start: -{within})\n"
+        f"  |> filter(fn: (r) => r._measurement == {flux_string(stream.measurement)}"
+        f" and r._field == {flux_string(stream.field)})\n"
+        f"  |> group(columns: [{flux_string(tag)}])\n"
+        "  |> last()"
+    )
+
+
 HEARTBEAT = "internal_write"  # Telegraf's own write statistics, written every 10 s (telegraf.conf)
 
 
@@ -88,3 +169,49 @@ def heartbeat_query(influx: InfluxFacts, within: str = "1h") -> str:
         f'  |> filter(fn: (r) => r._measurement == {measurement} and r._field == "metrics_written")\n'
         "  |> last()"
     )
+
+
+def _sensor_regex(sensors: tuple[str, ...]) -> str:
+    """An InfluxQL regex matching exactly these sensor ids (names are [A-Za-z0-9_.-]: escape dots)."""
+    return "/^(" + "|".join(s.replace(".", "\\.") for s in sensors) + ")$/"
+
+
+def downsample_select(influx: InfluxFacts, tier: Tier, source: TierSource, since: str | None = None) -> str:
+    """The means a tier keeps, as InfluxQL SELECT ... INTO (a continuous query's body, or a backfill)."""
+    db = influxql_identifier(influx.database)
+    field = influxql_identifier(source.field)
+    measurement = influxql_identifier(source.measurement)
+    into = f"{db}.{influxql_identifier(tier.name)}.{measurement}"
+    where = []
+    if source.sensors:
+        where.append(f"{influxql_identifier(source.tag)} =~ {_sensor_regex(source.sensors)}")
+    if since:
+        where.append(f"time >= now() - {since}")
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    source_rp = f"{db}.{influxql_identifier(influx.raw)}.{measurement}"
+    grouping = f"GROUP BY time({tier.every}), * fill(none)"
+    return f"SELECT mean({field}) AS {field} INTO {into} FROM {source_rp}{clause} {grouping}"
+
+
+def downsample_flux(influx: InfluxFacts, tier: Tier, source: TierSource, start: str) -> str:
+    """The same means in Flux, for an InfluxDB 2 task (start: -task.every) or a backfill."""
+    conditions = [
+        f"r._measurement == {flux_string(source.measurement)}",
+        f"r._field == {flux_string(source.field)}",
+    ]
+    if source.sensors:
+        either = " or ".join(f"r[{flux_string(source.tag)}] == {flux_string(s)}" for s in source.sensors)
+        conditions.append(f"({either})")
+    return (
+        f"from(bucket: {flux_string(influx.database)})\n"
+        f"  |> range(start: {start})\n"
+        f"  |> filter(fn: (r) => {' and '.join(conditions)})\n"
+        f"  |> aggregateWindow(every: {tier.every}, fn: mean, createEmpty: false)\n"
+        f"  |> to(bucket: {flux_string(tier.name)}, org: {flux_string(influx.organization)})"
+    )
+
+
+def downsample_name(tier: Tier, source: TierSource, body: str) -> str:
+    """A continuous query's (or task's) name that changes with its definition."""
+    digest = hashlib.sha256(body.encode()).hexdigest()[:8]
+    return f"polysource_{tier.every}_{source.measurement}_{digest}"

@@ -1,0 +1,315 @@
+"""Take a backup of a running stack, and restore one onto a running (fresh) stack.
+
+InfluxDB is backed up live by its own tool inside its container (`influxd backup -portable`,
+or `influx backup` for 2.x): consistent, and nothing stops. Grafana keeps its state in SQLite,
+whose files must be copied at one instant: Grafana is paused (frozen, not stopped; its port
+stays open) for the seconds the copy takes. Everything streams through the Docker API, so a
+Pi reached over ssh:// is backed up onto the laptop like a local one.
+
+Restore writes the readings back next to what the fresh stack already holds: InfluxDB restores
+into a side database (bucket), whose points are copied into the stack's with their tags, then
+dropped; Grafana's folder is replaced while Grafana is stopped; then deploy converges users and
+passwords to the inventory (the backup's accounts are not restored over them).
+"""
+
+import io
+import tarfile
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from polysource.backup.archive import (
+    GRAFANA_PART,
+    INDEX,
+    INFLUX_PART,
+    OUTPUT_PREFIX,
+    BackupError,
+    archive_name,
+    digest_file,
+    extract_part,
+    index,
+    open_archive,
+    read_index,
+    to_prune,
+)
+from polysource.deploy.converge import INFLUX2_CLI, Influx1, Influx1Refused, influx2, result_rows
+from polysource.deploy.engine import Box
+from polysource.deploy.run import Target
+from polysource.errors import DeployError
+from polysource.stack import paths
+from polysource.stack.model import InfluxFacts
+from polysource.stack.queries import flux_string, influxql_identifier
+
+Echo = Callable[[str], None]
+WORK_DIR = "/tmp/polysource-backup"  # inside the InfluxDB container, removed after each use
+PROGRESS_EVERY = 16 << 20
+# The scripts read names from the exec's environment: nothing from the inventory on a command line.
+INFLUX1_BACKUP = (
+    'rm -rf "$POLYSOURCE_DIR" && influxd backup -portable -database "$POLYSOURCE_DB" "$POLYSOURCE_DIR"'
+)
+INFLUX1_RESTORE = 'influxd restore -portable -db "$POLYSOURCE_DB" -newdb "$POLYSOURCE_SIDE" "$POLYSOURCE_DIR"'
+
+
+def _running(target: Target, service: str) -> Box:
+    box = target.engine.services(target.stack.name).get(service)
+    if box is None or box.status != "running":
+        state = "not deployed" if box is None else box.status
+        raise BackupError(f"{service} is {state}: deploy the stack first (polysource status)")
+    return box
+
+
+def _copy_out(box: Box, path: str, into: Path, label: str, echo: Echo) -> None:
+    """Docker's tar stream of path, written to a file, with progress every 16 MB."""
+    done, shown = 0, 0
+    with into.open("wb") as handle:
+        for chunk in box.stream_archive(path):
+            handle.write(chunk)
+            done += len(chunk)
+            if done - shown >= PROGRESS_EVERY:
+                echo(f"{label}: {done / 1e6:.0f} MB")
+                shown = done
+    echo(f"{label}: {done / 1e6:.1f} MB copied")
+
+
+def _exec(box: Box, label: str, script: str, env: dict[str, str]) -> str:
+    code, output = box.run(["sh", "-c", script], env)
+    if code != 0:
+        raise BackupError(f"{label} failed (exit {code}): {output.strip()[-400:]}")
+    return output
+
+
+def _influx_backup(box: Box, influx: InfluxFacts, values: Any, into: Path, echo: Echo) -> None:
+    env = {"POLYSOURCE_DIR": WORK_DIR, "POLYSOURCE_DB": influx.database}
+    if influx.version == 1:
+        # The backup service listens on 127.0.0.1:8088 inside the container, without accounts.
+        script = INFLUX1_BACKUP
+        echo(f"influxdb: influxd backup -portable -database {influx.database}")
+    else:
+        env["INFLUX_TOKEN"] = values[influx.writer.password]
+        backup = INFLUX2_CLI.format(args='backup "$POLYSOURCE_DIR"', port=paths.INFLUX_PORT)
+        script = f'rm -rf "$POLYSOURCE_DIR" && {backup}'
+        echo("influxdb: influx backup (every bucket, with the metadata)")
+    _exec(box, "influxdb: the backup", script, env)
+    try:
+        _copy_out(box, WORK_DIR, into, "influxdb", echo)
+    finally:
+        box.run(["rm", "-rf", WORK_DIR])
+
+
+def _grafana_copy(box: Box, into: Path, echo: Echo) -> None:
+    echo("grafana: paused while its SQLite files are copied (they must be copied at one instant)")
+    box.pause()
+    try:
+        _copy_out(box, paths.GRAFANA_DATA, into, "grafana", echo)
+    finally:
+        box.unpause()
+
+
+def _output_files(output: Path) -> list[Path]:
+    """The manifest's files (render's own), never a board's secrets kept beside them."""
+    import json
+
+    manifest = json.loads((output / paths.MANIFEST).read_text())
+    return [output / name for name in sorted(manifest["files"])] + [output / paths.MANIFEST]
+
+
+def take(target: Target, output: Path, inventory: Path, folder: Path, keep: int, echo: Echo) -> Path:
+    """Write one archive into folder, then prune the project's archives to the `keep` newest."""
+    stack = target.stack
+    influx_box = _running(target, "influxdb")
+    grafana_box = target.engine.services(stack.name).get("grafana")
+    folder.mkdir(parents=True, exist_ok=True)
+    when = datetime.now(UTC)
+    final = folder / archive_name(stack.name, when)
+    partial = final.with_name(final.name + ".partial")
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".polysource-") as work:
+        parts = [Path(work) / INFLUX_PART]
+        _influx_backup(influx_box, stack.influx, target.values, parts[0], echo)
+        if grafana_box is not None and grafana_box.status == "running":
+            parts.append(Path(work) / GRAFANA_PART)
+            _grafana_copy(grafana_box, parts[1], echo)
+        influx = {
+            "version": stack.influx.version,
+            "database": stack.influx.database,
+            "organization": stack.influx.organization,
+            "tiers": [t.name for t in stack.influx.tiers],
+        }
+        document = index(stack.name, when, influx, [digest_file(p) for p in parts])
+        try:
+            with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
+                info = tarfile.TarInfo(INDEX)
+                info.size, info.mtime = len(document), int(when.timestamp())
+                tar.addfile(info, io.BytesIO(document))
+                for part in parts:
+                    tar.add(part, arcname=part.name)
+                for path in _output_files(output):
+                    tar.add(path, arcname=OUTPUT_PREFIX + path.relative_to(output).as_posix())
+                tar.add(inventory, arcname=f"{OUTPUT_PREFIX}inventory/{inventory.name}")
+            partial.replace(final)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    echo(f"wrote {final} ({final.stat().st_size / 1e6:.1f} MB)")
+    for old in to_prune(folder, stack.name, keep):
+        old.unlink()
+        echo(f"pruned {old} (backup.keep: {keep})")
+    return final
+
+
+# --- restore --------------------------------------------------------------------------------------
+
+
+def _check(document: dict[str, Any], target: Target, shown: str) -> None:
+    stack = target.stack
+    if document.get("project") != stack.name:
+        raise BackupError(
+            f"{shown} is a backup of project {document.get('project')!r}, the inventory is {stack.name!r}"
+        )
+    influx = document.get("influxdb") or {}
+    if influx.get("version") != stack.influx.version:
+        raise BackupError(
+            f"{shown} holds InfluxDB {influx.get('version')} data;"
+            f" the stack runs InfluxDB {stack.influx.version}"
+        )
+    if influx.get("database") != stack.influx.database:
+        raise BackupError(
+            f"{shown} holds database {influx.get('database')!r};"
+            f" the inventory names {stack.influx.database!r}"
+        )
+
+
+def _copy_influx1(box: Box, target: Target, side: str, echo: Echo) -> None:
+    influx, values = target.stack.influx, target.values
+    client = Influx1(box, (str(values.text(influx.admin.user)), values[influx.admin.password]))
+    db, side_q = influxql_identifier(influx.database), influxql_identifier(side)
+    try:
+        theirs, ours = client.run(
+            [f"SHOW RETENTION POLICIES ON {side_q}", f"SHOW RETENTION POLICIES ON {db}"]
+        )
+        kept = {row["name"] for row in result_rows(ours)}
+        for row in result_rows(theirs):
+            policy = influxql_identifier(row["name"])
+            if row["name"] not in kept:
+                echo(f"influxdb: skipped {row['name']}: no such retention policy in the inventory now")
+                continue
+            (result,) = client.run(
+                [f"SELECT * INTO {db}.{policy}.:MEASUREMENT FROM {side_q}.{policy}./.*/ GROUP BY *"]
+            )
+            written = sum(r.get("written", 0) for r in result_rows(result))
+            echo(f"influxdb: {written} point(s) back in {influx.database}.{row['name']}")
+    except Influx1Refused as refusal:
+        raise BackupError(f"influxdb: copying the restored points failed: {refusal}") from None
+    finally:
+        try:
+            client.run([f"DROP DATABASE {side_q}"])
+        except Influx1Refused:
+            echo(f"influxdb: could not drop the side database {side}; drop it by hand")
+
+
+def _copy_influx2(box: Box, target: Target, buckets: list[str], stamp: str, echo: Echo) -> None:
+    influx = target.stack.influx
+    token = target.values[influx.writer.password]
+    org = influx.organization
+    for bucket in buckets:
+        side = f"{bucket}-restore-{stamp}"
+        restore = INFLUX2_CLI.format(
+            args='restore "$POLYSOURCE_DIR" --org "$POLYSOURCE_ORG" --bucket "$POLYSOURCE_BUCKET" '
+            '--new-bucket "$POLYSOURCE_SIDE"',
+            port=paths.INFLUX_PORT,
+        )
+        env = {
+            "INFLUX_TOKEN": token,
+            "POLYSOURCE_DIR": WORK_DIR,
+            "POLYSOURCE_ORG": org,
+            "POLYSOURCE_BUCKET": bucket,
+            "POLYSOURCE_SIDE": side,
+        }
+        _exec(box, f"influxdb: influx restore of bucket {bucket}", restore, env)
+        copy = (
+            f"from(bucket: {flux_string(side)})\n  |> range(start: 0)\n"
+            f"  |> to(bucket: {flux_string(bucket)}, org: {flux_string(org)})"
+        )
+        try:
+            influx2(
+                box,
+                token,
+                'query --org "$POLYSOURCE_ORG" -',
+                stdin_var="POLYSOURCE_FLUX",
+                env={"POLYSOURCE_FLUX": copy, "POLYSOURCE_ORG": org},
+            )
+            echo(f"influxdb: points of bucket {bucket} copied back")
+        except DeployError as error:
+            raise BackupError(str(error)) from None
+        finally:
+            _exec(
+                box,
+                "influxdb: removing the side bucket",
+                INFLUX2_CLI.format(
+                    args='bucket delete --org "$POLYSOURCE_ORG" --name "$POLYSOURCE_SIDE"',
+                    port=paths.INFLUX_PORT,
+                ),
+                env,
+            )
+
+
+def _restore_grafana(target: Target, box: Box, part: Path, echo: Echo) -> None:
+    """Stopped, emptied by a helper, filled from the archive, started again."""
+    from polysource.deploy.apply import run_in_volume
+
+    spec = next(s for s in target.specs if s.service.name == "grafana")
+    mount = next(m for m in spec.service.mounts if m.target == paths.GRAFANA_DATA)
+    echo("grafana: stopped while its data folder is replaced")
+    box.stop(timeout=30)
+    # POSIX globs for every entry, dot files included (busybox's find may lack -delete)
+    everything = "rm -rf /polysource-volume/* /polysource-volume/.[!.]* /polysource-volume/..?*"
+    run_in_volume(target.engine, spec, spec.volume_name(mount), everything)
+    with part.open("rb") as handle:
+        box.put_archive(str(Path(paths.GRAFANA_DATA).parent), handle)
+    box.start()
+    echo("grafana: data folder restored, started")
+
+
+def restore(target: Target, archive: Path, timeout: float, echo: Echo) -> None:
+    from polysource.deploy import run
+
+    shown = str(archive)
+    influx_box = _running(target, "influxdb")
+    grafana_box = target.engine.services(target.stack.name).get("grafana")
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    with open_archive(archive) as tar, tempfile.TemporaryDirectory(prefix="polysource-restore-") as work:
+        document = read_index(tar, shown)
+        _check(document, target, shown)
+        parts = document.get("parts", {})
+        if INFLUX_PART not in parts:
+            raise BackupError(f"{shown}: holds no InfluxDB backup")
+        files = {}
+        for name, expected in parts.items():
+            if name not in (INFLUX_PART, GRAFANA_PART):
+                continue
+            files[name] = Path(work) / name
+            with files[name].open("wb") as handle:
+                extract_part(tar, name, expected, handle, shown)
+        echo(f"{shown}: checksums match ({', '.join(sorted(files))})")
+        influx = target.stack.influx
+        influx_box.run(["rm", "-rf", WORK_DIR])
+        with files[INFLUX_PART].open("rb") as handle:
+            influx_box.put_archive(str(Path(WORK_DIR).parent), handle)
+        try:
+            if influx.version == 1:
+                side = f"{influx.database}_restore_{stamp}"
+                env = {"POLYSOURCE_DIR": WORK_DIR, "POLYSOURCE_DB": influx.database, "POLYSOURCE_SIDE": side}
+                echo(f"influxdb: influxd restore -portable into the side database {side}")
+                _exec(influx_box, "influxdb: the restore", INFLUX1_RESTORE, env)
+                _copy_influx1(influx_box, target, side, echo)
+            else:
+                buckets = [influx.database, *(t for t in document["influxdb"].get("tiers", []))]
+                _copy_influx2(influx_box, target, buckets, stamp, echo)
+        finally:
+            influx_box.run(["rm", "-rf", WORK_DIR])
+        if GRAFANA_PART in files and grafana_box is not None:
+            _restore_grafana(target, grafana_box, files[GRAFANA_PART], echo)
+    echo("converging the restored stack to the inventory (users, passwords)")
+    actions, recorded = run.plan(target)
+    run.deploy(target, actions, recorded, timeout, echo)

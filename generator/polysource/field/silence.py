@@ -1,0 +1,61 @@
+"""Which sensors went quiet: each sensor's last reading against a few of its intervals.
+
+The rule is the alert rule's (render/alerting.py): silent after `alerts.silent_after` intervals
+(3 when the inventory has no `alerts:`).
+"""
+
+from dataclasses import dataclass
+
+from polysource.inventory.durations import seconds
+from polysource.secrets import SecretValues
+from polysource.stack import Stack
+
+DEFAULT_SILENT_AFTER = 3
+
+
+@dataclass(frozen=True)
+class SensorState:
+    sensor: str
+    last: float | None  # unix time of the last reading within 30 days
+    value: float | None
+    unit: str
+    state: str  # ok, silent, never
+
+    @property
+    def flagged(self) -> bool:
+        return self.state != "ok"
+
+
+def silent_after(stack: Stack) -> int:
+    alerts = stack.grafana.alerts
+    return alerts.silent_after if alerts else DEFAULT_SILENT_AFTER
+
+
+def classify(stack: Stack, readings: dict[str, tuple[float, float]], now: float) -> list[SensorState]:
+    """One state per sensor of the inventory, in its order: pure, for the tests' fake clocks."""
+    rows = []
+    for sensor_id, sensor in stack.inventory.sensors.items():
+        found = readings.get(sensor_id)
+        if found is None:
+            rows.append(SensorState(sensor_id, None, None, sensor.unit, "never"))
+            continue
+        when, value = found
+        quiet = now - when > silent_after(stack) * seconds(sensor.interval)
+        rows.append(SensorState(sensor_id, when, value, sensor.unit, "silent" if quiet else "ok"))
+    return rows
+
+
+def sensor_states(stack: Stack, values: SecretValues, now: float) -> list[SensorState]:
+    """Every sensor's state, one InfluxDB query per stream."""
+    from polysource.field.influx import last_by_sensor
+
+    readings: dict[str, tuple[float, float]] = {}
+    for name, stream in stack.streams.items():
+        found = last_by_sensor(stack.influx, values, stream)
+        # A stream's measurement may hold other streams' sensors: keep this stream's own.
+        readings |= {
+            s: r
+            for s, r in found.items()
+            if stack.inventory.sensors.get(s, None) is not None and stack.inventory.sensors[s].stream == name
+        }
+    return classify(stack, readings, now)

@@ -1,0 +1,160 @@
+"""Backup and restore on the real dockerd with the stand-in images: every reading comes back
+with its tags onto a fresh stack, none acknowledged before a live backup started is missing,
+and a damaged or foreign archive restores nothing."""
+
+import base64
+import io
+import tarfile
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+
+import pytest
+from deploy_helpers import SEED_READING, containers, influx, publish, readings, wait_readings, wait_subscribed
+
+from helpers import run_cli
+from polysource.backup.archive import (
+    BackupError,
+    archives,
+    digest_file,
+    extract_part,
+    index,
+    read_index,
+    to_prune,
+)
+
+
+def deploy(project):
+    started = time.time()
+    result = run_cli(*project.args("deploy", "--timeout", "120"))
+    assert result.exit_code == 0, result.output
+    return started
+
+
+def write_points(project, lines: list[str]) -> None:
+    """Line protocol straight to InfluxDB; returns once InfluxDB acknowledged (204)."""
+    url = f"http://127.0.0.1:{project.ports['influxdb']}/write?db=polysource&precision=ns"
+    login = base64.b64encode(f"admin:{project.secrets['INFLUXDB_ADMIN_PASSWORD']}".encode()).decode()
+    request = urllib.request.Request(url, data="\n".join(lines).encode(), method="POST")
+    request.add_header("Authorization", f"Basic {login}")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 204
+
+
+def grafana_file(project) -> bytes:
+    stream, _ = containers(project)["grafana"].get_archive("/var/lib/grafana/grafana.db")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        return tar.extractfile(tar.next()).read()
+
+
+def key(row: dict) -> tuple:
+    return (row["time"], row["idCapteur"], row["unite"], row["valeur"])
+
+
+def test_backup_down_deploy_restore_brings_every_reading_back(deploy_project, tmp_path):
+    project = deploy_project()
+    wait_subscribed(project, since=deploy(project))
+    base = time.time_ns() - 3600 * 10**9
+    # tag values as line protocol escapes them: a space, an equals sign, a comma
+    sensors = [("Test_4G", "m"), ("Odd\\ sensor\\=1\\,x", "°C"), ("Test_4G", "m²")]
+    lines = [
+        f"capteurs,idCapteur={s},unite={u} valeur={i / 10} {base + i * 10**9}"
+        for i in range(600)
+        for s, u in [sensors[i % 3]]
+    ]
+    write_points(project, lines)
+    publish(project, SEED_READING)
+    before = wait_readings(project, 601)
+    grafana_before = grafana_file(project)
+
+    # A live backup while readings keep arriving: those acknowledged before it started are in it.
+    acked_before_start: list[int] = []
+    stop, started_at = threading.Event(), [0]
+
+    def writer():
+        n = 0
+        while not stop.is_set():
+            stamp = time.time_ns()
+            write_points(project, [f"capteurs,idCapteur=Live,unite=m valeur={n} {stamp}"])
+            if not started_at[0]:
+                acked_before_start.append(stamp)
+            n += 1
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    time.sleep(1)
+    started_at[0] = 1
+    result = run_cli(*project.args("backup", "--to", str(tmp_path / "backups")))
+    stop.set()
+    thread.join(10)
+    assert result.exit_code == 0, result.output
+    assert "grafana: paused while its SQLite files are copied" in result.output
+    (archive,) = archives(tmp_path / "backups", project.ports["project"])
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        document = read_index(tar, str(archive))
+    assert {"backup.json", "influxdb.tar", "grafana.tar", "output/manifest.json"} <= set(names)
+    assert f"output/inventory/{project.inventory.name}" in names
+    assert not any(project.secrets[k] in archive.read_bytes().decode("latin-1") for k in project.secrets)
+    assert document["project"] == project.ports["project"]
+
+    # The SD card dies: a fresh stack, which takes a reading before the restore.
+    down = run_cli(*project.args("down", "--volumes"))
+    assert down.exit_code == 0, down.output
+    wait_subscribed(project, since=deploy(project))
+    publish(project, {**SEED_READING, "valeur": 42.0})
+    (fresh,) = wait_readings(project, 1)
+
+    restored = run_cli(*project.args("restore", str(archive)))
+    assert restored.exit_code == 0, restored.output
+    after = readings(project)
+    rows = {key(r) for r in after}
+    assert {key(r) for r in before} <= rows, "a reading of the backup is missing"
+    assert key(fresh) in rows, "the fresh stack's own reading was lost"
+    assert len(acked_before_start) > 10
+    last = max(acked_before_start)
+    (count,) = influx(
+        project, f"SELECT count(valeur) FROM capteurs WHERE idCapteur = 'Live' AND time <= {last}"
+    )
+    assert count["count"] == len(acked_before_start), "a reading acknowledged before the backup is missing"
+    assert grafana_file(project) == grafana_before
+
+    # Restoring again adds nothing twice.
+    again = run_cli(*project.args("restore", str(archive)))
+    assert again.exit_code == 0, again.output
+    assert len(readings(project)) == len(after)
+
+
+def test_a_damaged_or_unknown_archive_restores_nothing(tmp_path):
+    part = tmp_path / "influxdb.tar"
+    part.write_bytes(b"x" * 1000)
+    document = index("demo", datetime.now(UTC), {"version": 1}, [digest_file(part)])
+    archive = tmp_path / "demo-20260101T000000Z.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in (("backup.json", document), ("influxdb.tar", b"x" * 999 + b"y")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with tarfile.open(archive) as tar:
+        found = read_index(tar, "a")
+        with pytest.raises(BackupError, match="checksum"):
+            extract_part(tar, "influxdb.tar", found["parts"]["influxdb.tar"], io.BytesIO(), "a")
+    with tarfile.open(tmp_path / "empty.tar", "w"):
+        pass
+    with (
+        tarfile.open(tmp_path / "empty.tar") as tar,
+        pytest.raises(BackupError, match="not a polysource backup"),
+    ):
+        read_index(tar, "empty.tar")
+
+
+def test_prune_keeps_the_newest(tmp_path):
+    for day in range(1, 6):
+        (tmp_path / f"demo-2026010{day}T030000Z.tar.gz").write_bytes(b"")
+    (tmp_path / "demo-notes.txt").write_text("mine")
+    (tmp_path / "other-20260101T030000Z.tar.gz").write_bytes(b"")
+    assert [p.name for p in to_prune(tmp_path, "demo", 2)] == [
+        f"demo-2026010{d}T030000Z.tar.gz" for d in (1, 2, 3)
+    ]

@@ -1,0 +1,90 @@
+"""Retention and downsampling converged by deploy on the real InfluxDB (the 1.8 and 2.7 built
+from source, in the stand-in images): the means appear in the long-term series, for the past
+(backfill) and as new readings arrive (continuous query / task), and a changed plan converges."""
+
+import base64
+import time
+import urllib.request
+
+from deploy_helpers import containers, influx
+from test_backup import deploy
+
+from helpers import run_cli
+from services import wait_for
+
+
+def write_points(project, lines: list[str]) -> None:
+    url = f"http://127.0.0.1:{project.ports['influxdb']}/write?db=polysource&precision=s"
+    login = base64.b64encode(f"admin:{project.secrets['INFLUXDB_ADMIN_PASSWORD']}".encode()).decode()
+    request = urllib.request.Request(url, data="\n".join(lines).encode(), method="POST")
+    request.add_header("Authorization", f"Basic {login}")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 204
+
+
+def test_influxdb1_keeps_means_and_follows_a_changed_plan(deploy_project):
+    project = deploy_project(influxdb_extra=", retention: 30d")
+    deploy(project)
+    # Twenty minutes of readings, one every 10 s, before any tier exists: 0, 1, 2, ... per minute.
+    start = (int(time.time()) // 600) * 600 - 1800
+    write_points(
+        project, [f"capteurs,idCapteur=Test_4G,unite=m valeur={i % 6} {start + 10 * i}" for i in range(120)]
+    )
+    project.edit("retention: 30d", "retention: 30d, downsample: [{every: 1m, keep: 104w}]")
+    plan = run_cli(*project.args("deploy", "--dry-run"))
+    assert "downsample none -> 1m means kept 104w" in plan.output, plan.output
+    deploy(project)
+    (policy,) = [p for p in influx(project, "SHOW RETENTION POLICIES") if p["name"] == "rp_1m"]
+    assert policy["duration"] == "17472h0m0s"
+    means = influx(project, 'SELECT "valeur", "idCapteur", "unite" FROM "rp_1m"."capteurs"')
+    assert len(means) == 20 and {m["valeur"] for m in means} == {2.5}, "backfill: one mean per minute"
+    assert {(m["idCapteur"], m["unite"]) for m in means} == {("Test_4G", "m")}, "tags kept"
+    assert [q["name"] for q in influx(project, "SHOW CONTINUOUS QUERIES")] != []
+
+    # A new plan: 10 s means instead; the old query goes, the new one runs on new readings.
+    project.edit("every: 1m", "every: 10s")
+    deploy(project)
+    names = {row["name"] for row in influx(project, "SHOW CONTINUOUS QUERIES")}
+    assert names and all("_10s_" in n for n in names), names
+    now = int(time.time())
+    write_points(project, [f"capteurs,idCapteur=Test_4G,unite=m valeur=7 {now}"])
+    wait_for(
+        lambda: influx(project, f'SELECT * FROM "rp_10s"."capteurs" WHERE time >= {now - 10}s'),
+        40,
+        "the continuous query's mean of a new reading",
+    )
+    # The 1m series stays until its own retention: polysource never drops readings.
+    assert influx(project, 'SELECT count("valeur") FROM "rp_1m"."capteurs"')[0]["count"] == 20
+
+
+def test_influxdb2_keeps_means_in_a_bucket_filled_by_a_task(deploy_project):
+    project = deploy_project(influx_version=2, influxdb_extra=", retention: 30d")
+    deploy(project)
+    start = (int(time.time()) // 600) * 600 - 1800
+    lines = [f"capteurs,idCapteur=Test_4G,unite=m valeur={i % 6} {start + 10 * i}" for i in range(120)]
+    url = f"http://127.0.0.1:{project.ports['influxdb']}/api/v2/write?org=lab&bucket=polysource&precision=s"
+    request = urllib.request.Request(url, data="\n".join(lines).encode(), method="POST")
+    request.add_header("Authorization", f"Token {project.secrets['INFLUXDB_TOKEN']}")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 204
+    project.edit("retention: 30d", "retention: 30d, downsample: [{every: 1m, keep: 104w}]")
+    deploy(project)
+
+    from polysource.field.influx import flux
+
+    def means():
+        return flux(
+            f"http://127.0.0.1:{project.ports['influxdb']}",
+            "lab",
+            project.secrets["INFLUXDB_TOKEN"],
+            'from(bucket: "polysource_1m") |> range(start: -2h) |> filter(fn: (r) => r._field == "valeur")',
+        )
+
+    found = means()
+    assert len(found) == 20 and {float(r["_value"]) for r in found} == {2.5}, found[:3]
+    assert {(r["idCapteur"], r["unite"]) for r in found} == {("Test_4G", "m")}
+    box = containers(project)["influxdb"]
+    env = {"INFLUX_TOKEN": project.secrets["INFLUXDB_TOKEN"]}
+    listing = 'influx task list --json --host "http://$HOSTNAME:8086"'
+    code, out = box.exec_run(["sh", "-c", listing], environment=env)
+    assert code == 0 and "polysource_1m_capteurs_" in out.decode(), out
