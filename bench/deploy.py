@@ -19,9 +19,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from images import build_all  # noqa: E402
 
-from conftest import DEPLOY_SECRETS, deploy_inventory  # noqa: E402
+from conftest import DEPLOY_SECRETS, deploy_inventory, stand_in_binaries  # noqa: E402
 from helpers import write_inventory  # noqa: E402
-from services import DockerEngine, Telegraf, free_port  # noqa: E402
+from services import DockerEngine, free_port  # noqa: E402
 
 
 def timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
@@ -89,7 +89,7 @@ def main() -> None:
     engine = DockerEngine().start()
     tmp = Path(tempfile.mkdtemp(prefix="polysource-bench-"))
     try:
-        images = build_all(docker.DockerClient(base_url=engine.url), Telegraf.binary())
+        images = build_all(docker.DockerClient(base_url=engine.url), stand_in_binaries())
         ours = run_scenario("polysource", engine, images, tmp / "polysource")
         theirs = run_scenario("docker-compose", engine, images, tmp / "compose")
     finally:

@@ -128,7 +128,7 @@ def make_pipeline(tmp_path, mosquitto, influxdb, certs):
             {**secrets, "POLYSOURCE_INFLUXDB_URL": influx.url},
             tmp_path / "telegraf.log",
             broker=mosquitto,
-            client_ids=tuple(s.client_id for s in stack.streams.values()),
+            client_ids=tuple(c for s in stack.streams.values() for c in s.client_ids()),
         )
         started.append(telegraf)
         return telegraf

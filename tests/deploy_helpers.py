@@ -32,7 +32,7 @@ def container_ids(project, url: str | None = None) -> dict[str, str]:
 def wait_subscribed(project, url: str | None = None, since: float = 0) -> None:
     """Telegraf subscribes after it connects and says nothing: the managed Mosquitto logs it."""
     stack = load_stack(project.inventory)
-    client_ids = [s.client_id for s in stack.streams.values()]
+    client_ids = [c for s in stack.streams.values() for c in s.client_ids()]
 
     def subscribed() -> bool:
         broker = containers(project, url)["mosquitto"]
@@ -47,10 +47,12 @@ def wait_subscribed(project, url: str | None = None, since: float = 0) -> None:
         raise
 
 
-def publish(project, payload: dict | str, user: str = "esp32", password: str | None = None) -> None:
+def publish(
+    project, payload: dict | str, user: str = "esp32", password: str | None = None, host: str = "127.0.0.1"
+) -> None:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"board-{time.monotonic_ns()}")
     client.username_pw_set(user, password or project.secrets["MOSQUITTO_ESP32_PASSWORD"])
-    client.connect("127.0.0.1", project.ports["mqtt"], 30)
+    client.connect(host, project.ports["mqtt"], 30)
     client.loop_start()
     try:
         body = payload if isinstance(payload, str) else json.dumps(payload)

@@ -564,6 +564,97 @@ class DockerEngine:
             self.process.wait(30)
 
 
+@dataclass
+class NetnsDockerd:
+    """A second Docker Engine on this machine, as a second Pi would be: its own network namespace
+    (a veth pair to the host, 10.99.0.2 <-> 10.99.0.1), its own hostname (UTS namespace), its own
+    data root. Entered with nsenter, not `ip netns exec`: that remounts /sys and hides cgroups."""
+
+    name: str = "psnodeb"
+    hostname: str = "nodeb"
+    host_address: str = "10.99.0.1"
+    address: str = "10.99.0.2"
+    process: subprocess.Popen | None = None
+    url: str = ""
+
+    def start(self) -> "NetnsDockerd":
+        import tempfile
+
+        import docker
+
+        require(shutil.which("nsenter") is not None and shutil.which("ip") is not None, "nsenter and ip")
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource" / "docker-nodeb"
+        stop_stale_dockerd(cache)
+        self._network(remove_only=True)
+        self._network()
+        run = Path(tempfile.mkdtemp(prefix="psn-", dir="/tmp"))
+        cache.mkdir(parents=True, exist_ok=True)
+        self.url = f"unix://{run}/docker.sock"
+        self.log = run / "dockerd.log"
+        script = f'hostname {self.hostname} && exec "$@"'
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    "nsenter",
+                    f"--net=/var/run/netns/{self.name}",
+                    "unshare",
+                    "--uts",
+                    "sh",
+                    "-c",
+                    script,
+                    "sh",
+                    "dockerd",
+                    "--host",
+                    self.url,
+                    "--data-root",
+                    str(cache),
+                    "--exec-root",
+                    str(run / "exec"),
+                    "--pidfile",
+                    str(run / "docker.pid"),
+                    "--bridge",
+                    "none",
+                ],  # fmt: skip
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+        def up() -> bool:
+            try:
+                return docker.DockerClient(base_url=self.url).ping()
+            except Exception:
+                return self.process is not None and self.process.poll() is not None
+
+        wait_for(up, 60, "the second dockerd")
+        assert self.process.poll() is None, self.log.read_text()[-2000:]
+        return self
+
+    def _network(self, remove_only: bool = False) -> None:
+        quiet = {"capture_output": True}
+        subprocess.run(["ip", "netns", "del", self.name], **quiet)
+        subprocess.run(["ip", "link", "del", f"{self.name}0"], **quiet)
+        if remove_only:
+            return
+        steps = [
+            ["ip", "netns", "add", self.name],
+            ["ip", "link", "add", f"{self.name}0", "type", "veth", "peer", "name", f"{self.name}1"],
+            ["ip", "link", "set", f"{self.name}1", "netns", self.name],
+            ["ip", "addr", "add", f"{self.host_address}/24", "dev", f"{self.name}0"],
+            ["ip", "link", "set", f"{self.name}0", "up"],
+            ["ip", "-n", self.name, "addr", "add", f"{self.address}/24", "dev", f"{self.name}1"],
+            ["ip", "-n", self.name, "link", "set", f"{self.name}1", "up"],
+            ["ip", "-n", self.name, "link", "set", "lo", "up"],
+        ]
+        for step in steps:
+            subprocess.run(step, check=True, **quiet)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+        self._network(remove_only=True)
+
+
 # --- OpenSSH server ---------------------------------------------------------------------------
 
 

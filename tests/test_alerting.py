@@ -220,7 +220,7 @@ def test_each_rules_query_runs_on_the_real_influxdb(version, make_pipeline, mosq
         "sensors:\n", "sensors:\n  Silent_1: {stream: capteurs, unit: m, interval: 10s}\n", 1
     )
     text = text.replace("Test_4G: {", "Test_4G: {thresholds: [{value: 50, color: red}], ", 1)
-    inventory.write_text(text + "\nalerts: {webhook: \"${ALERT_WEBHOOK_URL}\"}\n")
+    inventory.write_text(text + '\nalerts: {webhook: "${ALERT_WEBHOOK_URL}"}\n')
     files = fresh_files(inventory, telegraf.output)
     document = yaml.safe_load(files[ALERTING])
     for sensor, kind, expected in (

@@ -38,15 +38,29 @@ def test_deploy_redeploy_status_logs_and_down_over_ssh(
 
     status = run_cli(*project.args("status"))
     assert status.exit_code == 0, status.output
-    assert {line.split()[0] for line in status.output.splitlines()[1:]} >= {"influxdb", "telegraf", "grafana"}
+    services = {line.split()[0] for line in status.output.split("\n\n")[0].splitlines()[1:]}
+    assert services >= {"influxdb", "telegraf", "grafana"}
 
     logs = run_cli(*project.args("logs", "telegraf"))
     assert logs.exit_code == 0
     assert "Connected [tcp://mosquitto:1883]" in logs.output
 
+    # The backup streams from the Pi through the same ssh connection, and restores through it.
+    backup = run_cli(*project.args("backup", "--to", str(project.folder / "backups")))
+    assert backup.exit_code == 0, backup.output
+    (archive,) = (project.folder / "backups").glob("*.tar.gz")
+
     down = run_cli(*project.args("down", "--volumes"))
     assert down.exit_code == 0, down.output
     assert container_ids(project, docker_engine) == {}
+    again = run_cli(*project.args("deploy", "--timeout", "120"))
+    assert again.exit_code == 0, again.output
+    restored = run_cli(*project.args("restore", str(archive)))
+    assert restored.exit_code == 0, restored.output
+    (point,) = wait_readings(project, 1)
+    assert (point["valeur"], point["idCapteur"]) == (99.9, "Test_4G")
+    down = run_cli(*project.args("down", "--volumes"))
+    assert down.exit_code == 0, down.output
     log = (ssh_server.folder / "sshd.log").read_text()
     assert "Accepted publickey for pi" in log, "the deploy went through sshd, as the pi user"
 

@@ -186,6 +186,14 @@ def deploy(inventory: Path, output: Path, host: str | None, dry_run: bool, timeo
     from polysource.deploy import run
 
     target = run.prepare(inventory, output, host)
+    if target.stack.inventory.target.swarm:
+        changed = run.deploy_swarm(target, timeout, click.echo, dry_run)
+        click.echo(
+            f"{target.stack.name}: {changed} swarm service(s) to create or update"
+            if dry_run
+            else f"{target.stack.name}: {changed} swarm service(s) created or updated"
+        )
+        return
     actions, recorded = run.plan(target)
     if dry_run:
         for action in actions:
@@ -219,9 +227,16 @@ def status(inventory: Path, output: Path, host: str | None, all_sensors: bool) -
     from polysource.field.silence import sensor_states, silent_after
 
     target = run.prepare(inventory, output, host)
-    rows = run.status(target)
-    header = ("SERVICE", "IMAGE", "STATE", "HEALTH", "UP TO DATE", "NOTE")
-    _table([header] + [(r.service, r.image, r.state, r.health, r.current, r.note) for r in rows])
+    if target.stack.inventory.target.swarm:
+        from polysource.deploy.engine import SwarmApi
+        from polysource.deploy.swarm import status as swarm_status
+
+        tasks = swarm_status(SwarmApi(target.engine), target.stack)
+        _table([("SERVICE", "NODE", "TASK", "NOTE")] + [(t.service, t.node, t.state, t.note) for t in tasks])
+    else:
+        rows = run.status(target)
+        header = ("SERVICE", "IMAGE", "STATE", "HEALTH", "UP TO DATE", "NOTE")
+        _table([header] + [(r.service, r.image, r.state, r.health, r.current, r.note) for r in rows])
     click.echo()
     now = time.time()
     try:

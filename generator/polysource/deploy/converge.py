@@ -487,16 +487,17 @@ def _converge_tiers2(
 # --- Grafana ------------------------------------------------------------------------------------
 
 GRAFANA_RESET = (
-    'printf "%s\\n" "$GF_SECURITY_ADMIN_PASSWORD" | grafana cli '
+    'printf "%s\\n" "$POLYSOURCE_PASSWORD" | grafana cli '
     '--homepath "${GF_PATHS_HOME:-/usr/share/grafana}" '
     '--config "${GF_PATHS_CONFIG:-/etc/grafana/grafana.ini}" '
     "admin reset-admin-password --password-from-stdin"
 )
 
 
-def converge_grafana(box: Exec) -> None:
-    """Grafana keeps its admin password in its database: reset it from the container's own env."""
-    code, output = box.run(["sh", "-c", GRAFANA_RESET])
+def converge_grafana(box: Exec, password: str) -> None:
+    """Grafana keeps its admin password in its database: reset it to the inventory's (handed
+    to the exec's environment, so it works the same where secrets are files, on a swarm)."""
+    code, output = box.run(["sh", "-c", GRAFANA_RESET], {"POLYSOURCE_PASSWORD": password})
     if code != 0:
         raise DeployError(f"grafana: resetting the admin password failed: {output.strip()[-300:]}")
 
@@ -523,7 +524,10 @@ def convergers(stack: Stack, values: SecretValues) -> dict[str, Converger]:
         )
     return {
         "influxdb": influx_converger,
-        "grafana": Converger(None, lambda box, recorded, previous: converge_grafana(box)),
+        "grafana": Converger(
+            None,
+            lambda box, recorded, previous: converge_grafana(box, values[stack.grafana.admin.password]),
+        ),
     }
 
 

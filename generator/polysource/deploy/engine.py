@@ -309,3 +309,90 @@ class Engine:
             raise
         except Exception as error:
             raise EngineError(f"cannot pull {image} for {platform}: {_explain(error)}") from None
+
+
+class SwarmApi:
+    """The swarm side of the daemon deploy talks to (a manager): services, tasks, nodes, configs,
+    secrets, overlay networks. Answers are Docker's own dicts; errors become EngineError."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.client = engine.client
+        self.name = engine.url
+
+    @translated("cannot read the swarm state")
+    def local_node(self) -> tuple[str, bool]:
+        """(node id, whether it is a manager with the swarm active)."""
+        swarm = self.client.info().get("Swarm", {})
+        return str(swarm.get("NodeID", "")), swarm.get("LocalNodeState") == "active" and bool(
+            swarm.get("ControlAvailable")
+        )
+
+    @translated("cannot list swarm services")
+    def services(self, project: str) -> dict[str, dict[str, Any]]:
+        found = self.client.services.list(filters=project_filter(project))
+        return {s.attrs["Spec"]["Labels"][f"{LABEL}.service"]: s.attrs for s in found}
+
+    @translated("cannot create a swarm service")
+    def create_service(self, **kwargs: Any) -> str:
+        return str(self.client.services.create(**kwargs).id)
+
+    @translated("cannot update a swarm service")
+    def update_service(self, service_id: str, **kwargs: Any) -> None:
+        self.client.services.get(service_id).update(**kwargs)
+
+    @translated("cannot inspect a swarm service")
+    def service(self, service_id: str) -> dict[str, Any]:
+        return dict(self.client.services.get(service_id).attrs)
+
+    @translated("cannot remove a swarm service")
+    def remove_service(self, service_id: str) -> None:
+        self.client.services.get(service_id).remove()
+
+    @translated("cannot list tasks")
+    def tasks(self, service_id: str) -> list[dict[str, Any]]:
+        return list(self.client.api.tasks(filters={"service": service_id}))
+
+    @translated("cannot list nodes")
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        return {n.id: n.attrs for n in self.client.nodes.list()}
+
+    @translated("cannot list swarm objects")
+    def objects(self, kind: str, project: str) -> dict[str, str]:
+        """name -> id of the project's configs or secrets."""
+        collection = self.client.configs if kind == "config" else self.client.secrets
+        return {o.name: o.id for o in collection.list(filters=project_filter(project))}
+
+    @translated("cannot create a swarm config or secret")
+    def create_object(self, kind: str, name: str, data: bytes, labels: dict[str, str]) -> str:
+        collection = self.client.configs if kind == "config" else self.client.secrets
+        return str(collection.create(name=name, data=data, labels=labels).id)
+
+    @translated("cannot remove a swarm config or secret")
+    def remove_object(self, kind: str, object_id: str) -> bool:
+        """False when a service still uses it."""
+        import docker.errors
+
+        collection = self.client.configs if kind == "config" else self.client.secrets
+        try:
+            collection.get(object_id).remove()
+            return True
+        except docker.errors.APIError as error:
+            if getattr(error, "status_code", None) in (400, 409):
+                return False
+            raise
+
+    @translated("cannot create the overlay network")
+    def ensure_overlay(self, name: str, labels: dict[str, str]) -> None:
+        if not self.client.networks.list(names=[name]):
+            self.client.networks.create(name, driver="overlay", attachable=True, labels=labels)
+
+    @translated("cannot read an image's entrypoint")
+    def image_command(self, image: str) -> tuple[list[str], list[str]]:
+        """(ENTRYPOINT, CMD) of a local image, for the wrapper that reads swarm secrets."""
+        config = self.client.images.get(image).attrs.get("Config", {})
+        return list(config.get("Entrypoint") or []), list(config.get("Cmd") or [])
+
+    @translated("cannot find the task's container")
+    def box(self, container_id: str) -> Box:
+        return Box(self.client.containers.get(container_id))

@@ -18,7 +18,7 @@ from polysource.pipeline import load_stack
 from polysource.render.files import render_files
 from polysource.secrets import SecretValues
 from polysource.stack import Stack
-from polysource.stack.paths import STATE_FILE
+from polysource.stack.paths import STATE_FILE, is_telegraf
 from polysource.workspace import drift
 
 
@@ -114,7 +114,7 @@ def quiet_first(stack: Stack, actions: list[Action]) -> list[Action]:
     return [
         a
         for a in actions
-        if a.service == "telegraf" and a.verb == "recreate" and a.container.status == "running"
+        if is_telegraf(a.service) and a.verb == "recreate" and a.container.status == "running"
     ]
 
 
@@ -225,8 +225,12 @@ def status(target: Target) -> list[Row]:
         state = box.state
         health = box.health or "-"
         current = "no" if differences(spec, box.labels) else "yes"
-        note = NOT_READY.get(name, "not ready") if health == "unhealthy" else ""
-        if name == "telegraf" and not note and state.get("Status") == "running":
+        note = (
+            NOT_READY.get("telegraf" if is_telegraf(name) else name, "not ready")
+            if health == "unhealthy"
+            else ""
+        )
+        if is_telegraf(name) and not note and state.get("Status") == "running":
             note = writer_note(target)
         if name in desired and (pending := _pending(desired[name], recorded.get(name))):
             current, note = "no", f"settings not converged ({pending}): run polysource deploy"
@@ -244,8 +248,30 @@ def _pending(desired: Desired, recorded: dict[str, Any] | None) -> str:
     return "; ".join(changes(desired, recorded))
 
 
+def deploy_swarm(target: Target, timeout: float, echo: Echo, dry_run: bool) -> int:
+    """The swarm path of deploy; the number of services created or updated."""
+    from polysource.deploy import swarm
+    from polysource.deploy.engine import SwarmApi
+
+    api = SwarmApi(target.engine)
+    if dry_run:
+        items = swarm.swarm_services(target.stack, target.specs, target.values)
+        actions = swarm.plan(items, api.services(target.stack.name))
+        for action in actions:
+            echo(action.line())
+    else:
+        apply.ensure_images(target.engine, target.specs, target.stack.inventory.target.platform, echo)
+        actions = swarm.deploy(api, target.stack, target.specs, target.values, timeout, echo)
+    return sum(a.verb != "keep" for a in actions)
+
+
 def down(target: Target, volumes: bool, echo: Echo) -> None:
     engine, project = target.engine, target.stack.name
+    if target.stack.inventory.target.swarm:
+        from polysource.deploy import swarm
+        from polysource.deploy.engine import SwarmApi
+
+        swarm.down(SwarmApi(engine), target.stack, echo)
     for box in reversed(engine.boxes(project)):
         echo(f"removing {box.labels.get('polysource.service') or box.name}")
         box.remove(force=True)

@@ -370,6 +370,17 @@ class Alerts(Strict):
     pending: Duration = Field("5m", description="How long a threshold must hold before it alerts.")
 
 
+class Telegraf(Strict):
+    """Ingestion: how many Telegrafs share the subscriptions (MQTT `$share/<project>/...`)."""
+
+    instances: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="Above 1, each reading goes to one of them (shared subscriptions, Mosquitto 2, HiveMQ).",
+    )
+
+
 class Grafana(Strict):
     admin_user: Name = "admin"
     admin_password: SecretRef = "${GRAFANA_ADMIN_PASSWORD}"
@@ -437,6 +448,37 @@ def _docker_host(value: Any) -> Any:
     return value
 
 
+LABEL_KEY = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+LABEL_VALUE = r"^[A-Za-z0-9._/-]{1,63}$"
+SWARM_SERVICE = r"^(telegraf(-[1-8])?|influxdb|grafana|mosquitto)$"
+
+
+class Swarm(Strict):
+    """Deploy as Docker Swarm services: one inventory across several hosts (`docker swarm init`
+    on one, `docker swarm join` on the others; deploy talks to a manager)."""
+
+    placement: dict[
+        Annotated[str, Field(pattern=SWARM_SERVICE)],
+        dict[Annotated[str, Field(pattern=LABEL_KEY)], Annotated[str, Field(pattern=LABEL_VALUE)]],
+    ] = Field(
+        default_factory=dict,
+        description="service -> node labels it runs on, e.g. {influxdb: {disk: ssd}, telegraf-1: {site: a}}; "
+        "label nodes with `docker node update --label-add disk=ssd NODE`.",
+    )
+    mesh: bool = Field(
+        False,
+        description="Publish ports through the routing mesh (any node answers; needs the kernel's IPVS). "
+        "Default: on the node the service runs on, services found by DNS (works on any kernel).",
+    )
+    nodes: dict[Annotated[str, Field(pattern=LABEL_VALUE)], Annotated[str, BeforeValidator(_docker_host)]] = (
+        Field(
+            default_factory=dict,
+            description="node hostname -> its Docker API (ssh://pi@host): where deploy converges InfluxDB "
+            "and Grafana when they run on a node other than the manager.",
+        )
+    )
+
+
 class Target(Strict):
     docker_host: Annotated[str, BeforeValidator(_docker_host)] = Field(
         "unix:///var/run/docker.sock", description="unix://, tcp:// or ssh://user@host"
@@ -453,6 +495,7 @@ class Target(Strict):
     images: dict[ServiceName, Annotated[str, Field(pattern=IMAGE, max_length=255)]] = Field(
         default_factory=dict, description="Image overrides, e.g. for a private registry."
     )
+    swarm: Swarm | None = Field(None, description="Deploy to a Docker Swarm (docker_host: a manager).")
 
 
 class Inventory(Strict):
@@ -467,6 +510,7 @@ class Inventory(Strict):
     )
     storage: Storage = Storage()
     grafana: Grafana = Grafana()
+    telegraf: Telegraf = Telegraf()
     target: Target = Target()
     backup: Backup = Backup()
     alerts: Alerts | None = None

@@ -77,4 +77,5 @@ def render_telegraf(stack: Stack) -> str:
         flush_interval=f"{FLUSH_INTERVAL_S}s",
         health_port=paths.TELEGRAF_HEALTH_PORT,
         health_threshold=health_threshold(rate, limit),
+        instance_var=paths.INSTANCE_VAR,
     )

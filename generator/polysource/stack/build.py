@@ -1,6 +1,7 @@
 """From the validated inventory to the stack model: facts first, then the services using them."""
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -39,7 +40,8 @@ def build_stack(inventory: Inventory, inventory_dir: Path, inventory_file: str =
     brokers = {
         name: _broker(inventory, inventory_dir, name, b, host) for name, b in inventory.brokers.items()
     }
-    streams = {name: _stream(inventory.project, name, s) for name, s in inventory.streams.items()}
+    instances = inventory.telegraf.instances
+    streams = {name: _stream(inventory.project, name, s, instances) for name, s in inventory.streams.items()}
     series = {
         sensor_id: Series(
             sensor_id,
@@ -62,10 +64,8 @@ def build_stack(inventory: Inventory, inventory_dir: Path, inventory_file: str =
     services = [_influxdb_service(inventory, influx)]
     if managed:
         services += [_mosquitto_passwd(inventory, managed), _mosquitto(inventory, managed)]
-    services += [
-        _telegraf(inventory, used, influx, managed is not None),
-        _grafana(inventory, influx, grafana),
-    ]
+    services += _telegrafs(inventory, used, influx, managed is not None)
+    services.append(_grafana(inventory, influx, grafana))
     devices = build_devices(inventory, inventory_dir, brokers, streams)
     return Stack(
         inventory,
@@ -139,14 +139,18 @@ def _last(path: str) -> str:
     return path.split(".")[-1]
 
 
-def _stream(project: str, name: str, stream: Stream) -> StreamFacts:
+def _stream(project: str, name: str, stream: Stream, instances: int) -> StreamFacts:
     levels = placeholders(stream.topic)
     fmt = stream.format
+    topic_filter = subscription(stream.topic)
     return StreamFacts(
         name=name,
         broker=stream.broker,
         topic=stream.topic,
-        subscription=subscription(stream.topic),
+        # Several Telegrafs: one shared subscription, each reading delivered to one of them.
+        subscription=f"$share/{project}/{topic_filter}" if instances > 1 else topic_filter,
+        topic_filter=topic_filter,
+        instances=instances,
         qos=stream.qos,
         client_id=client_id(project, name, stream),
         measurement=stream.measurement or name,
@@ -324,6 +328,22 @@ def _mosquitto(inventory: Inventory, broker: BrokerFacts) -> Service:
     )
 
 
+def _telegrafs(
+    inventory: Inventory, brokers: list[BrokerFacts], influx: InfluxFacts, managed: bool
+) -> list[Service]:
+    """One Telegraf, or several sharing the subscriptions, each told its number."""
+    one = _telegraf(inventory, brokers, influx, managed)
+    instances = inventory.telegraf.instances
+    if instances == 1:
+        return [one]
+    return [
+        replace(
+            one, name=name, environment=dict(sorted({**one.environment, paths.INSTANCE_VAR: str(n)}.items()))
+        )
+        for n, name in enumerate(paths.telegraf_names(instances), 1)
+    ]
+
+
 def _telegraf(
     inventory: Inventory, brokers: list[BrokerFacts], influx: InfluxFacts, managed: bool
 ) -> Service:
@@ -336,8 +356,8 @@ def _telegraf(
     if managed:
         depends["mosquitto"] = "service_healthy"
     return Service(
-        name="telegraf",
-        image=_image(inventory, "telegraf"),
+        name=paths.TELEGRAF,
+        image=_image(inventory, paths.TELEGRAF),
         environment=dict(sorted(env.items())),
         mounts=(Mount(paths.TELEGRAF_MOUNT, config=paths.TELEGRAF_DIR),),
         depends_on=depends,

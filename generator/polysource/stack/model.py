@@ -81,7 +81,7 @@ class StreamFacts:
     name: str
     broker: str
     topic: str  # the pattern, with {name} levels
-    subscription: str  # the MQTT filter Telegraf subscribes to
+    subscription: str  # what Telegraf subscribes to: the filter, or $share/<group>/<filter>
     qos: int
     client_id: str
     measurement: str
@@ -92,6 +92,14 @@ class StreamFacts:
     sensor_tag: str  # the tag that holds the sensor id
     topic_tags: str | None  # Telegraf's topic_parsing tags pattern, e.g. "_/site/sensor"
     tag_paths: tuple[str, ...]  # JSON paths stored as tags
+    topic_filter: str = ""  # the plain MQTT filter the topics match (topic_parsing's pattern)
+    instances: int = 1  # Telegrafs sharing the subscription; above 1, client ids end in -<n>
+
+    def client_ids(self) -> list[str]:
+        """The session ids at the broker: one per Telegraf."""
+        if self.instances == 1:
+            return [self.client_id]
+        return [f"{self.client_id}-{n}" for n in range(1, self.instances + 1)]
 
 
 @dataclass(frozen=True)

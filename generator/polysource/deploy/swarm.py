@@ -1,0 +1,406 @@
+"""Deploy to a Docker Swarm: the same stack, as swarm services across the nodes.
+
+What changes from one host, and why:
+- config files become swarm configs (content-addressed, immutable: a changed file is a new
+  config, and the service rolls to it) and secrets become swarm secrets, files in
+  /run/secrets named after the variable the image reads; a small `sh` wrapper exports them
+  before the image's own entrypoint, so no secret is in the service's definition;
+- placement is by node label (target.swarm.placement); data volumes live on the node the
+  service is placed on;
+- updates roll one task at a time, the new task started before the old one stops where the
+  service allows two at once (Telegraf: a second MQTT connection with the same client id takes
+  the session over, so nothing queued is lost), stop-first where a data volume or a published
+  port cannot be shared;
+- InfluxDB and Grafana are converged (users, passwords, tiers) by exec into their task's
+  container, on the manager or through target.swarm.nodes.
+"""
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from polysource.deploy.converge import Desired, convergers, desired_state, read_record
+from polysource.deploy.engine import LABEL, Box, SwarmApi, connect
+from polysource.deploy.spec import ContainerSpec, nanoseconds, short_hash
+from polysource.errors import DeployError
+from polysource.secrets import Secret, SecretValues
+from polysource.stack import Stack
+from polysource.stack.model import Service
+from polysource.stack.paths import STATE_FILE, is_telegraf
+
+Echo = Callable[[str], None]
+POLL_S = 0.25
+MAX_FAILED_TASKS = 3
+EXPORT_SECRETS = 'for f in /run/secrets/*; do [ -f "$f" ] && export "${f##*/}=$(cat "$f")"; done'
+FAILED = ("failed", "rejected", "orphaned")
+
+
+def network_name(project: str) -> str:
+    return f"{project}_default"
+
+
+def object_name(project: str, data: bytes) -> str:
+    """Swarm configs and secrets are immutable: named after their content, at most 64 chars."""
+    return f"{project[:30]}-{hashlib.sha256(data).hexdigest()[:32]}"
+
+
+def placement(stack: Stack, service: str) -> dict[str, str]:
+    swarm = stack.inventory.target.swarm
+    chosen = swarm.placement if swarm else {}
+    if service in chosen:
+        return chosen[service]
+    if is_telegraf(service):
+        return chosen.get("telegraf", {})
+    if service == "mosquitto-passwd":  # it fills the broker's volume: same node
+        return chosen.get("mosquitto", {})
+    return {}
+
+
+def update_order(service: Service) -> str:
+    """start-first when two tasks can run at once: no data volume, no published port."""
+    shares = any(m.volume and not m.read_only for m in service.mounts) or service.ports
+    return "stop-first" if shares else "start-first"
+
+
+def _bytes(size: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    return int(size[:-1]) * units[size[-1].lower()] if size[-1].lower() in units else int(size)
+
+
+@dataclass
+class SwarmService:
+    """One stack service as a swarm service: its definition and the fingerprint that names it."""
+
+    spec: ContainerSpec
+    definition: dict[str, Any]  # JSON-able: what the fingerprint covers
+    configs: list[tuple[str, str, bytes]]  # (object name, path in the container, content)
+    secrets: list[tuple[str, str, bytes]]  # (object name, file name in /run/secrets, value)
+
+    @property
+    def name(self) -> str:
+        return self.spec.service.name
+
+    @property
+    def fingerprint(self) -> str:
+        return short_hash(self.definition)
+
+
+def swarm_services(stack: Stack, specs: list[ContainerSpec], values: SecretValues) -> list[SwarmService]:
+    """The pure part: each service's definition, configs and secrets (tested without Docker)."""
+    found = []
+    for spec in specs:
+        service = spec.service
+        configs = [
+            (object_name(stack.name, content), f"{volume.target}/{path}", content)
+            for volume in spec.config_volumes
+            for path, content in sorted(volume.files.items())
+        ]
+        secret_files = [
+            (object_name(stack.name, values[v].encode()), key, values[v].encode())
+            for key, v in sorted(service.environment.items())
+            if isinstance(v, Secret)
+        ]
+        plain = {k: v for k, v in service.environment.items() if not isinstance(v, Secret)}
+        test = list(service.healthcheck.test) if service.healthcheck else None
+        if test and test[0] == "CMD-SHELL" and secret_files:
+            test = ["CMD-SHELL", f"{EXPORT_SECRETS}; {test[1]}"]
+        definition = {
+            "image": service.image,
+            "command": list(service.command),
+            "env": dict(sorted(plain.items())),
+            "volumes": [[m.target, spec.volume_name(m), m.read_only] for m in service.mounts if m.volume],
+            "configs": [[name, path] for name, path, _ in configs],
+            "secrets": [[name, key] for name, key, _ in secret_files],
+            "ports": [list(p) for p in service.ports],
+            "constraints": [
+                f"node.labels.{k}=={v}" for k, v in sorted(placement(stack, service.name).items())
+            ],
+            "order": update_order(service),
+            "health": None
+            if service.healthcheck is None
+            else {
+                "test": test,
+                "interval": service.healthcheck.interval,
+                "timeout": service.healthcheck.timeout,
+                "retries": service.healthcheck.retries,
+                "start_period": service.healthcheck.start_period,
+            },
+            "memory": service.mem_limit,
+            "job": service.one_shot,
+            "mesh": bool(stack.inventory.target.swarm and stack.inventory.target.swarm.mesh),
+        }
+        found.append(SwarmService(spec, definition, configs, secret_files))
+    return found
+
+
+def _create_kwargs(item: SwarmService, api: SwarmApi, ids: dict[str, str]) -> dict[str, Any]:
+    from docker.types import (
+        ConfigReference,
+        EndpointSpec,
+        Healthcheck,
+        Mount,
+        NetworkAttachmentConfig,
+        Resources,
+        RestartPolicy,
+        SecretReference,
+        ServiceMode,
+        UpdateConfig,
+    )
+
+    d = item.definition
+    spec = item.spec
+    labels = {f"{LABEL}.project": spec.project, f"{LABEL}.service": item.name}
+    kwargs: dict[str, Any] = {
+        "image": d["image"],
+        "name": f"{spec.project}-{item.name}",
+        "env": [f"{k}={v}" for k, v in d["env"].items()],
+        "mounts": [
+            Mount(target, source, type="volume", read_only=ro, labels={**labels, f"{LABEL}.role": "data"})
+            for target, source, ro in d["volumes"]
+        ],
+        "configs": [ConfigReference(ids[name], name, filename=path) for name, path in d["configs"]],
+        "secrets": [SecretReference(ids[name], name, filename=key) for name, key in d["secrets"]],
+        "networks": [NetworkAttachmentConfig(network_name(spec.project), aliases=[item.name])],
+        "constraints": d["constraints"],
+        # Without the mesh: DNS round robin (no virtual IP, no IPVS) and ports bound on the node.
+        "endpoint_spec": EndpointSpec(ports={host: inside for host, inside in d["ports"]})
+        if d["mesh"]
+        else EndpointSpec(mode="dnsrr", ports={host: (inside, "tcp", "host") for host, inside in d["ports"]}),
+        "update_config": None
+        if d["job"]  # a job is run again, not rolled
+        else UpdateConfig(
+            parallelism=1, order=d["order"], failure_action="rollback", monitor=nanoseconds("10s")
+        ),
+        "restart_policy": RestartPolicy(condition="none" if d["job"] else "any"),
+        "mode": ServiceMode("replicated-job") if d["job"] else ServiceMode("replicated", replicas=1),
+        "resources": Resources(mem_limit=_bytes(d["memory"])) if d["memory"] else None,
+        "labels": {**labels, f"{LABEL}.settings": item.fingerprint},
+        "container_labels": {**labels, f"{LABEL}.settings": item.fingerprint},
+    }
+    if d["health"]:
+        h = d["health"]
+        kwargs["healthcheck"] = Healthcheck(
+            test=h["test"],
+            interval=nanoseconds(h["interval"]),
+            timeout=nanoseconds(h["timeout"]),
+            retries=h["retries"],
+            start_period=nanoseconds(h["start_period"]),
+        )
+    if d["secrets"]:  # the wrapper exports /run/secrets/* before the image's own entrypoint
+        entrypoint, cmd = api.image_command(d["image"])
+        kwargs["command"] = ["sh", "-c", f'{EXPORT_SECRETS}; exec "$@"', "polysource-secrets", *entrypoint]
+        kwargs["args"] = d["command"] or cmd
+    elif d["command"]:
+        kwargs["args"] = d["command"]
+    return kwargs
+
+
+@dataclass
+class SwarmAction:
+    item: SwarmService
+    verb: str  # create, update, keep
+    service_id: str | None = None
+
+    def line(self) -> str:
+        where = ", ".join(self.item.definition["constraints"]) or "any node"
+        return f"{self.verb:<9} {self.item.name} ({self.item.definition['order']}; on {where})"
+
+
+def plan(items: list[SwarmService], existing: dict[str, dict[str, Any]]) -> list[SwarmAction]:
+    actions = []
+    for item in items:
+        current = existing.get(item.name)
+        if current is None:
+            actions.append(SwarmAction(item, "create"))
+            continue
+        label = current["Spec"].get("Labels", {}).get(f"{LABEL}.settings")
+        verb = "keep" if label == item.fingerprint else "update"
+        actions.append(SwarmAction(item, verb, current["ID"]))
+    return actions
+
+
+def _ensure_objects(api: SwarmApi, project: str, items: list[SwarmService]) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for kind in ("config", "secret"):
+        have = api.objects(kind, project)
+        for item in items:
+            for name, _, data in item.configs if kind == "config" else item.secrets:
+                if name not in have:
+                    labels = {f"{LABEL}.project": project}
+                    have[name] = api.create_object(kind, name, data, labels)
+                ids[name] = have[name]
+    return ids
+
+
+def _current_task(api: SwarmApi, service_id: str, fingerprint: str) -> tuple[str, dict[str, Any] | None]:
+    """('running' | 'complete' | 'failed: why' | 'pending', the task)."""
+    tasks = [
+        t
+        for t in api.tasks(service_id)
+        if t.get("Spec", {}).get("ContainerSpec", {}).get("Labels", {}).get(f"{LABEL}.settings")
+        == fingerprint
+    ]
+    for state in ("complete", "running"):
+        for task in tasks:
+            if task["Status"]["State"] == state and task.get("DesiredState") in ("running", "complete"):
+                return state, task
+    failed = [t for t in tasks if t["Status"]["State"] in FAILED]
+    if len(failed) >= MAX_FAILED_TASKS:
+        last = failed[-1]["Status"]
+        return f"failed: {last.get('Err') or last.get('Message') or last['State']}", failed[-1]
+    return "pending", None
+
+
+def _wait(api: SwarmApi, action: SwarmAction, timeout: float) -> dict[str, Any]:
+    assert action.service_id is not None
+    item = action.item
+    deadline = time.monotonic() + timeout
+    want = "complete" if item.definition["job"] else "running"
+    while True:
+        state, task = _current_task(api, action.service_id, item.fingerprint)
+        if state == want and task is not None:
+            return task
+        if state.startswith("failed"):
+            raise DeployError(f"{item.name}: its task {state}")
+        status = api.service(action.service_id).get("UpdateStatus", {})
+        if status.get("State") in ("rollback_completed", "paused"):
+            raise DeployError(f"{item.name}: the update was rolled back: {status.get('Message', '')}")
+        if time.monotonic() > deadline:
+            raise DeployError(f"{item.name}: no task {want} after {timeout:.0f} s (last: {state})")
+        time.sleep(POLL_S)
+
+
+def _task_box(api: SwarmApi, stack: Stack, task: dict[str, Any]) -> Box:
+    """The task's container, on the manager or through the node's own Docker API."""
+    local, _ = api.local_node()
+    container = task["Status"]["ContainerStatus"]["ContainerID"]
+    if task["NodeID"] == local:
+        return api.box(container)
+    node = api.nodes().get(task["NodeID"], {})
+    hostname = node.get("Description", {}).get("Hostname", task["NodeID"])
+    swarm = stack.inventory.target.swarm
+    url = swarm.nodes.get(hostname) if swarm else None
+    if url is None:
+        raise DeployError(
+            f"the task runs on node {hostname}: converging it needs that node's Docker API; "
+            f"add target.swarm.nodes.{hostname} (e.g. ssh://pi@{hostname})"
+        )
+    return SwarmApi(connect(url)).box(container)
+
+
+def _converge(
+    api: SwarmApi, stack: Stack, values: SecretValues, item: SwarmService, task: dict[str, Any], echo: Echo
+) -> None:
+    desired: Desired | None = desired_state(stack, values).get(item.name)
+    how = convergers(stack, values).get(item.name)
+    if desired is None or how is None:
+        return
+    box = _task_box(api, stack, task)
+    recorded = read_record(box.read_file(f"{desired.data_path}/{STATE_FILE}"))
+    from polysource.deploy.converge import changes
+
+    pending = changes(desired, recorded)
+    if not pending:
+        return
+    echo(f"converging {item.name}: {'; '.join(pending)}")
+    if how.answers:
+        deadline = time.monotonic() + 60
+        while box.run(how.answers)[0] != 0:
+            if time.monotonic() > deadline:
+                raise DeployError(f"{item.name}: does not answer for converge")
+            time.sleep(POLL_S)
+    how.apply(box, recorded, [])
+    box.write_file(desired.data_path, STATE_FILE, desired.record(), 0o600)
+
+
+def deploy(
+    api: SwarmApi, stack: Stack, specs: list[ContainerSpec], values: SecretValues, timeout: float, echo: Echo
+) -> list[SwarmAction]:
+    """Services in dependency order, each rolled out and ready (and converged) before the next."""
+    _, manager = api.local_node()
+    if not manager:
+        raise DeployError(
+            f"{api.name} is not a swarm manager: run `docker swarm init` there, or point "
+            "target.docker_host at a manager"
+        )
+    project = stack.name
+    items = swarm_services(stack, specs, values)
+    existing = api.services(project)
+    actions = plan(items, existing)
+    api.ensure_overlay(network_name(project), {f"{LABEL}.project": project})
+    ids = _ensure_objects(api, project, items)
+    for action in actions:
+        echo(action.line())
+        if action.verb == "create":
+            action.service_id = api.create_service(**_create_kwargs(action.item, api, ids))
+        elif action.verb == "update":
+            assert action.service_id is not None
+            api.update_service(action.service_id, **_create_kwargs(action.item, api, ids))
+        if action.verb == "keep" and action.item.definition["job"]:
+            continue
+        assert action.service_id is not None
+        task = _wait(api, action, timeout)
+        if not action.item.definition["job"]:
+            _converge(api, stack, values, action.item, task, echo)
+    wanted = {i.name for i in items}
+    for name, attrs in sorted(existing.items()):
+        if name not in wanted:
+            echo(f"remove    {name} (no longer in the stack)")
+            api.remove_service(attrs["ID"])
+    _prune(api, project, ids)
+    return actions
+
+
+def _prune(api: SwarmApi, project: str, keep: dict[str, str]) -> None:
+    for kind in ("config", "secret"):
+        for name, object_id in api.objects(kind, project).items():
+            if name not in keep:
+                api.remove_object(kind, object_id)  # still used by a task shutting down: next time
+
+
+@dataclass
+class TaskRow:
+    service: str
+    node: str
+    state: str
+    note: str
+
+
+def status(api: SwarmApi, stack: Stack) -> list[TaskRow]:
+    """Tasks per node: each service's tasks that should run, where, and how they are."""
+    nodes = {i: n.get("Description", {}).get("Hostname", i) for i, n in api.nodes().items()}
+    existing = api.services(stack.name)
+    rows = []
+    for service in stack.services:
+        attrs = existing.get(service.name)
+        if attrs is None:
+            rows.append(TaskRow(service.name, "-", "missing", "not deployed"))
+            continue
+        tasks = [t for t in api.tasks(attrs["ID"]) if t.get("DesiredState") in ("running", "complete")]
+        if not tasks:
+            rows.append(
+                TaskRow(service.name, "-", "no task", "the scheduler placed nothing: check placement")
+            )
+        for task in tasks:
+            st = task["Status"]
+            rows.append(
+                TaskRow(service.name, nodes.get(task.get("NodeID", ""), "-"), st["State"], st.get("Err", ""))
+            )
+    return rows
+
+
+def down(api: SwarmApi, stack: Stack, echo: Echo) -> None:
+    for name, attrs in sorted(api.services(stack.name).items()):
+        echo(f"removing {name}")
+        api.remove_service(attrs["ID"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # configs and secrets free once the tasks are gone
+        left = [o for kind in ("config", "secret") for o in api.objects(kind, stack.name).items()]
+        if not left:
+            break
+        for kind in ("config", "secret"):
+            for _, object_id in api.objects(kind, stack.name).items():
+                api.remove_object(kind, object_id)
+        time.sleep(POLL_S)
