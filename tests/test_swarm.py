@@ -13,15 +13,25 @@ from helpers import run_cli, steadily
 from services import NetnsDockerd, wait_for
 
 
+def fresh_gateway_bridge(client) -> None:
+    """docker_gwbridge outlives a swarm in the cached data root, with its old endpoints: a new
+    swarm then hands a task an address the bridge's NAT sends elsewhere. Start each swarm clean."""
+    for network in client.networks.list(names=["docker_gwbridge"]):
+        with contextlib.suppress(docker.errors.APIError):
+            network.remove()
+
+
 @pytest.fixture
 def swarm(docker_engine):
     client = docker.DockerClient(base_url=docker_engine)
+    fresh_gateway_bridge(client)
     client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
     (node,) = client.nodes.list()
     spec = node.attrs["Spec"]
     node.update({**spec, "Labels": {"disk": "ssd", "site": "lab"}})
     yield client
     client.swarm.leave(force=True)
+    fresh_gateway_bridge(client)
 
 
 def deploy(project):
@@ -106,6 +116,8 @@ def two_nodes(docker_engine, test_images):
     worker = docker.DockerClient(base_url=node.url)
     try:
         assert build_all(worker, stand_in_binaries()) == test_images  # the same tags on both
+        fresh_gateway_bridge(manager)
+        fresh_gateway_bridge(worker)
         manager.swarm.init(advertise_addr=node.host_address, listen_addr=f"{node.host_address}:2377")
         token = manager.swarm.attrs["JoinTokens"]["Worker"]
         worker.swarm.join(
@@ -127,6 +139,8 @@ def two_nodes(docker_engine, test_images):
                 client.swarm.leave(force=True)
         for volume in worker.volumes.list():
             volume.remove(force=True)
+        fresh_gateway_bridge(manager)
+        fresh_gateway_bridge(worker)
         node.stop()
 
 

@@ -315,6 +315,27 @@ def _converge(
     box.write_file(desired.data_path, STATE_FILE, desired.record(), 0o600)
 
 
+def _wait_ready(
+    api: SwarmApi, stack: Stack, item: SwarmService, task: dict[str, Any], timeout: float
+) -> None:
+    """Ready as on one host: the service's own healthcheck, run in its task every quarter second
+    (a swarm task counts as running before its first healthcheck passes)."""
+    health = item.definition["health"]
+    if health is None:
+        return
+    try:
+        box = _task_box(api, stack, task)
+    except DeployError:
+        return  # a node deploy cannot reach: the swarm's own health state has to do
+    kind, *rest = health["test"]
+    command = ["sh", "-c", rest[0]] if kind == "CMD-SHELL" else list(rest)
+    deadline = time.monotonic() + timeout
+    while box.run(command)[0] != 0:
+        if time.monotonic() > deadline:
+            raise DeployError(f"{item.name}: not ready after {timeout:.0f} s (its healthcheck fails)")
+        time.sleep(POLL_S)
+
+
 def deploy(
     api: SwarmApi, stack: Stack, specs: list[ContainerSpec], values: SecretValues, timeout: float, echo: Echo
 ) -> list[SwarmAction]:
@@ -344,6 +365,7 @@ def deploy(
         task = _wait(api, action, timeout)
         if not action.item.definition["job"]:
             _converge(api, stack, values, action.item, task, echo)
+            _wait_ready(api, stack, action.item, task, timeout)
     wanted = {i.name for i in items}
     for name, attrs in sorted(existing.items()):
         if name not in wanted:
