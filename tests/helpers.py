@@ -76,3 +76,9 @@ def rendered_then_changed(tmp_path: Path) -> tuple[Path, Path, dict[Path, bytes]
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     write_inventory(tmp_path, MINIMAL.replace("polysource/capteurs", "lab/capteurs"))
     return inventory, out, before
+
+
+def service_rows(status_output: str) -> dict[str, list[str]]:
+    """`status`'s first table (services or swarm tasks), by its first column."""
+    lines = status_output.split("\n\n")[0].splitlines()[1:]
+    return {line.split()[0]: line.split() for line in lines if line.strip()}

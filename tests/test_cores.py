@@ -243,7 +243,7 @@ def test_help_starts_without_importing_the_heavy_libraries():
     code = (
         "import sys\nfrom click.testing import CliRunner\nfrom polysource.cli import main\n"
         "CliRunner().invoke(main, ['--help'])\n"
-        "print(sorted(m for m in ('docker', 'grafanalib', 'paho', 'pydantic', 'jinja2') if m in sys.modules))"
+        "print(sorted(m for m in ('docker', 'paho', 'pydantic', 'jinja2') if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
@@ -299,3 +299,82 @@ def test_telegraf_is_stopped_first_when_its_account_changes(tmp_path):
     assert [a.service for a in quiet_first(stack, rotated)] == ["telegraf"]
     same = make_plan(before, deployed(before), {}, desired, recorded)
     assert quiet_first(stack, same) == []
+
+
+# --- swarm: the definitions deploy sends, without Docker ----------------------------------------
+
+
+def swarm_items(tmp_path, swarm: str, extra: str = ""):
+    import re
+
+    from polysource.deploy.swarm import swarm_services
+
+    text = (INVENTORIES / "lab-local.yml").read_text()
+    text = re.sub(r"^target:.*$", lambda m: f"{m.group(0)}\n{swarm}", text, count=1, flags=re.M) + extra
+    inventory = write_inventory(tmp_path, text, "lab.yml")
+    stack = load_stack(inventory)
+    files = fresh_files(inventory, tmp_path / "out")
+    values = SecretValues({s: f"value-of-{s.var}" for s in stack.secrets})
+    return {i.name: i for i in swarm_services(stack, desired_containers(stack, files, values), values)}
+
+
+SWARM = "  swarm:\n    placement: {telegraf: {site: a}, mosquitto: {disk: ssd}, influxdb: {disk: ssd}}"
+
+
+def test_swarm_definitions_hold_no_secret_and_place_by_label(tmp_path):
+    items = swarm_items(tmp_path, SWARM)
+    text = json.dumps({name: item.definition for name, item in items.items()})
+    assert "value-of-" not in text, "a secret value in a service definition"
+    assert items["telegraf"].definition["order"] == "start-first"
+    assert {items[n].definition["order"] for n in ("influxdb", "grafana", "mosquitto")} == {"stop-first"}
+    assert items["mosquitto-passwd"].definition["constraints"] == ["node.labels.disk==ssd"]  # with its volume
+    assert items["grafana"].definition["constraints"] == []
+    influx = items["influxdb"]
+    assert {key for _, key, _ in influx.secrets} >= {"DOCKER_INFLUXDB_INIT_PASSWORD"}
+    assert all(value.startswith(b"value-of-") for _, _, value in influx.secrets)
+    # content-addressed: the same inventory gives the same names
+    (tmp_path / "again").mkdir()
+    again = swarm_items(tmp_path / "again", SWARM)
+    assert again["telegraf"].fingerprint == items["telegraf"].fingerprint
+    assert [c[0] for c in again["grafana"].configs] == [c[0] for c in items["grafana"].configs]
+
+
+def test_several_telegrafs_inherit_the_telegraf_placement(tmp_path):
+    swarm = "  swarm:\n    placement: {telegraf: {site: a}, telegraf-2: {site: b}}"
+    items = swarm_items(tmp_path, swarm, "\ntelegraf: {instances: 3}\n")
+    assert items["telegraf-1"].definition["constraints"] == ["node.labels.site==a"]
+    assert items["telegraf-2"].definition["constraints"] == ["node.labels.site==b"]
+    assert items["telegraf-3"].definition["env"]["POLYSOURCE_INSTANCE"] == "3"
+
+
+@pytest.mark.parametrize("value", ["has:colon", "line\nbreak"])
+def test_unusable_mosquitto_passwords_are_refused_before_any_change(value):
+    from polysource.deploy.run import check_secret_values
+    from polysource.errors import DeployError
+
+    stack = load_stack(INVENTORIES / "lab-local.yml")
+    values = SecretValues(
+        {s: value if s.var.startswith("MOSQUITTO") else "long enough" for s in stack.secrets}
+    )
+    with pytest.raises(DeployError, match="cannot hold") as caught:
+        check_secret_values(stack, values)
+    assert value not in str(caught.value)
+
+
+def test_disk_estimate_counts_readings_heartbeat_and_tiers(tmp_path):
+    from polysource.stack.sizing import describe, estimate
+
+    seed = (INVENTORIES / "polysource.yml").read_text()
+    stack = load_stack(INVENTORIES / "polysource.yml")
+    found = estimate(stack)
+    # one sensor every 60 s, Telegraf's statistics (9 values every 10 s), 3 bytes each
+    assert found.per_day == pytest.approx((1 / 60 + 0.9) * 86400 * 3)
+    assert found.kept == pytest.approx(found.per_day * 90)  # retention 90d
+    assert describe(found)[0].startswith("disk: about 238 kB a day, 86.7 MB a year; levels at 21.4 MB")
+
+    text = seed.replace("retention: 90d}", "retention: inf, downsample: [{every: 5m, keep: 104w}]}")
+    text = text.replace("target: {", "target: {storage_gb: 0.05, ")
+    found = estimate(load_stack(write_inventory(tmp_path, text, "polysource.yml")))
+    assert found.per_day == pytest.approx((1 / 60 + 0.9) * 86400 * 3 + 288 * 3)
+    warning = describe(found)[-1]
+    assert warning.startswith("warning: at this rate the 50 MB card fills in about 210 days")

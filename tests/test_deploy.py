@@ -14,7 +14,7 @@ from deploy_helpers import (
     wait_subscribed,
 )
 
-from helpers import run_cli
+from helpers import run_cli, service_rows
 from services import wait_for
 
 
@@ -49,7 +49,7 @@ def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
     wait_for(docker_says_healthy, 30, "Docker's own healthchecks (every 5 s)")
     status = run_cli(*project.args("status"))
     assert status.exit_code == 0, status.output
-    table = {line.split()[0]: line.split() for line in status.output.splitlines()[1:]}
+    table = service_rows(status.output)
     assert table["telegraf"][2:5] == ["running", "healthy", "yes"]
     assert table["influxdb"][2:5] == ["running", "healthy", "yes"]
     assert table["mosquitto-passwd"][2] == "exited"
@@ -100,7 +100,7 @@ def test_changed_sensor_recreates_exactly_telegraf(deploy_project):
     after = container_ids(project)
     assert {s for s in after if after[s] != before[s]} == {"telegraf"}
     grafana = client_for(project).containers.get(after["grafana"])
-    stream, _ = grafana.get_archive(f"/etc/grafana/dashboards/{project.ports['project']}-overview.json")
+    stream, _ = grafana.get_archive(f"/etc/grafana/dashboards/{project.ports['project']}-tests.json")
     assert b"Test 4G (10 s)" in b"".join(stream)
     assert "0 change(s)" in run_cli(*project.args("deploy")).output
 

@@ -7,7 +7,7 @@ import time
 
 from deploy_helpers import SEED_READING, container_ids, publish, wait_readings, wait_subscribed
 
-from helpers import run_cli
+from helpers import run_cli, service_rows
 
 
 def test_deploy_redeploy_status_logs_and_down_over_ssh(
@@ -38,7 +38,7 @@ def test_deploy_redeploy_status_logs_and_down_over_ssh(
 
     status = run_cli(*project.args("status"))
     assert status.exit_code == 0, status.output
-    services = {line.split()[0] for line in status.output.split("\n\n")[0].splitlines()[1:]}
+    services = set(service_rows(status.output))
     assert services >= {"influxdb", "telegraf", "grafana"}
 
     logs = run_cli(*project.args("logs", "telegraf"))

@@ -9,7 +9,7 @@ import docker
 import pytest
 from deploy_helpers import SEED_READING, publish, readings, wait_readings, wait_subscribed
 
-from helpers import run_cli, steadily
+from helpers import run_cli, service_rows, steadily
 from services import NetnsDockerd, wait_for
 
 
@@ -160,7 +160,7 @@ def test_one_inventory_one_deploy_across_two_nodes(deploy_project, two_nodes):
     assert "converging grafana" in first.output and "converging influxdb" in first.output
 
     status = run_cli(*project.args("status"))
-    where = {line.split()[0]: line.split()[1] for line in status.output.split("\n\n")[0].splitlines()[1:]}
+    where = {name: row[1] for name, row in service_rows(status.output).items()}
     assert where["influxdb"] == manager.info()["Name"]
     assert where["mosquitto"] == where["telegraf"] == where["grafana"] == node.hostname, status.output
 

@@ -3,7 +3,10 @@
 A re-created container replaces the old one only once it is ready (and converged); otherwise
 the old one is put back and started, so a failed deploy leaves running what was running.
 Readiness is probed directly, by running the service's own healthcheck inside it every quarter
-second, instead of waiting for Docker's 5 s healthcheck ticks.
+second, instead of waiting for Docker's 5 s healthcheck ticks. A service that shares nothing
+with its next container (Telegraf: no data volume, no port) is replaced new-first: the old one
+runs until the new one is ready, and a second MQTT connection with the same client id takes the
+persistent session over, so nothing queued at the broker is lost.
 """
 
 import contextlib
@@ -264,7 +267,8 @@ def begin(engine: Engine, action: Action, network: str) -> Step:
         if action.verb == "recreate":
             step.old, step.was_running = action.container, action.container.status == "running"
             step.previous_env = action.container.env
-            step.old.stop(timeout=10)
+            if not spec.service.start_first:  # it would share a port or a data volume
+                step.old.stop(timeout=10)
             step.old.rename(f"{spec.name}-previous")
         try:
             step.new = start_container(engine, spec, network)

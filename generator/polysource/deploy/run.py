@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,12 +52,12 @@ def prepare(inventory: Path, output: Path, host: str | None, full: bool = True) 
             "run `polysource render` and review the diff first; nothing was changed"
         )
     values = secrets.resolve(stack.secrets, stack.inventory_dir)
-    _check_secret_values(stack, values)
+    check_secret_values(stack, values)
     engine = connect(url)
     return Target(stack, desired_containers(stack, files, values), engine, values)
 
 
-def _check_secret_values(stack: Stack, values: SecretValues) -> None:
+def check_secret_values(stack: Stack, values: SecretValues) -> None:
     """Values the services cannot take, found before anything changes (never shown)."""
     problems = []
     if stack.influx.version == 2 and len(values[stack.influx.admin.password]) < 8:
@@ -66,36 +67,40 @@ def _check_secret_values(stack: Stack, values: SecretValues) -> None:
         for secret in [broker.credential.password, *broker.device_accounts.values()]:
             if "\n" in values[secret] or "\r" in values[secret]:
                 problems.append(f"{secret.var}: a Mosquitto password cannot hold a line break")
+            if ":" in values[secret]:  # mosquitto_passwd -U cuts user:password lines at each ':'
+                problems.append(
+                    f"{secret.var}: a Mosquitto password cannot hold ':' (mosquitto_passwd cuts it)"
+                )
     if problems:
         raise DeployError("unusable secret values: " + "; ".join(problems) + "; nothing was changed")
 
 
+def _read_record(target: Target, existing: dict[str, Box], name: str) -> dict[str, Any] | None:
+    """What converge last recorded in the service's data volume."""
+    desired = target.desired[name]
+    spec = next(s for s in target.specs if s.service.name == name)
+    box = existing.get(name)
+    if box is not None:
+        return read_record(box.read_file(f"{desired.data_path}/{STATE_FILE}"))
+    mount = next(m for m in spec.service.mounts if m.target == desired.data_path)
+    return read_record(apply.read_volume_file(target.engine, spec, spec.volume_name(mount), STATE_FILE))
+
+
 def _recorded(target: Target, existing: dict[str, Box]) -> dict[str, dict[str, Any] | None]:
-    """What converge last recorded in each stateful service's data volume."""
-    found: dict[str, dict[str, Any] | None] = {}
-    specs = {s.service.name: s for s in target.specs}
-    for name, desired in target.desired.items():
-        spec = specs.get(name)
-        if spec is None:
-            continue
-        box = existing.get(name)
-        if box is not None:
-            data = box.read_file(f"{desired.data_path}/{STATE_FILE}")
-        else:
-            mount = next(m for m in spec.service.mounts if m.target == desired.data_path)
-            data = apply.read_volume_file(target.engine, spec, spec.volume_name(mount), STATE_FILE)
-        found[name] = read_record(data)
-    return found
+    """Each stateful service's record, read in parallel (each read is a ~0.1 s archive call)."""
+    names = [n for n in target.desired if any(s.service.name == n for s in target.specs)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(names, pool.map(lambda n: _read_record(target, existing, n), names), strict=True))
 
 
 def plan(target: Target) -> tuple[list[Action], dict[str, dict[str, Any] | None]]:
     existing = target.engine.services(target.stack.name)
-    live = {
-        spec.service.name: apply.deployed_live_files(existing[spec.service.name], spec)
-        for spec in target.specs
-        if spec.service.name in existing
-    }
-    recorded = _recorded(target, existing)
+    deployed = [spec for spec in target.specs if spec.service.name in existing]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        read = pool.submit(_recorded, target, existing)
+        files = pool.map(lambda spec: apply.deployed_live_files(existing[spec.service.name], spec), deployed)
+        live = dict(zip((spec.service.name for spec in deployed), files, strict=True))
+        recorded = read.result()
     actions = make_plan(target.specs, existing, live, target.desired, recorded)
     return actions, recorded
 

@@ -59,9 +59,7 @@ def placement(stack: Stack, service: str) -> dict[str, str]:
 
 
 def update_order(service: Service) -> str:
-    """start-first when two tasks can run at once: no data volume, no published port."""
-    shares = any(m.volume and not m.read_only for m in service.mounts) or service.ports
-    return "stop-first" if shares else "start-first"
+    return "start-first" if service.start_first else "stop-first"
 
 
 def _bytes(size: str) -> int:

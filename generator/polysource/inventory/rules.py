@@ -14,6 +14,7 @@ from polysource.inventory.durations import seconds
 from polysource.inventory.model import RESERVED_KEYS
 from polysource.inventory.topics import PLACEHOLDER, SENSOR, level_problem
 from polysource.stack.images import ImageError, check_platform
+from polysource.stack.paths import telegraf_names
 
 Path = tuple[str | int, ...]
 Found = Iterator[tuple[Path, str]]
@@ -47,6 +48,7 @@ def cross_problems(data: dict[str, Any], base: FsPath) -> Found:
     yield from _alert_problems(_mapping(data.get("alerts")), "alerts" in data)
     yield from _user_problems(data)
     yield from _platform_problems(data)
+    yield from _placement_problems(data)
 
 
 def _broker_problems(name: str, broker: dict[str, Any], base: FsPath) -> Found:
@@ -288,6 +290,20 @@ def _platform_problems(data: dict[str, Any]) -> Found:
             check_platform(service, platform, influxdb_version=version)
         except ImageError as error:
             yield ("target", "platform"), str(error)
+
+
+def _placement_problems(data: dict[str, Any]) -> Found:
+    """Swarm placement names services the stack runs."""
+    placement = _mapping(_mapping(_mapping(data.get("target")).get("swarm")).get("placement"))
+    managed = any(_mapping(b).get("managed") is True for b in _mapping(data.get("brokers")).values())
+    instances = _mapping(data.get("telegraf")).get("instances", 1)
+    count = instances if type(instances) is int and 1 <= instances <= 8 else 1
+    services = ["influxdb", "grafana", "telegraf", *telegraf_names(count)] + (
+        ["mosquitto"] if managed else []
+    )
+    for name in placement:
+        if isinstance(name, str) and name not in services:
+            yield ("target", "swarm", "placement", name), _unknown("service", name, dict.fromkeys(services))
 
 
 def _unknown(kind: str, name: str, known: dict[str, Any]) -> str:

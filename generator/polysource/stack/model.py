@@ -260,6 +260,13 @@ class Service:
     def secrets(self) -> list[Secret]:
         return sorted({v for v in self.environment.values() if isinstance(v, Secret)})
 
+    @property
+    def start_first(self) -> bool:
+        """Whether a new container may start before the old one stops: nothing they would share
+        (a writable data volume, a published port), and not a one-shot job."""
+        shares = any(m.volume and not m.read_only for m in self.mounts) or self.ports
+        return not shares and not self.one_shot
+
 
 @dataclass(frozen=True)
 class Stack:
