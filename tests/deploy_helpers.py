@@ -85,3 +85,27 @@ def wait_readings(project, count: int, timeout: float = 30, **login) -> list[dic
             print(f"--- {name}\n" + box.logs(tail=30).decode(errors="replace"))
         raise
     return readings(project, **login)
+
+
+def write_lines(project, lines: list[str], precision: str = "ns") -> None:
+    """Line protocol straight to the deployed InfluxDB 1 as its admin; returns once InfluxDB
+    acknowledged the write (204)."""
+    import base64
+    import urllib.request
+
+    url = f"http://127.0.0.1:{project.ports['influxdb']}/write?db=polysource&precision={precision}"
+    login = base64.b64encode(f"admin:{project.secrets['INFLUXDB_ADMIN_PASSWORD']}".encode()).decode()
+    request = urllib.request.Request(url, data="\n".join(lines).encode(), method="POST")
+    request.add_header("Authorization", f"Basic {login}")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 204
+
+
+def deploy(project, *extra: str):
+    """`polysource deploy` that must succeed: (when it started, click's result)."""
+    from helpers import run_cli
+
+    started = time.time()
+    result = run_cli(*project.args("deploy", "--timeout", "120", *extra))
+    assert result.exit_code == 0, result.output
+    return started, result

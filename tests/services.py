@@ -509,6 +509,52 @@ def stop_stale_dockerd(data_root: Path) -> None:
             )
 
 
+def launch_dockerd(cache_name: str, prefix: list[str], what: str) -> tuple[subprocess.Popen, str, Path]:
+    """dockerd on its own socket and exec root, its data root cached under ~/.cache (images are
+    reused across runs), started through prefix (a namespace entry, or nothing); returns once it
+    answers: (process, url, log)."""
+    import tempfile
+
+    import docker
+
+    require(shutil.which("dockerd") is not None, "dockerd (docker.io)")
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource" / cache_name
+    stop_stale_dockerd(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    run = Path(tempfile.mkdtemp(prefix="psd-", dir="/tmp"))  # short: socket paths are limited
+    url = f"unix://{run}/docker.sock"
+    log_path = run / "dockerd.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [
+                *prefix,
+                "dockerd",
+                "--host",
+                url,
+                "--data-root",
+                str(cache),
+                "--exec-root",
+                str(run / "exec"),
+                "--pidfile",
+                str(run / "docker.pid"),
+                "--bridge",
+                "none",
+            ],  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def up() -> bool:
+        try:
+            return bool(docker.DockerClient(base_url=url).ping())
+        except Exception:
+            return process.poll() is not None
+
+    wait_for(up, 60, what)
+    assert process.poll() is None, log_path.read_text()[-2000:]
+    return process, url, log_path
+
+
 @dataclass
 class DockerEngine:
     """dockerd on its own socket and folders; its data root is cached so images are reused."""
@@ -517,45 +563,7 @@ class DockerEngine:
     url: str = ""
 
     def start(self) -> "DockerEngine":
-        import tempfile
-
-        import docker
-
-        require(shutil.which("dockerd") is not None, "dockerd (docker.io)")
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource" / "docker"
-        stop_stale_dockerd(cache)
-        run = Path(tempfile.mkdtemp(prefix="psd-", dir="/tmp"))  # short: socket paths are limited
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource" / "docker"
-        cache.mkdir(parents=True, exist_ok=True)
-        self.url = f"unix://{run}/docker.sock"
-        self.log = run / "dockerd.log"
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    "dockerd",
-                    "--host",
-                    self.url,
-                    "--data-root",
-                    str(cache),
-                    "--exec-root",
-                    str(run / "exec"),
-                    "--pidfile",
-                    str(run / "docker.pid"),
-                    "--bridge",
-                    "none",
-                ],  # fmt: skip
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-        def up() -> bool:
-            try:
-                return docker.DockerClient(base_url=self.url).ping()
-            except Exception:
-                return self.process is not None and self.process.poll() is not None
-
-        wait_for(up, 60, "dockerd")
-        assert self.process.poll() is None, self.log.read_text()[-2000:]
+        self.process, self.url, self.log = launch_dockerd("docker", [], "dockerd")
         return self
 
     def stop(self) -> None:
@@ -578,55 +586,12 @@ class NetnsDockerd:
     url: str = ""
 
     def start(self) -> "NetnsDockerd":
-        import tempfile
-
-        import docker
-
         require(shutil.which("nsenter") is not None and shutil.which("ip") is not None, "nsenter and ip")
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource" / "docker-nodeb"
-        stop_stale_dockerd(cache)
         self._network(remove_only=True)
         self._network()
-        run = Path(tempfile.mkdtemp(prefix="psn-", dir="/tmp"))
-        cache.mkdir(parents=True, exist_ok=True)
-        self.url = f"unix://{run}/docker.sock"
-        self.log = run / "dockerd.log"
-        script = f'hostname {self.hostname} && exec "$@"'
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    "nsenter",
-                    f"--net=/var/run/netns/{self.name}",
-                    "unshare",
-                    "--uts",
-                    "sh",
-                    "-c",
-                    script,
-                    "sh",
-                    "dockerd",
-                    "--host",
-                    self.url,
-                    "--data-root",
-                    str(cache),
-                    "--exec-root",
-                    str(run / "exec"),
-                    "--pidfile",
-                    str(run / "docker.pid"),
-                    "--bridge",
-                    "none",
-                ],  # fmt: skip
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-        def up() -> bool:
-            try:
-                return docker.DockerClient(base_url=self.url).ping()
-            except Exception:
-                return self.process is not None and self.process.poll() is not None
-
-        wait_for(up, 60, "the second dockerd")
-        assert self.process.poll() is None, self.log.read_text()[-2000:]
+        enter = [f"--net=/var/run/netns/{self.name}", "unshare", "--uts", "sh", "-c"]
+        prefix = ["nsenter", *enter, f'hostname {self.hostname} && exec "$@"', "sh"]
+        self.process, self.url, self.log = launch_dockerd("docker-nodeb", prefix, "the second dockerd")
         return self
 
     def _network(self, remove_only: bool = False) -> None:

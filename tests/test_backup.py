@@ -2,16 +2,24 @@
 with its tags onto a fresh stack, none acknowledged before a live backup started is missing,
 and a damaged or foreign archive restores nothing."""
 
-import base64
 import io
 import tarfile
 import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 
 import pytest
-from deploy_helpers import SEED_READING, containers, influx, publish, readings, wait_readings, wait_subscribed
+from deploy_helpers import (
+    SEED_READING,
+    containers,
+    deploy,
+    influx,
+    publish,
+    readings,
+    wait_readings,
+    wait_subscribed,
+    write_lines,
+)
 
 from helpers import run_cli
 from polysource.backup.archive import (
@@ -23,23 +31,6 @@ from polysource.backup.archive import (
     read_index,
     to_prune,
 )
-
-
-def deploy(project):
-    started = time.time()
-    result = run_cli(*project.args("deploy", "--timeout", "120"))
-    assert result.exit_code == 0, result.output
-    return started
-
-
-def write_points(project, lines: list[str]) -> None:
-    """Line protocol straight to InfluxDB; returns once InfluxDB acknowledged (204)."""
-    url = f"http://127.0.0.1:{project.ports['influxdb']}/write?db=polysource&precision=ns"
-    login = base64.b64encode(f"admin:{project.secrets['INFLUXDB_ADMIN_PASSWORD']}".encode()).decode()
-    request = urllib.request.Request(url, data="\n".join(lines).encode(), method="POST")
-    request.add_header("Authorization", f"Basic {login}")
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        assert answer.status == 204
 
 
 def grafana_file(project) -> bytes:
@@ -54,7 +45,7 @@ def key(row: dict) -> tuple:
 
 def test_backup_down_deploy_restore_brings_every_reading_back(deploy_project, tmp_path):
     project = deploy_project()
-    wait_subscribed(project, since=deploy(project))
+    wait_subscribed(project, since=deploy(project)[0])
     base = time.time_ns() - 3600 * 10**9
     # tag values as line protocol escapes them: a space, an equals sign, a comma
     sensors = [("Test_4G", "m"), ("Odd\\ sensor\\=1\\,x", "°C"), ("Test_4G", "m²")]
@@ -63,7 +54,7 @@ def test_backup_down_deploy_restore_brings_every_reading_back(deploy_project, tm
         for i in range(600)
         for s, u in [sensors[i % 3]]
     ]
-    write_points(project, lines)
+    write_lines(project, lines)
     publish(project, SEED_READING)
     before = wait_readings(project, 601)
     grafana_before = grafana_file(project)
@@ -76,7 +67,7 @@ def test_backup_down_deploy_restore_brings_every_reading_back(deploy_project, tm
         n = 0
         while not stop.is_set():
             stamp = time.time_ns()
-            write_points(project, [f"capteurs,idCapteur=Live,unite=m valeur={n} {stamp}"])
+            write_lines(project, [f"capteurs,idCapteur=Live,unite=m valeur={n} {stamp}"])
             if not started_at[0]:
                 acked_before_start.append(stamp)
             n += 1
@@ -103,7 +94,7 @@ def test_backup_down_deploy_restore_brings_every_reading_back(deploy_project, tm
     # The SD card dies: a fresh stack, which takes a reading before the restore.
     down = run_cli(*project.args("down", "--volumes"))
     assert down.exit_code == 0, down.output
-    wait_subscribed(project, since=deploy(project))
+    wait_subscribed(project, since=deploy(project)[0])
     publish(project, {**SEED_READING, "valeur": 42.0})
     (fresh,) = wait_readings(project, 1)
 

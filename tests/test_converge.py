@@ -11,6 +11,7 @@ from deploy_helpers import (
     SEED_READING,
     container_ids,
     containers,
+    deploy,
     influx,
     publish,
     readings,
@@ -26,13 +27,6 @@ ODD = {
     "INFLUXDB_ADMIN_PASSWORD": "adm n*pass",
     "INFLUXDB_WRITE_PASSWORD": 'it\'s a "pass" word',
 }
-
-
-def deploy(project, *extra: str):
-    started = time.time()
-    result = run_cli(*project.args("deploy", "--timeout", "120", *extra))
-    assert result.exit_code == 0, result.output
-    return started, result
 
 
 def grafana_password_digest(project) -> str:

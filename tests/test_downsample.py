@@ -2,24 +2,13 @@
 from source, in the stand-in images): the means appear in the long-term series, for the past
 (backfill) and as new readings arrive (continuous query / task), and a changed plan converges."""
 
-import base64
 import time
 import urllib.request
 
-from deploy_helpers import containers, influx
-from test_backup import deploy
+from deploy_helpers import containers, deploy, influx, write_lines
 
 from helpers import run_cli
 from services import wait_for
-
-
-def write_points(project, lines: list[str]) -> None:
-    url = f"http://127.0.0.1:{project.ports['influxdb']}/write?db=polysource&precision=s"
-    login = base64.b64encode(f"admin:{project.secrets['INFLUXDB_ADMIN_PASSWORD']}".encode()).decode()
-    request = urllib.request.Request(url, data="\n".join(lines).encode(), method="POST")
-    request.add_header("Authorization", f"Basic {login}")
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        assert answer.status == 204
 
 
 def test_influxdb1_keeps_means_and_follows_a_changed_plan(deploy_project):
@@ -27,9 +16,8 @@ def test_influxdb1_keeps_means_and_follows_a_changed_plan(deploy_project):
     deploy(project)
     # Twenty minutes of readings, one every 10 s, before any tier exists: 0, 1, 2, ... per minute.
     start = (int(time.time()) // 600) * 600 - 1800
-    write_points(
-        project, [f"capteurs,idCapteur=Test_4G,unite=m valeur={i % 6} {start + 10 * i}" for i in range(120)]
-    )
+    lines = [f"capteurs,idCapteur=Test_4G,unite=m valeur={i % 6} {start + 10 * i}" for i in range(120)]
+    write_lines(project, lines, precision="s")
     project.edit("retention: 30d", "retention: 30d, downsample: [{every: 1m, keep: 104w}]")
     plan = run_cli(*project.args("deploy", "--dry-run"))
     assert "downsample none -> 1m means kept 104w" in plan.output, plan.output
@@ -47,7 +35,7 @@ def test_influxdb1_keeps_means_and_follows_a_changed_plan(deploy_project):
     names = {row["name"] for row in influx(project, "SHOW CONTINUOUS QUERIES")}
     assert names and all("_10s_" in n for n in names), names
     now = int(time.time())
-    write_points(project, [f"capteurs,idCapteur=Test_4G,unite=m valeur=7 {now}"])
+    write_lines(project, [f"capteurs,idCapteur=Test_4G,unite=m valeur=7 {now}"], precision="s")
     wait_for(
         lambda: influx(project, f'SELECT * FROM "rp_10s"."capteurs" WHERE time >= {now - 10}s'),
         40,

@@ -73,3 +73,18 @@ def test_a_refused_ssh_login_is_a_clear_error(deploy_project, ssh_server, monkey
     assert result.exit_code == 1
     assert f"cannot reach a Docker daemon at {url} (over ssh" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_concurrent_requests_stay_within_sshds_sessions(ssh_server, docker_engine, monkeypatch):
+    """sshd's MaxSessions (10, as on a Pi) bounds the HTTP connections to the Pi's Docker: many
+    requests to distinct URLs, eight at a time, must not open an eleventh session."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from polysource.deploy.engine import connect
+
+    monkeypatch.setenv("HOME", str(ssh_server.home))
+    engine = connect(ssh_server.url)
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda i: engine.has_volume(f"polysource-absent-{i}"), range(80)))
+    assert found == [False] * 80
+    assert "no more sessions" not in (ssh_server.folder / "sshd.log").read_text()

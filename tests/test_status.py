@@ -3,8 +3,7 @@ InfluxDB that the real Telegraf writes to."""
 
 import time
 
-from deploy_helpers import SEED_READING, publish, wait_readings, wait_subscribed
-from test_backup import deploy
+from deploy_helpers import SEED_READING, deploy, publish, wait_readings, wait_subscribed
 
 from helpers import run_cli
 
@@ -22,7 +21,7 @@ def test_status_flags_a_sensor_that_stops_publishing(deploy_project):
         "  Never: {stream: capteurs, unit: m}\n"
         "  Test_4G: {stream: capteurs, interval: 2s,",
     )
-    wait_subscribed(project, since=deploy(project))
+    wait_subscribed(project, since=deploy(project)[0])
     publish(project, SEED_READING)
     publish(project, {**SEED_READING, "idCapteur": "Other", "valeur": 7.5})
     wait_readings(project, 2)

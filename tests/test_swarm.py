@@ -7,7 +7,7 @@ import time
 
 import docker
 import pytest
-from deploy_helpers import SEED_READING, publish, readings, wait_readings, wait_subscribed
+from deploy_helpers import SEED_READING, deploy, publish, readings, wait_readings, wait_subscribed
 
 from helpers import run_cli, service_rows, steadily
 from services import NetnsDockerd, wait_for
@@ -32,13 +32,6 @@ def swarm(docker_engine):
     yield client
     client.swarm.leave(force=True)
     fresh_gateway_bridge(client)
-
-
-def deploy(project):
-    started = time.time()
-    result = run_cli(*project.args("deploy", "--timeout", "120"))
-    assert result.exit_code == 0, result.output
-    return started, result
 
 
 def test_the_stack_runs_as_swarm_services(deploy_project, swarm):

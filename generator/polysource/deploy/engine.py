@@ -46,9 +46,58 @@ def translated(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorate
 
 
-def connect(host: str, timeout: int = 60) -> "Engine":
-    """A client for host (unix://, tcp:// with DOCKER_CERT_PATH, or ssh:// through `ssh`)."""
+def _docker_sdk(ssh: bool) -> Any:
+    """The Docker SDK, with its ssh transport (paramiko) only for an ssh:// host.
+
+    `import docker` imports paramiko for its ssh transport whatever the host: 0.15-0.2 s on a Pi
+    class machine, more than a no-op deploy's own work. For unix:// and tcp:// the import runs
+    with paramiko hidden (the SDK's transport package treats it as not installed); an ssh:// host
+    later in the same process gets the transport then."""
+    import sys
+
+    if "docker" not in sys.modules and "paramiko" not in sys.modules and not ssh:
+        sys.modules["paramiko"] = None  # type: ignore[assignment]  # import paramiko -> ImportError
+        try:
+            import docker
+        finally:
+            del sys.modules["paramiko"]
     import docker
+    import docker.api.client
+    import docker.transport
+
+    if ssh and not hasattr(docker.api.client, "SSHHTTPAdapter"):
+        from docker.transport.sshconn import SSHHTTPAdapter
+
+        docker.transport.SSHHTTPAdapter = SSHHTTPAdapter  # type: ignore[misc]
+        docker.api.client.SSHHTTPAdapter = SSHHTTPAdapter  # type: ignore[attr-defined]
+    return docker
+
+
+# sshd allows 10 sessions per connection (MaxSessions) and each HTTP connection to the Pi's
+# Docker is one session running `docker system dial-stdio`; deploy keeps at most this many.
+SSH_SESSIONS = 6
+
+
+def _one_bounded_pool(adapter: Any) -> None:
+    """The SDK's ssh adapter, with one pool of at most SSH_SESSIONS connections that waits for a
+    free one.
+
+    The SDK keys its ssh pools by request URL (9 pools, each keeping 10 idle connections, and one
+    more made whenever none is free): idle sessions pile up past the Pi's MaxSessions and sshd
+    refuses the next with "open failed: Connect failed" (docker/compose#6463, #7542)."""
+    get_connection = adapter.get_connection
+
+    def one_pool(url: str, proxies: Any = None) -> Any:
+        pool = get_connection("http+docker://ssh", proxies)
+        pool.block = True  # urllib3: wait for a pooled connection instead of opening another
+        return pool
+
+    adapter.get_connection = one_pool
+
+
+def connect(host: str, timeout: int = 60) -> "Engine":
+    """A client for host (unix://, tcp:// with DOCKER_CERT_PATH, or ssh:// through paramiko)."""
+    docker = _docker_sdk(host.startswith("ssh://"))
     from docker.tls import TLSConfig
 
     tls: Any = False
@@ -66,7 +115,11 @@ def connect(host: str, timeout: int = 60) -> "Engine":
     how = "over ssh (keys and known_hosts from ~/.ssh; the Pi needs the docker CLI)"
     how = how if host.startswith("ssh://") else "through the Docker API"
     try:
-        client = docker.DockerClient(base_url=host, tls=tls, timeout=timeout, use_ssh_client=False)
+        ssh = host.startswith("ssh://")
+        pool = {"max_pool_size": SSH_SESSIONS} if ssh else {}
+        client = docker.DockerClient(base_url=host, tls=tls, timeout=timeout, use_ssh_client=False, **pool)
+        if ssh:
+            _one_bounded_pool(client.api.get_adapter(client.api.base_url))
         client.ping()
     except Exception as error:  # the SDK raises many unrelated types for one cause
         text = _explain(error)

@@ -35,9 +35,9 @@ def _tls_words(error, host):
         return "the broker's certificate is not signed by the CA this board carries: check the CA"
     if "expired" in text or "future" in text:
         return "the broker's certificate is expired or not yet valid (is the board's clock set?)"
-    return "the broker ended the TLS handshake: it does not know the name %s (SNI), or this is not its TLS port (%s)" % (
-        host,
-        text,
+    return (
+        "the broker ended the TLS handshake: it does not know the name %s (SNI), "
+        "or this is not its TLS port (%s)" % (host, text)
     )
 
 
@@ -63,14 +63,14 @@ class Link:
         try:
             address = socket.getaddrinfo(host, port)[0][-1]
         except OSError as error:
-            raise LinkError("%s does not resolve (%s)" % (host, error))
+            raise LinkError("%s does not resolve (%s)" % (host, error)) from None
         raw = socket.socket()
         raw.settimeout(timeout)
         try:
             raw.connect(address)
         except OSError as error:
             raw.close()
-            raise LinkError("no TCP connection to %s:%d (%s)" % (host, port, error))
+            raise LinkError("no TCP connection to %s:%d (%s)" % (host, port, error)) from None
         self.sock = raw
         if use_tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -80,7 +80,7 @@ class Link:
                 self.sock = context.wrap_socket(raw, server_hostname=host)
             except Exception as error:  # mbedTLS reports through OSError/ValueError, by port
                 raw.close()
-                raise LinkError(_tls_words(error, host))
+                raise LinkError(_tls_words(error, host)) from None
         self._connect(client_id, username, password, keepalive)
 
     def _send(self, data):
@@ -88,7 +88,7 @@ class Link:
         try:
             write(data)
         except OSError:
-            raise LinkError("the connection to the broker dropped while sending")
+            raise LinkError("the connection to the broker dropped while sending") from None
 
     def _read(self, n, waiting_for):
         data = b""
@@ -97,7 +97,7 @@ class Link:
             try:
                 chunk = read(n - len(data))
             except OSError:
-                raise LinkError("no %s from the broker in time" % waiting_for)
+                raise LinkError("no %s from the broker in time" % waiting_for) from None
             if not chunk:
                 raise LinkError("the broker closed the connection instead of sending a %s" % waiting_for)
             data += chunk
