@@ -59,14 +59,12 @@ def measure(influxdb: InfluxDB, broker: Mosquitto, rate: int, seconds: float, ru
     def poll() -> None:
         while not done.is_set() or len(seen) < len(sent):
             now = time.monotonic()
-            result = influxdb.query(
+            rows = influxdb.query(
                 f"SELECT valeur FROM capteurs WHERE valeur >= {base} AND valeur < {base + 10_000_000}",
                 db=influxdb.database,
             )
-            for statement in result.get("results", []):
-                for series in statement.get("series", []):
-                    for _, value in series["values"]:
-                        seen.setdefault(value, now)
+            for row in rows:
+                seen.setdefault(row["valeur"], now)
             if done.is_set() and time.monotonic() - finished[0] > 30:
                 return
             time.sleep(0.05)

@@ -60,6 +60,7 @@ REFUSED = {
         swap("polysource/capteurs", '"polysource/capt\\x7feurs"'),
         "must not hold control characters",
     ),
+    "raw DEL character": (swap("project: demo", "project: de\x7fmo"), ":1:12: YAML syntax: unacceptable"),
     "NUL in a topic": (swap("polysource/capteurs", '"polysource/\\0"'), "must not hold control characters"),
     "empty topic": (
         swap("topic: polysource/capteurs", 'topic: ""'),

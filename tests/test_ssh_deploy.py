@@ -88,3 +88,29 @@ def test_concurrent_requests_stay_within_sshds_sessions(ssh_server, docker_engin
         found = list(pool.map(lambda i: engine.has_volume(f"polysource-absent-{i}"), range(80)))
     assert found == [False] * 80
     assert "no more sessions" not in (ssh_server.folder / "sshd.log").read_text()
+
+
+def test_an_ssh_host_after_a_local_one_in_a_fresh_process(ssh_server, docker_engine):
+    """A swarm manager on unix:// and a node over ssh:// in one command: the Docker SDK is first
+    imported without its ssh transport (start-up time), which the ssh:// host then gets."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from polysource.deploy.engine import connect\n"
+        "local = connect(sys.argv[1])\n"
+        "assert 'paramiko' not in sys.modules, 'paramiko imported for a unix:// host'\n"
+        "remote = connect(sys.argv[2])\n"
+        "print(local.api_version, remote.api_version)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, docker_engine, ssh_server.url],
+        env={**os.environ, "HOME": str(ssh_server.home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.split()) == 2

@@ -229,7 +229,7 @@ def _parse_nodes(text: str) -> Located:
         root = loader.get_single_node()
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = (mark.line + 1, mark.column + 1) if mark else _line_column(text, error)
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise YamlProblem(line, col, f"YAML syntax: {problem}") from None
     finally:
@@ -239,6 +239,14 @@ def _parse_nodes(text: str) -> Located:
         builder = _Builder(located, Loader(""))
         located.data = builder.build(root, ())
     return located
+
+
+def _line_column(text: str, error: yaml.YAMLError) -> tuple[int, int]:
+    """Where a reader error (a control character) stands: it has an offset, not a mark."""
+    position = getattr(error, "position", None)
+    if not isinstance(position, int):
+        return 1, 1
+    return text.count("\n", 0, position) + 1, position - text.rfind("\n", 0, position)
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
