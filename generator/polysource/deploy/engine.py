@@ -79,18 +79,16 @@ SSH_SESSIONS = 6
 
 
 def _one_bounded_pool(adapter: Any) -> None:
-    """The SDK's ssh adapter, with one pool of at most SSH_SESSIONS connections that waits for a
-    free one.
+    """The SDK's ssh adapter, with one pool keeping at most SSH_SESSIONS idle connections.
 
-    The SDK keys its ssh pools by request URL (9 pools, each keeping 10 idle connections, and one
-    more made whenever none is free): idle sessions pile up past the Pi's MaxSessions and sshd
-    refuses the next with "open failed: Connect failed" (docker/compose#6463, #7542)."""
+    The SDK keys its ssh pools by request URL (9 pools, each keeping up to 10 idle connections):
+    idle sessions pile up past the Pi's MaxSessions and sshd refuses the next with "open failed:
+    Connect failed" (docker/compose#6463, #7542). With one pool, the sessions open at once are
+    the idle ones or the requests under way, whichever is more; deploy runs at most 8 at once."""
     get_connection = adapter.get_connection
 
     def one_pool(url: str, proxies: Any = None) -> Any:
-        pool = get_connection("http+docker://ssh", proxies)
-        pool.block = True  # urllib3: wait for a pooled connection instead of opening another
-        return pool
+        return get_connection("http+docker://ssh", proxies)
 
     adapter.get_connection = one_pool
 
