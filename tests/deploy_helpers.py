@@ -1,12 +1,15 @@
 """What the deploy tests do to a deployed stack: publish as a board, read InfluxDB, wait for
 Telegraf's subscription, look at containers."""
 
+import base64
 import json
 import time
+import urllib.request
 
 import docker
 import paho.mqtt.client as mqtt
 
+from helpers import run_cli
 from polysource.field.influx import influxql
 from polysource.pipeline import load_stack
 from services import wait_for
@@ -90,9 +93,6 @@ def wait_readings(project, count: int, timeout: float = 30, **login) -> list[dic
 def write_lines(project, lines: list[str], precision: str = "ns") -> None:
     """Line protocol straight to the deployed InfluxDB 1 as its admin; returns once InfluxDB
     acknowledged the write (204)."""
-    import base64
-    import urllib.request
-
     url = f"http://127.0.0.1:{project.ports['influxdb']}/write?db=polysource&precision={precision}"
     login = base64.b64encode(f"admin:{project.secrets['INFLUXDB_ADMIN_PASSWORD']}".encode()).decode()
     request = urllib.request.Request(url, data="\n".join(lines).encode(), method="POST")
@@ -103,8 +103,6 @@ def write_lines(project, lines: list[str], precision: str = "ns") -> None:
 
 def deploy(project, *extra: str):
     """`polysource deploy` that must succeed: (when it started, click's result)."""
-    from helpers import run_cli
-
     started = time.time()
     result = run_cli(*project.args("deploy", "--timeout", "120", *extra))
     assert result.exit_code == 0, result.output

@@ -3,11 +3,16 @@ loopback, key authentication, a `pi` user in the docker group, the Docker SDK th
 connection (paramiko: one SSH connection, a channel running `docker system dial-stdio` per
 HTTP connection, the laptop's ~/.ssh keys, config and known_hosts), as deploy does it to a Pi."""
 
+import os
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from deploy_helpers import SEED_READING, container_ids, publish, wait_readings, wait_subscribed
 
 from helpers import run_cli, service_rows
+from polysource.deploy.engine import connect
 
 
 def test_deploy_redeploy_status_logs_and_down_over_ssh(
@@ -78,10 +83,6 @@ def test_a_refused_ssh_login_is_a_clear_error(deploy_project, ssh_server, monkey
 def test_concurrent_requests_stay_within_sshds_sessions(ssh_server, docker_engine, monkeypatch):
     """sshd's MaxSessions (10, as on a Pi) bounds the HTTP connections to the Pi's Docker: many
     requests to distinct URLs, eight at a time, must not open an eleventh session."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from polysource.deploy.engine import connect
-
     monkeypatch.setenv("HOME", str(ssh_server.home))
     engine = connect(ssh_server.url)
     with ThreadPoolExecutor(8) as pool:
@@ -93,10 +94,6 @@ def test_concurrent_requests_stay_within_sshds_sessions(ssh_server, docker_engin
 def test_an_ssh_host_after_a_local_one_in_a_fresh_process(ssh_server, docker_engine):
     """A swarm manager on unix:// and a node over ssh:// in one command: the Docker SDK is first
     imported without its ssh transport (start-up time), which the ssh:// host then gets."""
-    import os
-    import subprocess
-    import sys
-
     script = (
         "import sys\n"
         "from polysource.deploy.engine import connect\n"

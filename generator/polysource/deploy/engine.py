@@ -74,7 +74,7 @@ def _docker_sdk(ssh: bool) -> Any:
 
 
 # sshd allows 10 sessions per connection (MaxSessions) and each HTTP connection to the Pi's
-# Docker is one session running `docker system dial-stdio`; deploy keeps at most this many.
+# Docker is one session running `docker system dial-stdio`: at most this many are kept idle.
 SSH_SESSIONS = 6
 
 
@@ -95,7 +95,8 @@ def _one_bounded_pool(adapter: Any) -> None:
 
 def connect(host: str, timeout: int = 60) -> "Engine":
     """A client for host (unix://, tcp:// with DOCKER_CERT_PATH, or ssh:// through paramiko)."""
-    docker = _docker_sdk(host.startswith("ssh://"))
+    ssh = host.startswith("ssh://")
+    docker = _docker_sdk(ssh)
     from docker.tls import TLSConfig
 
     tls: Any = False
@@ -111,9 +112,8 @@ def connect(host: str, timeout: int = 60) -> "Engine":
     # sshd drops them under a readiness probe's load.) It reads ~/.ssh: keys, agent, known_hosts
     # (unknown hosts are refused) and the HostName, Port, User, IdentityFile, ProxyCommand of config.
     how = "over ssh (keys and known_hosts from ~/.ssh; the Pi needs the docker CLI)"
-    how = how if host.startswith("ssh://") else "through the Docker API"
+    how = how if ssh else "through the Docker API"
     try:
-        ssh = host.startswith("ssh://")
         pool = {"max_pool_size": SSH_SESSIONS} if ssh else {}
         client = docker.DockerClient(base_url=host, tls=tls, timeout=timeout, use_ssh_client=False, **pool)
         if ssh:
