@@ -17,6 +17,7 @@ import pytest
 
 from conftest import seed_inventory
 from helpers import ROOT, run_cli, write_inventory
+from polysource.inventory.boards import BOARDS
 from services import Certificates, Mosquitto, SniFront, require, wait_for
 
 HERE = ROOT / "tests" / "device"
@@ -62,7 +63,7 @@ def render_board(folder: Path, text: str, ca: Path, password: str = BOARD["passw
     return board
 
 
-def compile_board(board: Path) -> Path:
+def compile_board(board: Path, *extra: str) -> Path:
     require(
         shutil.which("gcc") is not None and Path("/usr/include/mbedtls/ssl.h").exists(), "gcc, libmbedtls-dev"
     )
@@ -77,8 +78,10 @@ def compile_board(board: Path) -> Path:
             "-Werror",
             "-pedantic",
             f"-I{board}",
+            *extra,
             str(HERE / "posix_board.c"),
             str(board / "polysource_link.c"),
+            str(board / "polysource_field.c"),
             "-lmbedtls",
             "-lmbedx509",
             "-lmbedcrypto",
@@ -94,7 +97,7 @@ def compile_board(board: Path) -> Path:
 
 def run_c(board: Path, value: str = "99.9") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(compile_board(board)), "127.0.0.1", value], capture_output=True, text=True, timeout=60
+        [str(compile_board(board)), "127.0.0.1", "0", value], capture_output=True, text=True, timeout=60
     )
 
 
@@ -139,8 +142,8 @@ def test_the_board_code_carries_the_seed_reading_to_influxdb(
         board = render_board(folder, text, certs.ca)
         result = run_c(board) if language == "c" else run_micropython(board)
         assert result.returncode == 0, result.stdout + result.stderr
-        (line,) = [line for line in result.stdout.splitlines() if "polysource/capteurs" in line]
-        payload = line.split(" ", 1 if language == "c" else 2)[-1]
+        (line,) = [line for line in result.stdout.splitlines() if "polysource/capteurs {" in line]
+        payload = line.split(" ", 2)[-1]
         assert json.loads(payload) == SEED_READING
         assert '"valeur": 99.9,' in payload, "the sensor's decimals, exactly: 99.9 on the wire"
         wait_for(lambda: influxdb.points("capteurs"), 30, "the board's reading in InfluxDB")
@@ -184,31 +187,47 @@ def test_each_failure_says_what_is_wrong(tmp_path_factory, tmp_path, broker, cer
     assert FAILURES[case] in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("modem", ["sim7600", "sim800", "wifi"])
-def test_the_sketch_compiles_against_stand_in_headers(tmp_path, certs, modem):
-    """Only against small stand-in headers of the Arduino, WiFi and TinyGSM APIs (not the real
-    libraries, which no reachable registry has): it checks the glue's own C++ and its calls."""
+BOARD_MODEMS = [(b.name, b.modem or "bg96") for b in BOARDS.values()] + [("esp32-generic", "wifi")]
+
+
+@pytest.mark.parametrize(("board_name", "modem"), BOARD_MODEMS)
+def test_the_sketch_compiles_against_stand_in_headers(tmp_path, certs, board_name, modem):
+    """Every board preset and modem family, -Wall -Wextra -Werror, but only against small stand-in
+    headers of the Arduino, ESP-IDF, WiFi, XPowersLib and TinyGSM APIs (not the real libraries,
+    which no reachable registry has): it checks the glue's own C++ and its calls."""
     require(shutil.which("g++") is not None, "g++")
-    text = seed_inventory(_FakeBroker()) + DEVICE.replace("wifi", modem)
+    device = DEVICE.replace("modem: wifi", f"board: {board_name}\n    modem: {modem}")
+    text = seed_inventory(_FakeBroker()) + device
     board = render_board(tmp_path, text + "    apn: ${SIM_APN}\n", certs.ca)
     shutil.copy(board / "secrets.example.h", board / "secrets.h")
-    result = subprocess.run(
-        [
-            "g++",
-            "-std=gnu++17",
-            "-fsyntax-only",
-            "-Wall",
-            "-Werror",
-            f"-I{HERE / 'stubs'}",
-            f"-I{board}",
-            "-x",
-            "c++",
-            str(board / "esp32-test.ino"),
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
+    for version in ("2", "3"):  # arduino-esp32 2.x and 3.x (the watchdog's API changed)
+        result = subprocess.run(
+            [
+                "g++",
+                "-std=gnu++17",
+                "-fsyntax-only",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                f"-DESP_ARDUINO_VERSION_MAJOR={version}",
+                f"-I{HERE / 'stubs'}",
+                f"-I{board}",
+                "-x",
+                "c++",
+                str(board / "esp32-test.ino"),
+            ],  # fmt: skip
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+    for source in ("polysource_link.c", "polysource_field.c"):
+        result = subprocess.run(
+            ["gcc", "-std=c99", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-pedantic", f"-I{board}",
+             "-include", "polysource_config.h", str(board / source)],
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
 
 
 class _FakeBroker:

@@ -1,8 +1,17 @@
-/* The board's connection code, run on Linux: polysource_link.c with a board's generated
- * polysource_config.h, over a POSIX socket instead of the modem's. Publishes one reading per
- * sensor with the value given, then exits 0; on failure prints polysource_link's words, exits 1.
+/* A board on Linux: the generated polysource_field.c and polysource_link.c, with this board's
+ * polysource_config.h, driven by the board's hands made of POSIX calls instead of an ESP32's.
  *
- *   posix_board CONNECT_ADDRESS VALUE   (the name checked by TLS stays PS_BROKER_HOST)
+ *   posix_board CONNECT_ADDRESS SECONDS VALUE|seq
+ *
+ * The simulated modem reads its state from $PS_TEST_STATE/coverage at every call:
+ *   up      registered, data session open;     down    no registration (coverage lost)
+ *   nodata  registered, no data session (APN);  silent  answers no AT until PWRKEY is pressed
+ * Its network time is the real time ($PS_TEST_REAL_TIME at start, then the monotonic clock): the
+ * board's own clock may start anywhere (libfaketime, year 2000); set_clock moves it by rewriting
+ * $FAKETIME_TIMESTAMP_FILE, as settimeofday() moves an ESP32's. Pin writes go to stdout as
+ * "pin GPIO LEVEL at MS". A watchdog aborts the run when the loop is not fed for PS_TEST_WATCHDOG_MS.
+ * Exits 0 after SECONDS, with "queued N" and "attempts N"; 3 when the board asks to reboot.
+ * Once (no SECONDS loop): SECONDS 0 publishes one reading per sensor and exits 0, or 1 on failure.
  */
 #include <netdb.h>
 #include <poll.h>
@@ -10,11 +19,146 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "polysource_config.h"
 #include "secrets.h"
-#include "polysource_link.h"
+
+#ifndef PS_TEST_WATCHDOG_MS
+#define PS_TEST_WATCHDOG_MS 30000UL
+#endif
+
+typedef struct {
+    const char *address;
+    const char *value;
+    int fd;
+    double sequence;
+    long long real_start;
+    unsigned long last_fed;
+    int once_failed;
+} host;
+
+static host here;
+static int pwrkey_pin = -1;
+static unsigned char buffer[PS_MQTT_BUFFER];
+
+static unsigned long h_millis(void *ctx) {
+    struct timespec t;
+    (void)ctx;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (unsigned long)(t.tv_sec * 1000 + t.tv_nsec / 1000000);
+}
+
+static void h_delay(void *ctx, unsigned long ms) {
+    struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    (void)ctx;
+    nanosleep(&t, NULL);
+}
+
+static void state(const char *name, char *out, size_t len) {
+    char path[512];
+    FILE *f;
+    const char *dir = getenv("PS_TEST_STATE");
+    out[0] = 0;
+    if (!dir) return;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "r");
+    if (!f) return;
+    if (fgets(out, (int)len, f)) out[strcspn(out, "\n")] = 0;
+    fclose(f);
+}
+
+static void set_state(const char *name, const char *value) {
+    char path[512];
+    FILE *f;
+    const char *dir = getenv("PS_TEST_STATE");
+    if (!dir) return;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "%s\n", value);
+        fclose(f);
+    }
+}
+
+static void h_pin(void *ctx, int pin, int level) {
+    char coverage[32];
+    printf("pin %d %d at %lu\n", pin, level, h_millis(ctx));
+    fflush(stdout);
+    state("coverage", coverage, sizeof coverage);
+    /* A hung modem comes back when its PWRKEY is pressed (released, for a held-key board). */
+    if (pin == pwrkey_pin && strcmp(coverage, "silent") == 0) set_state("coverage", "up");
+}
+
+static int h_modem_answers(void *ctx) {
+    char coverage[32];
+    (void)ctx;
+    state("coverage", coverage, sizeof coverage);
+    return strcmp(coverage, "silent") != 0;
+}
+
+static int h_network_up(void *ctx) {
+    char coverage[32];
+    (void)ctx;
+    state("coverage", coverage, sizeof coverage);
+    if (strcmp(coverage, "silent") == 0) return PS_NET_MODEM_SILENT;
+    if (strcmp(coverage, "down") == 0) return PS_NET_NO_REGISTRATION;
+    if (strcmp(coverage, "nodata") == 0) return PS_NET_NO_DATA;
+    return PS_NET_OK;
+}
+
+static long long h_network_time(void *ctx) { return here.real_start + (long long)(h_millis(ctx) / 1000); }
+
+static long long h_clock(void *ctx) {
+    (void)ctx;
+    return (long long)time(NULL);
+}
+
+static void h_set_clock(void *ctx, long long unix_s) {
+    const char *file = getenv("FAKETIME_TIMESTAMP_FILE");
+    char offset_text[64];
+    long long offset = 0;
+    FILE *f;
+    if (!file) return;
+    f = fopen(file, "r");
+    if (f) {
+        if (fgets(offset_text, sizeof offset_text, f)) offset = atoll(offset_text);
+        fclose(f);
+    }
+    offset += unix_s - h_clock(ctx);
+    f = fopen(file, "w");
+    if (f) {
+        fprintf(f, "%+lld\n", offset);
+        fclose(f);
+    }
+}
+
+static int h_connect(void *ctx, const char *name, int port) {
+    char port_text[8];
+    struct addrinfo hints, *found;
+    (void)ctx;
+    (void)name; /* the broker's name stays what TLS checks; the test's broker is at CONNECT_ADDRESS */
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(port_text, sizeof port_text, "%d", port);
+    if (getaddrinfo(here.address, port_text, &hints, &found) != 0) return -1;
+    here.fd = socket(found->ai_family, SOCK_STREAM, 0);
+    if (connect(here.fd, found->ai_addr, found->ai_addrlen) != 0) {
+        close(here.fd);
+        here.fd = -1;
+        freeaddrinfo(found);
+        return -1;
+    }
+    freeaddrinfo(found);
+    return 0;
+}
+
+static void h_disconnect(void *ctx) {
+    (void)ctx;
+    if (here.fd >= 0) close(here.fd);
+    here.fd = -1;
+}
 
 static int tcp_send(void *io, const unsigned char *buf, size_t len) {
     int fd = *(int *)io;
@@ -30,45 +174,82 @@ static int tcp_send(void *io, const unsigned char *buf, size_t len) {
 static int tcp_recv(void *io, unsigned char *buf, size_t len, unsigned timeout_ms) {
     struct pollfd p = {*(int *)io, POLLIN, 0};
     int ready = poll(&p, 1, (int)timeout_ms);
+    ssize_t n;
     if (ready == 0) return PS_IO_TIMEOUT;
     if (ready < 0) return PS_IO_ERROR;
-    ssize_t n = recv(*(int *)io, buf, len, 0);
+    n = recv(*(int *)io, buf, len, 0);
     return n < 0 ? PS_IO_ERROR : (int)n;
 }
 
+static double h_read(void *ctx, size_t index) {
+    (void)ctx;
+    (void)index;
+    if (strcmp(here.value, "seq") == 0) return here.sequence += 1.0;
+    return atof(here.value);
+}
+
+static void h_say(void *ctx, const char *line) {
+    (void)ctx;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+static void h_feed(void *ctx) {
+    unsigned long now = h_millis(ctx);
+    if (here.last_fed && now - here.last_fed > PS_TEST_WATCHDOG_MS) {
+        fprintf(stderr, "watchdog: not fed for %lu ms\n", now - here.last_fed);
+        abort();
+    }
+    here.last_fed = now;
+}
+
+static void h_reboot(void *ctx) {
+    (void)ctx;
+    printf("reboot\n");
+    fflush(stdout);
+    exit(3);
+}
+
 int main(int argc, char **argv) {
-    static unsigned char buffer[PS_MQTT_BUFFER];
-    char port[8], payload[PS_MQTT_BUFFER];
-    struct addrinfo hints = {0}, *found;
-    ps_link link;
-    int fd;
-    if (argc != 3) return 2;
-    snprintf(port, sizeof port, "%d", PS_BROKER_PORT);
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(argv[1], port, &hints, &found) != 0) return 2;
-    fd = socket(found->ai_family, SOCK_STREAM, 0);
-    if (connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
-        fprintf(stderr, "no TCP connection\n");
-        return 1;
-    }
-    ps_link_config cfg = {PS_BROKER_HOST, PS_USE_TLS, PS_CA_DER, sizeof PS_CA_DER, PS_CLIENT_ID, PS_MQTT_USERNAME,
-                          PS_MQTT_PASSWORD, PS_KEEPALIVE_S, 5000, buffer, sizeof buffer};
-    if (ps_link_open(&link, &cfg, &fd, tcp_send, tcp_recv) != 0) {
-        fprintf(stderr, "%s\n", link.error);
-        ps_link_close(&link);
-        return 1;
-    }
-    for (size_t i = 0; i < PS_READING_COUNT; i++) {
-        const ps_reading_config *r = &PS_READINGS[i];
-        if (ps_format_payload(payload, sizeof payload, r->payload, r->decimals, atof(argv[2])) < 0) return 2;
-        if (ps_link_publish(&link, r->topic, payload, PS_QOS) != 0 || ps_link_ping(&link) != 0) {
-            fprintf(stderr, "%s\n", link.error);
+    static const ps_board_ops ops = {
+        NULL,        h_millis,  h_delay,      h_pin,   h_modem_answers, h_network_up, h_network_time,
+        h_set_clock, h_clock,   h_connect,    h_disconnect, h_read,     h_say,        h_feed,
+        h_reboot,    &here.fd,  tcp_send,     tcp_recv,
+    };
+    static const ps_link_config cfg = {
+        PS_BROKER_HOST, PS_USE_TLS, PS_CA_DER, sizeof PS_CA_DER, 0, PS_CLIENT_ID, PS_MQTT_USERNAME,
+        PS_MQTT_PASSWORD, PS_KEEPALIVE_S, 5000, buffer, sizeof buffer,
+    };
+    static const ps_power power = PS_POWER;
+    static ps_field field;
+    unsigned long seconds, start;
+    const char *real = getenv("PS_TEST_REAL_TIME");
+    if (argc != 4) return 2;
+    here.address = argv[1];
+    here.value = argv[3];
+    here.fd = -1;
+    here.real_start = real ? atoll(real) : (long long)time(NULL);
+    seconds = strtoul(argv[2], NULL, 10);
+    field.ops = &ops;
+    field.link_cfg = &cfg;
+    field.port = PS_BROKER_PORT;
+    field.qos = PS_QOS;
+    field.readings = PS_READINGS;
+    field.reading_count = PS_READING_COUNT;
+    field.interval_ms = PS_INTERVAL_S * 1000UL;
+    field.power = power;
+    pwrkey_pin = power.pwrkey;
+    field.has_modem = !PS_USE_WIFI;
+    start = h_millis(NULL);
+    if (seconds == 0) { /* once: one reading per sensor, then out */
+        ps_field_step(&field);
+        if (field.queue.count) {
+            fprintf(stderr, "not sent: %u readings queued\n", (unsigned)field.queue.count);
             return 1;
         }
-        printf("%s %s\n", r->topic, payload);
+        return 0;
     }
-    ps_link_close(&link);
-    close(fd);
-    freeaddrinfo(found);
+    while (h_millis(NULL) - start < seconds * 1000UL) h_delay(NULL, ps_field_step(&field));
+    printf("queued %u\nattempts %lu\n", (unsigned)field.queue.count, field.attempts);
     return 0;
 }

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 from polysource import secrets
 from polysource.inventory.durations import MIN_RETENTION_S, seconds
 from polysource.inventory.units import GRAFANA_UNITS, grafana_unit
+from polysource.inventory.boards import BOARDS
 
 PROJECT = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 DEVICE = r"^[a-z0-9][a-z0-9_-]{0,30}$"  # a folder, an Arduino sketch name and a C identifier part
@@ -270,6 +271,11 @@ class PayloadFormat(Strict):
     value: FieldName = Field("value", description="JSON key (or dotted path) of the reading.")
     sensor: FieldName | None = Field(None, description="JSON key of the sensor id, for shared topics.")
     unit: FieldName | None = Field(None, description="JSON key of the unit, stored as a tag.")
+    time: FieldName | None = Field(
+        None,
+        description="JSON key of the time the reading was measured, in Unix milliseconds: a board's "
+        "queued readings land at their own time. A payload without it is stored at its arrival.",
+    )
 
 
 class Stream(Strict):
@@ -400,12 +406,42 @@ class Modem(StrEnum):
 
 
 class Pins(Strict):
-    """The ESP32's UART to the modem (defaults: LilyGO T-SIM boards)."""
+    """Overrides of the board preset's modem pins (a GPIO number; null: the board has none)."""
 
-    rx: int = Field(27, ge=0, le=48)
-    tx: int = Field(26, ge=0, le=48)
-    power: int | None = Field(4, ge=0, le=48, description="PWRKEY pin, pulsed at boot; null: none.")
-    baud: int = Field(115200, ge=1200, le=921600)
+    rx: int | None = Field(None, ge=0, le=48, description="The ESP32's UART RX (the modem's TX).")
+    tx: int | None = Field(None, ge=0, le=48, description="The ESP32's UART TX (the modem's RX).")
+    baud: int | None = Field(None, ge=1200, le=921600)
+    pwrkey: int | None = Field(None, ge=0, le=48, description="The modem's PWRKEY, pressed at power-up.")
+    power_enable: int | None = Field(None, ge=0, le=48, description="Driven HIGH: the modem's supply.")
+    flight: int | None = Field(None, ge=0, le=48, description="Driven HIGH: the modem leaves flight mode.")
+    reset: int | None = Field(None, ge=0, le=48, description="The modem's reset, held at its idle level.")
+    dtr: int | None = Field(None, ge=0, le=48, description="Held LOW: the modem stays awake.")
+
+    def overrides(self) -> dict[str, int | None]:
+        """The pins the inventory sets (null included), by role."""
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
+def _board(value: Any) -> Any:
+    if isinstance(value, str) and value not in BOARDS:
+        raise PydanticCustomError(
+            "board", "unknown board {got} (known: {known})", {"got": repr(value), "known": ", ".join(BOARDS)}
+        )
+    return value
+
+
+def _keepalive(value: Any) -> Any:
+    """MQTT carries the keepalive in 16 bits: 65535 s at most (above, it wraps on the wire)."""
+    if isinstance(value, str) and re.match(DURATION, value) and not 1 <= seconds(value) <= 65535:
+        raise PydanticCustomError("keepalive", "MQTT's keepalive is 1s-65535s (16 bits on the wire)")
+    return value
+
+
+def _board_interval(value: Any) -> Any:
+    """The board counts milliseconds in 32 bits: at most 49 days between readings."""
+    if isinstance(value, str) and re.match(DURATION, value) and seconds(value) * 1000 >= 2**32:
+        raise PydanticCustomError("interval", "a board reads at least every 49d (its millis() wraps)")
+    return value
 
 
 class Device(Strict):
@@ -419,11 +455,20 @@ class Device(Strict):
     password: SecretRef | None = Field(
         None, description="Its broker password; a managed client's by default."
     )
-    modem: Modem = Modem.SIM7600
+    board: Annotated[str, BeforeValidator(_board)] | None = Field(
+        None,
+        description="The board, for its modem wiring and power-up: lilygo-t-sim7600, lilygo-t-sim7000g, "
+        "lilygo-t-a7670, lilygo-t-call-sim800, lilygo-t-sim7080g, esp32-generic (the default).",
+    )
+    modem: Modem | None = Field(None, description="Default: the board's own modem (wifi on esp32-generic).")
     apn: SecretRef | None = Field(None, description="The SIM's APN, named for the board's secrets.h.")
     pins: Pins = Pins()
-    interval: Duration = Field("60s", description="Time between two readings of each sensor.")
-    keepalive: Duration = Field("60s", description="MQTT keepalive: 60 s or more on GSM.")
+    interval: Annotated[Duration, BeforeValidator(_board_interval)] = Field(
+        "60s", description="Time between two readings of each sensor."
+    )
+    keepalive: Annotated[Duration, BeforeValidator(_keepalive)] = Field(
+        "60s", description="MQTT keepalive, 1s-65535s: 60 s or more on GSM."
+    )
     tags: dict[str, Annotated[str, BeforeValidator(_text)]] = Field(
         default_factory=dict, description="Values for the topic's {name} levels other than {sensor}."
     )

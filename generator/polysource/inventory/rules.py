@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path as FsPath
 from typing import Any
 
+from polysource.inventory.boards import BOARDS, GENERIC, WIRING_ROLES, pin_problems, with_overrides
 from polysource.inventory.certs import CaProblem, read_ca
 from polysource.inventory.durations import seconds
 from polysource.inventory.model import RESERVED_KEYS
@@ -17,6 +18,7 @@ from polysource.stack.images import ImageError, check_platform
 from polysource.stack.paths import telegraf_names
 
 Path = tuple[str | int, ...]
+FLT_MAX = 3.4028234663852886e38  # the largest C float: what a board holds a reading in
 Found = Iterator[tuple[Path, str]]
 
 
@@ -42,7 +44,9 @@ def cross_problems(data: dict[str, Any], base: FsPath) -> Found:
     sensors = _mapping(data.get("sensors"))
     for name, sensor in sensors.items():
         yield from _sensor_problems(name, _mapping(sensor), streams)
-    yield from _device_problems(_mapping(data.get("devices")), streams, sensors, brokers)
+    yield from _device_problems(
+        _mapping(data.get("devices")), streams, sensors, brokers, data.get("project")
+    )
     yield from _port_problems(data)
     yield from _tier_problems(data)
     yield from _alert_problems(_mapping(data.get("alerts")), "alerts" in data)
@@ -131,7 +135,11 @@ def _sensor_problems(name: str, sensor: dict[str, Any], streams: dict[str, Any])
 
 
 def _device_problems(
-    devices: dict[str, Any], streams: dict[str, Any], sensors: dict[str, Any], brokers: dict[str, Any]
+    devices: dict[str, Any],
+    streams: dict[str, Any],
+    sensors: dict[str, Any],
+    brokers: dict[str, Any],
+    project: Any,
 ) -> Found:
     carried: dict[str, str] = {}
     for name, device in devices.items():
@@ -171,6 +179,53 @@ def _device_problems(
                 if isinstance(value, str) and (why := level_problem(value)):
                     yield (*here, "tags", key), f"the value {why}"
         yield from _device_account(here, device, _mapping(brokers.get(str(stream.get("broker")))))
+        yield from _board_problems(here, device)
+        for i, sensor in enumerate(listed if isinstance(listed, list) else []):
+            for bound in ("min", "max"):
+                value = _number(_mapping(sensors.get(sensor) if isinstance(sensor, str) else None).get(bound))
+                if value is not None and abs(value) > FLT_MAX:
+                    yield (
+                        ("sensors", sensor, bound),
+                        f"board {name!r} holds readings in a C float: {bound} must be within ±3.4e38",
+                    )
+    yield from _client_id_problems(devices, project)
+
+
+def _client_id_problems(devices: dict[str, Any], project: Any) -> Found:
+    """Two boards with one client id knock each other off the broker, in a loop."""
+    owners: dict[str, str] = {}
+    for name, device in devices.items():
+        given = _mapping(device).get("client_id")
+        client_id = given if isinstance(given, str) else f"{project}-{name}"
+        if client_id in owners:
+            where = ("devices", name, "client_id") if isinstance(given, str) else ("devices", name)
+            yield where, f"client id {client_id!r} is board {owners[client_id]!r}'s too: each board needs its own"
+        owners.setdefault(client_id, name)
+
+
+def _board_problems(here: Path, device: dict[str, Any]) -> Found:
+    """The board preset against the modem named, and its pins (overrides included) against its chip."""
+    board = BOARDS.get(str(device.get("board", GENERIC)))
+    if board is None:
+        return
+    modem = device.get("modem")
+    if board.modem and isinstance(modem, str) and modem not in (board.modem, "wifi"):
+        yield (*here, "modem"), f"the {board.name} carries a {board.modem} modem, not a {modem}"
+    pins = _mapping(device.get("pins"))
+    overrides = {
+        role: value
+        for role, value in pins.items()
+        if role in WIRING_ROLES and (value is None or (isinstance(value, int) and not isinstance(value, bool)))
+    }
+    for role in ("rx", "tx", "baud"):
+        if role in overrides and overrides[role] is None:
+            yield (*here, "pins", role), f"the modem's UART needs its {role}"
+            return
+    if modem == "wifi" or (board.modem is None and modem is None):
+        return
+    wiring = with_overrides(board, overrides)
+    for role, why in pin_problems(board, wiring).items():
+        yield ((*here, "pins", role) if role in pins else (*here, "board")), why
 
 
 def _device_account(here: Path, device: dict[str, Any], broker: dict[str, Any]) -> Found:

@@ -13,8 +13,8 @@ from polysource.stack import Stack
 from polysource.stack.model import DeviceFacts
 from polysource.stack.paths import DEVICES_DIR
 
-LIBRARY = ("polysource_link.h", "polysource_link.c")
-MICROPYTHON_LIBRARY = "polysource_link.py"
+LIBRARY = ("polysource_link.h", "polysource_link.c", "polysource_field.h", "polysource_field.c")
+MICROPYTHON_LIBRARY = ("polysource_link.py", "polysource_field.py")
 TINYGSM = {"sim800": "SIM800", "sim7000": "SIM7000SSL", "sim7080": "SIM7080", "sim7600": "SIM7600"}
 TINYGSM |= {"a7672x": "A7672X", "bg96": "BG96"}
 GITIGNORE = (
@@ -42,7 +42,7 @@ def render_device(stack: Stack, device: DeviceFacts) -> dict[str, str | bytes]:
         "username_secret": user.reference if isinstance(user, Secret) else None,
         "ca_der_lines": _der_lines(device.ca.ders) if device.ca else [],
         "ca_pem_lines": _pem_lines(device.ca.ders) if device.ca else [],
-        "ca_der": b"".join(device.ca.ders) if device.ca else b"",
+        "ca_ders": tuple(device.ca.ders) if device.ca else (),
     }
     folder = f"{DEVICES_DIR}/{device.name}"
     files: dict[str, str | bytes] = {
@@ -63,7 +63,8 @@ def render_device(stack: Stack, device: DeviceFacts) -> dict[str, str | bytes]:
     library = templates_dir() / "device"
     for name in LIBRARY:
         files[f"{folder}/{name}"] = (library / name).read_bytes()
-    files[f"{folder}/micropython/{MICROPYTHON_LIBRARY}"] = (library / MICROPYTHON_LIBRARY).read_bytes()
+    for name in MICROPYTHON_LIBRARY:
+        files[f"{folder}/micropython/{name}"] = (library / name).read_bytes()
     return files
 
 

@@ -28,6 +28,25 @@ def c_string(text: object) -> str:
     return '"' + "".join(out) + '"'
 
 
+def c_comment(text: object) -> str:
+    """Text inside a C comment: printable ASCII, never closing it (a sensor may be named */)."""
+    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text)).replace("*/", "*?")
+
+
+def c_float(value: float) -> str:
+    """A C float literal (the rules keep it within FLT_MAX)."""
+    return f"{float(value)!r}f" if "e" in repr(float(value)) or "." in repr(float(value)) else f"{value}.0f"
+
+
+def pin(value: int | None) -> str:
+    """A GPIO in words, for comments and READMEs."""
+    return "none" if value is None else f"IO{value}"
+
+
+def c_pin(value: int | None) -> str:
+    return "-1" if value is None else str(value)
+
+
 def py_literal(value: object) -> str:
     """A MicroPython literal (repr of str, bytes, numbers, tuples, None is valid there)."""
     return repr(value)
@@ -50,6 +69,10 @@ def environment() -> jinja2.Environment:
     env.filters["toml"] = toml_string
     env.filters["c_string"] = c_string
     env.filters["py"] = py_literal
+    env.filters["c_comment"] = c_comment
+    env.filters["c_float"] = c_float
+    env.filters["pin"] = pin
+    env.filters["cpin"] = c_pin
     env.filters["example_value"] = example_value
     return env
 

@@ -158,6 +158,7 @@ def _stream(project: str, name: str, stream: Stream, instances: int) -> StreamFa
         field=_last(fmt.value),
         sensor_path=fmt.sensor,
         unit_path=fmt.unit,
+        time_path=fmt.time,
         sensor_tag=_last(fmt.sensor) if fmt.sensor else SENSOR,
         topic_tags="/".join(level or "_" for level in levels) if any(levels) else None,
         tag_paths=tuple(p for p in (fmt.sensor, fmt.unit) if p),

@@ -7,7 +7,8 @@ from pathlib import Path
 from polysource import secrets
 from polysource.inventory.certs import read_ca
 from polysource.inventory.durations import seconds
-from polysource.inventory.model import Device, Inventory, Transport
+from polysource.inventory.boards import BOARDS, GENERIC, with_overrides
+from polysource.inventory.model import Device, Inventory, Modem, Transport
 from polysource.inventory.topics import SENSOR, fill
 from polysource.resources import templates_dir
 from polysource.stack.model import (
@@ -20,8 +21,11 @@ from polysource.stack.model import (
     StreamFacts,
 )
 
-DEFAULT_CA = "isrg-root-x1.pem"  # HiveMQ Cloud's chain ends at Let's Encrypt's ISRG Root X1
+# HiveMQ Cloud's chain ends at Let's Encrypt's ISRG Root X1; X2 (ECDSA) for brokers whose chain ends there.
+DEFAULT_CAS = ("isrg-root-x1.pem", "isrg-root-x2.pem")
 VALUE_MARK = "\0value\0"
+TIME_MARK = "\0time\0"
+TIME_DIGITS = 16  # Unix milliseconds, and room to spare
 CONNECT_FIXED = 16  # MQTT CONNECT's fixed part: protocol name, level, flags, keepalive, lengths
 
 
@@ -45,6 +49,7 @@ def _payload_template(stream: StreamFacts, sensor_id: str, unit: str) -> str:
         (stream.value_path, VALUE_MARK),
         (stream.sensor_path, sensor_id),
         (stream.unit_path, unit),
+        (stream.time_path, TIME_MARK),
     ):
         if path:
             *parents, last = path.split(".")
@@ -52,7 +57,8 @@ def _payload_template(stream: StreamFacts, sensor_id: str, unit: str) -> str:
             for key in parents:
                 node = node.setdefault(key, {})  # type: ignore[assignment]
             node[last] = value
-    return json.dumps(payload, ensure_ascii=False).replace(json.dumps(VALUE_MARK), "%s")
+    text = json.dumps(payload, ensure_ascii=False).replace("%", "%%")  # the board's format: %% is %
+    return text.replace(json.dumps(VALUE_MARK), "%s").replace(json.dumps(TIME_MARK), "%t")
 
 
 def _device(
@@ -71,10 +77,8 @@ def _device(
         if broker_model.ca_file:
             ders, source = tuple(read_ca(base, broker_model.ca_file)), f"brokers.{stream.broker}.ca_file"
         else:
-            ders, source = (
-                tuple(read_ca(templates_dir() / "device", DEFAULT_CA)),
-                "ISRG Root X1 (HiveMQ Cloud's)",
-            )
+            ders = tuple(der for name in DEFAULT_CAS for der in read_ca(templates_dir() / "device", name))
+            source = "ISRG Root X1 (HiveMQ Cloud's) and X2, Let's Encrypt's roots"
         ca = CaCert(ders, "", "")
     if broker.managed:
         user = device.username or ""
@@ -92,23 +96,27 @@ def _device(
     secret = secrets.parse(password)
     assert secret is not None, "rules.py: a board has a password reference (its own or its client's)"
     credential = Credential(secrets.secret_or_text(user), secret)
-    pins = device.pins
+    board = BOARDS[device.board or GENERIC]
+    modem = device.modem.value if device.modem else board.modem or Modem.WIFI.value
+    client_id = device.client_id or f"{inventory.project}-{name}"
     return DeviceFacts(
         name=name,
         stream=stream.name,
         endpoint=endpoint,
         ca=ca,
         ca_source=source,
-        client_id=device.client_id or f"{inventory.project}-{name}",
+        client_id=client_id,
         credential=credential,
         qos=min(stream.qos, 1),  # the board's client does QoS 0 and 1
         keepalive_s=int(seconds(device.keepalive)),
         interval_s=int(seconds(device.interval)),
         readings=tuple(readings),
-        modem=device.modem.value,
+        modem=modem,
         apn=secrets.parse(device.apn) if device.apn else None,
-        pins=(pins.rx, pins.tx, pins.power, pins.baud),
-        buffer_size=_buffer_size(readings, name, user),
+        board=board,
+        wiring=with_overrides(board, device.pins.overrides()),
+        buffer_size=_buffer_size(readings, client_id, user),
+        timed=stream.time_path is not None,
     )
 
 
@@ -118,7 +126,7 @@ def _buffer_size(readings: list[DeviceReading], client_id: str, user: str) -> in
     longest = 0
     for reading in readings:
         digits = len(f"{-max(abs(reading.low), abs(reading.high)) * 10:.{reading.decimals}f}") + 2
-        payload = len(reading.payload_template.encode()) - 2 + digits
+        payload = len(reading.payload_template.encode()) - 2 + digits + (TIME_DIGITS if "%t" in reading.payload_template else 0)
         longest = max(longest, 2 + len(reading.topic.encode()) + 2 + payload)
     connect = CONNECT_FIXED + len(client_id) + 8 + len(user.encode()) + 128
     return 5 + 64 * math.ceil(max(longest, connect) / 64)

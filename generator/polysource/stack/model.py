@@ -10,6 +10,7 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polysource.inventory.boards import Board, Wiring
 from polysource.inventory.model import Inventory, Transport
 from polysource.secrets import Secret
 
@@ -89,6 +90,7 @@ class StreamFacts:
     field: str  # the field it is stored as
     sensor_path: str | None  # JSON path of the sensor id, for shared topics
     unit_path: str | None
+    time_path: str | None  # JSON path of the time the reading was measured (Unix ms), if any
     sensor_tag: str  # the tag that holds the sensor id
     topic_tags: str | None  # Telegraf's topic_parsing tags pattern, e.g. "_/site/sensor"
     tag_paths: tuple[str, ...]  # JSON paths stored as tags
@@ -190,7 +192,7 @@ class DeviceReading:
 
     sensor: str
     topic: str
-    payload_template: str  # the stream's JSON with %s where the value goes
+    payload_template: str  # the stream's JSON with %s where the value goes, %t the time (Unix ms)
     unit: str
     decimals: int
     low: float  # the range a board's placeholder reading moves in
@@ -214,8 +216,10 @@ class DeviceFacts:
     readings: tuple[DeviceReading, ...]
     modem: str
     apn: Secret | None
-    pins: tuple[int, int, int | None, int]  # rx, tx, power, baud
+    board: Board
+    wiring: Wiring  # the board's modem pins, with the inventory's overrides
     buffer_size: int  # bytes for the largest MQTT packet the board sends
+    timed: bool  # the payload carries the time the reading was measured (%t in its template)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,12 @@ class HardwareSerial : public Print {
     void begin(unsigned long baud, uint32_t config = SERIAL_8N1, int8_t rx = -1, int8_t tx = -1);
 };
 extern HardwareSerial Serial;
+class EspClass {
+  public:
+    void restart();
+};
+extern EspClass ESP;
+void configTime(long gmt_offset_s, int daylight_offset_s, const char *server1, const char *server2 = nullptr);
 extern HardwareSerial Serial1;
 
 class Client {

@@ -6,6 +6,10 @@
     !defined(TINY_GSM_MODEM_SIM7600) && !defined(TINY_GSM_MODEM_A7672X) && !defined(TINY_GSM_MODEM_BG96)
 #error "define the modem family (TINY_GSM_MODEM_...) before including TinyGsmClient.h"
 #endif
+#if defined(TINY_GSM_MODEM_SIM7000SSL) || defined(TINY_GSM_MODEM_SIM7080) || defined(TINY_GSM_MODEM_SIM7600) || \
+    defined(TINY_GSM_MODEM_A7672X) || defined(TINY_GSM_MODEM_SIM800)
+#define TINY_GSM_MODEM_HAS_NTP /* stand-in: lets the sketch's NTP call compile for these families */
+#endif
 enum SimStatus { SIM_ERROR = 0, SIM_READY = 1, SIM_LOCKED = 2, SIM_ANTITHEFT_LOCKED = 3 };
 class TinyGsm {
   public:
@@ -17,6 +21,11 @@ class TinyGsm {
     bool waitForNetwork(uint32_t timeout_ms = 60000L, bool check_signal = false);
     bool gprsConnect(const char *apn, const char *user = NULL, const char *pwd = NULL);
     bool isGprsConnected();
+    bool testAT(uint32_t timeout_ms = 10000L);
+    bool getNetworkTime(int *year, int *month, int *day, int *hour, int *minute, int *second, float *timezone);
+#ifdef TINY_GSM_MODEM_HAS_NTP
+    uint8_t NTPServerSync(const char *server = "pool.ntp.org", int8_t timezone = 3);
+#endif
 };
 class TinyGsmClient : public Client {
   public:

@@ -1,0 +1,8 @@
+/* Stand-in for the Arduino Wire (I2C) API as the generated sketch uses it (declarations only). */
+#pragma once
+#include <Arduino.h>
+class TwoWire {
+  public:
+    bool begin(int sda, int scl);
+};
+extern TwoWire Wire;
