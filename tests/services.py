@@ -151,6 +151,7 @@ class Mosquitto:
     tls_port: int = field(default_factory=free_port)
     wss_port: int = field(default_factory=free_port)
     plain_port: int = field(default_factory=free_port)  # MQTT without TLS, for a TLS front
+    persistence: bool = False  # sessions survive a restart (HiveMQ Cloud's cluster keeps them)
     process: subprocess.Popen | None = None
 
     def start(self) -> "Mosquitto":
@@ -172,7 +173,7 @@ class Mosquitto:
         config.write_text(
             "user root\nper_listener_settings false\nallow_anonymous false\n"
             f"password_file {passwd}\nmax_queued_messages 100000\nmax_inflight_messages 100\n"
-            + f"persistence false\nlog_dest file {self.folder / 'mosquitto.log'}\nlog_type all\n"
+            + f"persistence {str(self.persistence).lower()}\npersistence_location {self.folder}/\nlog_dest file {self.folder / 'mosquitto.log'}\nlog_type all\n"
             f"listener {self.tls_port} 127.0.0.1\nprotocol mqtt\n{tls}"
             f"listener {self.wss_port} 127.0.0.1\nprotocol websockets\n{tls}"
             f"listener {self.plain_port} 127.0.0.1\nprotocol mqtt\n"
@@ -714,6 +715,7 @@ class SniFront:
         import threading
 
         cert, key = certs.server(f"front-{target_port}-{hostname}", hostname)
+        self.created = time.time()  # its certificate's notBefore, to the second
         self.expect = expect or hostname
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -721,6 +723,9 @@ class SniFront:
         self.context.sni_callback = self._sni
         self.names: list[str | None] = []
         self.target_port = target_port
+        self.accepted = 0  # TCP connections the front took (a board's connection attempts)
+        self.down = False  # coverage lost: connections carried are cut, new ones closed at once
+        self.carried: list[socket.socket] = []
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         threading.Thread(target=self._serve, daemon=True).start()
@@ -737,7 +742,22 @@ class SniFront:
                 raw, _ = self.server.accept()
             except OSError:
                 return
+            self.accepted += 1
+            if self.down:
+                raw.close()
+                continue
             threading.Thread(target=self._carry, args=(raw,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Coverage lost: every connection through the front drops, and new ones are refused."""
+        self.down = True
+        for raw in self.carried:
+            with contextlib.suppress(OSError):
+                raw.shutdown(socket.SHUT_RDWR)
+        self.carried.clear()
+
+    def restore(self) -> None:
+        self.down = False
 
     def _carry(self, raw) -> None:
         import threading
@@ -747,7 +767,12 @@ class SniFront:
         except (OSError, ssl.SSLError):
             raw.close()
             return
-        broker = socket.create_connection(("127.0.0.1", self.target_port))
+        try:
+            broker = socket.create_connection(("127.0.0.1", self.target_port))
+        except OSError:  # the broker is down: the board's connection ends, as at a real edge
+            tls.close()
+            return
+        self.carried += [tls, broker]
 
         def pump(source, sink) -> None:
             try:

@@ -9,7 +9,7 @@
  * Its network time is the real time ($PS_TEST_REAL_TIME at start, then the monotonic clock): the
  * board's own clock may start anywhere (libfaketime, year 2000); set_clock moves it by rewriting
  * $FAKETIME_TIMESTAMP_FILE, as settimeofday() moves an ESP32's. Pin writes go to stdout as
- * "pin GPIO LEVEL at MS". A watchdog aborts the run when the loop is not fed for PS_TEST_WATCHDOG_MS.
+ * "pin GPIO LEVEL at MS". $PS_TEST_PORT, if set, is the port it connects to (a TLS front). A watchdog aborts the run when the loop is not fed for PS_TEST_WATCHDOG_MS.
  * Exits 0 after SECONDS, with "queued N" and "attempts N"; 3 when the board asks to reboot.
  * Once (no SECONDS loop): SECONDS 0 publishes one reading per sensor and exits 0, or 1 on failure.
  */
@@ -35,6 +35,7 @@ typedef struct {
     int fd;
     double sequence;
     long long real_start;
+    unsigned long mono_start;
     unsigned long last_fed;
     int once_failed;
 } host;
@@ -108,7 +109,9 @@ static int h_network_up(void *ctx) {
     return PS_NET_OK;
 }
 
-static long long h_network_time(void *ctx) { return here.real_start + (long long)(h_millis(ctx) / 1000); }
+static long long h_network_time(void *ctx) {
+    return here.real_start + (long long)((h_millis(ctx) - here.mono_start) / 1000);
+}
 
 static long long h_clock(void *ctx) {
     (void)ctx;
@@ -141,7 +144,7 @@ static int h_connect(void *ctx, const char *name, int port) {
     (void)name; /* the broker's name stays what TLS checks; the test's broker is at CONNECT_ADDRESS */
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
-    snprintf(port_text, sizeof port_text, "%d", port);
+    snprintf(port_text, sizeof port_text, "%d", getenv("PS_TEST_PORT") ? atoi(getenv("PS_TEST_PORT")) : port);
     if (getaddrinfo(here.address, port_text, &hints, &found) != 0) return -1;
     here.fd = socket(found->ai_family, SOCK_STREAM, 0);
     if (connect(here.fd, found->ai_addr, found->ai_addrlen) != 0) {
@@ -230,6 +233,7 @@ int main(int argc, char **argv) {
     here.fd = -1;
     here.real_start = real ? atoll(real) : (long long)time(NULL);
     seconds = strtoul(argv[2], NULL, 10);
+    here.mono_start = h_millis(NULL);
     field.ops = &ops;
     field.link_cfg = &cfg;
     field.port = PS_BROKER_PORT;

@@ -21,6 +21,7 @@ class TinyGsm {
     bool waitForNetwork(uint32_t timeout_ms = 60000L, bool check_signal = false);
     bool gprsConnect(const char *apn, const char *user = NULL, const char *pwd = NULL);
     bool isGprsConnected();
+    bool isNetworkConnected();
     bool testAT(uint32_t timeout_ms = 10000L);
     bool getNetworkTime(int *year, int *month, int *day, int *hour, int *minute, int *second, float *timezone);
 #ifdef TINY_GSM_MODEM_HAS_NTP

@@ -1,0 +1,290 @@
+"""A board in the field: the generated firmware's field loop, run on this host in the conditions a
+board meets (a clock at 2000, coverage that comes and goes, a broker that restarts, a modem that
+stops answering, a refused password), its readings followed into InfluxDB through the real Telegraf.
+
+C: polysource_field.c and polysource_link.c compiled with the board's polysource_config.h, driven
+by tests/device/posix_board.c (POSIX hands, a modem simulated from a state file). MicroPython: the
+board's main.py, polysource_field.py and polysource_link.py under the real MicroPython, with
+stand-in `machine` and `network` modules (tests/device/micropython). The clock is libfaketime's,
+started at 2000-01-01; setting the board's clock rewrites its file, as settimeofday() or
+machine.RTC() move an ESP32's. Time is scaled: a 1 s reading interval stands for the seed's 60 s,
+backoffs are scaled alike (-D overrides, or the module's constants).
+"""
+
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import seed_inventory
+from helpers import write_inventory
+from services import Mosquitto, SniFront, require, wait_for
+from test_device import BOARD, HERE, compile_board, render_board
+
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+YEAR_2000 = 946684800
+SCALE = ["-DPS_BACKOFF_MIN_MS=500UL", "-DPS_BACKOFF_MAX_MS=2000UL", "-DPS_BACKOFF_PERMANENT_MS=8000UL"]
+FIELD_DEVICE = """\
+devices:
+  esp32-test:
+    stream: capteurs
+    sensors: [Test_4G]
+    username: board-salle1
+    password: ${BOARD_PASSWORD}
+    board: lilygo-t-sim7600
+    apn: ${SIM_APN}
+    interval: 1s
+"""
+
+
+@pytest.fixture
+def broker(tmp_path_factory, certs):
+    broker = Mosquitto(
+        tmp_path_factory.mktemp("field-broker"),
+        certs,
+        accounts={BOARD["user"]: BOARD["password"]},
+        persistence=True,  # Telegraf's session outlives a broker restart, as on HiveMQ Cloud
+    )
+    yield broker.start()
+    broker.stop()
+
+
+def field_inventory(mosquitto, influx_port: int, language: str) -> str:
+    text = seed_inventory(mosquitto, influx_port=influx_port)
+    text = text.replace(
+        "format: {value: valeur, sensor: idCapteur, unit: unite}",
+        "format: {value: valeur, sensor: idCapteur, unit: unite, time: horodatage}",
+    ).replace("unit: m, min: 0", "unit: m, decimals: 1, min: 0, interval: 1s")
+    device = FIELD_DEVICE if language == "c" else FIELD_DEVICE  # one board, both firmwares
+    return text + device
+
+
+class Sntp:
+    """An SNTP server on loopback answering the real time, as pool.ntp.org would."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.asked = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(64)
+            except OSError:
+                return
+            self.asked += 1
+            now = time.time() + 2208988800
+            answer = bytearray(48)
+            answer[0] = 0x24  # LI 0, version 4, mode 4 (server)
+            answer[1] = 2
+            answer[40:48] = struct.pack("!II", int(now), int((now % 1) * 2**32))
+            self.sock.sendto(bytes(answer), peer)
+
+    def stop(self):
+        self.sock.close()
+
+
+class FieldRun:
+    """One board run: its state folder (the simulated modem's coverage), clock file and output."""
+
+    def __init__(self, folder: Path, board: Path, language: str, front: SniFront, sntp: Sntp, year_2000: bool):
+        require(FAKETIME.exists(), "libfaketime (Debian's faketime)")
+        self.state = folder / "state"
+        self.state.mkdir(exist_ok=True)
+        self.coverage("up")
+        self.clock = folder / "faketime.rc"
+        self.clock.write_text(f"{YEAR_2000 - int(time.time()):+d}\n" if year_2000 else "+0\n")
+        self.board, self.language, self.front, self.sntp = board, language, front, sntp
+        self.env = {
+            **os.environ,
+            "LD_PRELOAD": str(FAKETIME),
+            "FAKETIME_TIMESTAMP_FILE": str(self.clock),
+            "FAKETIME_NO_CACHE": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "PS_TEST_STATE": str(self.state),
+            "PS_TEST_REAL_TIME": str(int(time.time())),
+            "PS_TEST_PORT": str(front.port),
+        }
+        self.process: subprocess.Popen | None = None
+        self.password = BOARD["password"]
+
+    def coverage(self, value: str) -> None:
+        (self.state / "coverage").write_text(value + "\n")
+
+    def start(self, seconds: int) -> None:
+        password = self.password
+        # The front's certificate is valid from the second it was made; a board's clock set to
+        # the second may be just behind it. A real broker's certificate is not minutes old.
+        time.sleep(max(0.0, self.front.created + 2 - time.time()))
+        if self.language == "c":
+            binary = compile_board(self.board, *SCALE)
+            command = [str(binary), "127.0.0.1", str(seconds), "seq"]
+            cwd = self.board
+        else:
+            micropython = shutil.which("micropython")
+            require(micropython is not None, "micropython")
+            folder = self.board / "micropython"
+            for name in ("machine.py", "network.py", "field_run.py"):
+                shutil.copy(HERE / "micropython" / name, folder / name)
+            (folder / "secrets.py").write_text(
+                f"PASSWORD = {password!r}\nAPN = 'internet'\nSIM_PIN = ''\nWIFI_SSID = 'lab'\nWIFI_PASSWORD = 'x'\n"
+            )
+            self.env["PS_TEST_NTP_PORT"] = str(self.sntp.port)
+            command = [micropython, "field_run.py", str(seconds)]
+            cwd = folder
+        self.process = subprocess.Popen(
+            command, cwd=cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+    def finish(self, timeout: float) -> str:
+        assert self.process is not None
+        out, _ = self.process.communicate(timeout=timeout)
+        assert self.process.returncode == 0, out
+        return out
+
+
+@pytest.fixture
+def field(tmp_path, broker, certs, influxdb, make_pipeline):
+    """A factory: render the field inventory, start Telegraf on the broker, a front for the board."""
+    fronts, sntps = [], []
+
+    def make(language: str, year_2000: bool = True, password: str = BOARD["password"]) -> FieldRun:
+        text = field_inventory(broker, influxdb.port, language)
+        telegraf = make_pipeline(text=text)
+        telegraf.broker = broker
+        telegraf.start()
+        front = SniFront(certs, broker.plain_port)
+        sntp = Sntp()
+        fronts.append(front)
+        sntps.append(sntp)
+        folder = tmp_path / "board"
+        folder.mkdir()
+        board = render_board(folder, text, certs.ca, password)
+        run = FieldRun(folder, board, language, front, sntp, year_2000)
+        run.password = password
+        return run
+
+    yield make
+    for front in fronts:
+        front.stop()
+    for sntp in sntps:
+        sntp.stop()
+
+
+def readings(influxdb) -> list[tuple[float, float]]:
+    """(value, Unix seconds) of every stored reading, in time order."""
+    rows = influxdb.query('SELECT "valeur" FROM "capteurs"', "polysource")
+    return [(row["valeur"], row["time"]) for row in rows]
+
+
+def stored(influxdb, count: int) -> list[tuple[float, float]]:
+    wait_for(lambda: len(readings(influxdb)) >= count, 30, f"{count} readings in InfluxDB")
+    return readings(influxdb)
+
+
+LANGUAGES = ["c", "micropython"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_board_booting_at_2000_sets_its_clock_then_every_reading_lands_at_its_time(field, influxdb, language):
+    run = field(language)
+    started = time.time()
+    run.start(6)
+    out = run.finish(60)
+    assert "clock set from the network" in out, out
+    assert "connected to localhost" in out, out
+    rows = stored(influxdb, 5)
+    for _, at in rows:
+        assert started - 5 < at < time.time() + 5, f"a reading stored at {at}, not now: {out}"
+    values = [value for value, _ in rows]
+    assert values == sorted(values) and values[0] == 1.0, rows
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_coverage_lost_for_a_while_loses_no_reading_and_each_lands_at_its_own_time(field, influxdb, language):
+    run = field(language)
+    run.start(24)
+    time.sleep(5)
+    run.coverage("down")
+    run.front.cut()
+    time.sleep(8)  # eight readings taken with no network (eight minutes at the seed's interval)
+    run.front.restore()
+    run.coverage("up")
+    out = run.finish(60)
+    assert "no mobile network registration" in out, out
+    assert "queued 0" in out, out
+    presses = [line for line in out.splitlines() if line.startswith("pin 4 1")]
+    assert len(presses) == 1, f"the modem was power-cycled for a lost network: {presses}"
+    last = max(float(line.split('"valeur": ')[1].split(",")[0]) for line in out.splitlines() if '"valeur": ' in line)
+    rows = stored(influxdb, int(last))
+    values = sorted({value for value, _ in rows})
+    assert values == [float(n) for n in range(1, int(last) + 1)], f"readings lost: {values}"
+    times = sorted({at for _, at in rows})
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert max(gaps) < 2.5, f"readings bunched at the reconnection instead of their own time: {gaps}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_broker_restart_loses_no_reading(field, broker, influxdb, language):
+    run = field(language, year_2000=False)
+    run.start(20)
+    time.sleep(5)
+    broker.stop()
+    time.sleep(4)
+    broker.start()
+    out = run.finish(60)
+    last = max(float(line.split('"valeur": ')[1].split(",")[0]) for line in out.splitlines() if '"valeur": ' in line)
+    wait_for(lambda: {v for v, _ in readings(influxdb)} >= {float(n) for n in range(6, int(last) + 1)}, 30,
+             "the readings queued while the broker was down")  # fmt: skip
+
+
+def test_a_modem_that_stops_answering_is_power_cycled_once_and_the_board_recovers(field, influxdb):
+    run = field("c", year_2000=False)
+    run.start(20)
+    time.sleep(5)
+    run.coverage("silent")
+    run.front.cut()
+    time.sleep(2)
+    run.front.restore()
+    out = run.finish(60)
+    assert "the modem does not answer AT" in out, out
+    presses = [line for line in out.splitlines() if line.startswith("pin 4 1")]
+    assert len(presses) == 2, f"PWRKEY pressed at boot and once more, not on every check: {out}"
+    assert out.count("connected to localhost") >= 2, out
+    assert "queued 0" in out, out
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_refused_password_backs_off_to_minutes(field, language):
+    run = field(language, year_2000=False, password="not the password")
+    run.start(30)
+    out = run.finish(60)
+    assert "not authorized" in out, out
+    # 8 s stands for 15 min: at most one attempt per 7 s, and not one every few seconds.
+    assert run.front.accepted <= 5, f"{run.front.accepted} connections in 30 s: {out}"
+    assert run.front.accepted >= 2, out
+
+
+# The vendor's power-up, transcribed from Xinyuan-LilyGO/T-SIM7600X examples/MqttClient/MqttClient.ino
+# (independently of polysource's preset table): PWRKEY (IO4) HIGH for 300 ms then LOW, flight mode
+# pin (IO25) HIGH. polysource also holds DTR (IO32) LOW, as LilyGO's A76XX examples do.
+VENDOR_T_SIM7600 = [(25, 1), (32, 0), (4, 0), (4, 1), (4, 0)]
+
+
+def test_the_t_sim7600_is_powered_up_as_the_vendor_does(field):
+    run = field("c", year_2000=False)
+    run.start(2)
+    out = run.finish(30)
+    pins = [line.split() for line in out.splitlines() if line.startswith("pin ")]
+    assert [(int(p[1]), int(p[2])) for p in pins] == VENDOR_T_SIM7600, out
+    pressed = int(pins[4][4]) - int(pins[3][4])
+    assert 290 <= pressed <= 400, f"PWRKEY held {pressed} ms (vendor: 300 ms)"
