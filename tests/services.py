@@ -173,7 +173,8 @@ class Mosquitto:
         config.write_text(
             "user root\nper_listener_settings false\nallow_anonymous false\n"
             f"password_file {passwd}\nmax_queued_messages 100000\nmax_inflight_messages 100\n"
-            + f"persistence {str(self.persistence).lower()}\npersistence_location {self.folder}/\nlog_dest file {self.folder / 'mosquitto.log'}\nlog_type all\n"
+            + f"persistence {str(self.persistence).lower()}\npersistence_location {self.folder}/\n"
+            f"log_dest file {self.folder / 'mosquitto.log'}\nlog_type all\n"
             f"listener {self.tls_port} 127.0.0.1\nprotocol mqtt\n{tls}"
             f"listener {self.wss_port} 127.0.0.1\nprotocol websockets\n{tls}"
             f"listener {self.plain_port} 127.0.0.1\nprotocol mqtt\n"

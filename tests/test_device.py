@@ -339,6 +339,54 @@ BOARD_ERRORS = {  # (what the board's inventory says instead, the located messag
         ("  esp32-test:", "  Esp32 Test:"),
         "devices.Esp32 Test: 'Esp32 Test' is not a board name",
     ),
+    "a keepalive beyond 16 bits": (
+        ("modem: wifi", "modem: wifi\n    keepalive: 70000s"),
+        "esp32-test.keepalive: MQTT's keepalive is 1s-65535s",
+    ),
+    "an endless keepalive": (
+        ("modem: wifi", "modem: wifi\n    keepalive: inf"),
+        "MQTT's keepalive is 1s-65535s",
+    ),
+    "an interval the board's millis() cannot count": (
+        ("modem: wifi", "modem: wifi\n    interval: 50d"),
+        "esp32-test.interval: a board reads at least every 49d",
+    ),
+    "a range beyond a C float": (
+        ("min: 0, max: 100", "min: 0, max: 1.0e+39"),
+        "sensors.Test_4G.max: board 'esp32-test' holds readings in a C float",
+    ),
+    "an unknown board": (
+        ("modem: wifi", "board: lilygo-t-beam"),
+        "esp32-test.board: unknown board 'lilygo-t-beam'",
+    ),
+    "a modem the board does not carry": (
+        ("modem: wifi", "board: lilygo-t-a7670\n    modem: sim7600"),
+        "esp32-test.modem: the lilygo-t-a7670 carries the a7672x modem, not sim7600",
+    ),
+    "a flash pin": (
+        ("modem: wifi", "board: lilygo-t-sim7600\n    pins: {tx: 7}"),
+        "esp32-test.pins.tx: GPIO 7 drives the esp32's flash memory",
+    ),
+    "an input-only pin as an output": (
+        ("modem: wifi", "board: lilygo-t-sim7600\n    pins: {pwrkey: 35}"),
+        "esp32-test.pins.pwrkey: GPIO 35 is input-only on the esp32",
+    ),
+    "a pin used twice": (
+        ("modem: wifi", "board: lilygo-t-sim7600\n    pins: {flight: 26}"),
+        "esp32-test.pins.flight: GPIO 26 is already the rx",
+    ),
+    "no UART pin": (
+        ("modem: wifi", "board: esp32-generic\n    modem: bg96\n    pins: {rx: null}"),
+        "esp32-test.pins.rx: the modem's UART needs its rx",
+    ),
+    "two boards with one client id": (
+        (
+            "modem: wifi",
+            "modem: wifi\n  esp32-deux:\n    stream: capteurs\n    sensors: [Test_4G]\n"
+            "    username: b2\n    password: ${B2}\n    modem: wifi\n    client_id: polysource-esp32-test",
+        ),
+        "client id 'polysource-esp32-test' is board 'esp32-test''s too",
+    ),
 }
 
 

@@ -21,11 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_device import BOARD, HERE, compile_board, render_board
 
 from conftest import seed_inventory
-from helpers import write_inventory
 from services import Mosquitto, SniFront, require, wait_for
-from test_device import BOARD, HERE, compile_board, render_board
 
 FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 YEAR_2000 = 946684800
@@ -96,7 +95,9 @@ class Sntp:
 class FieldRun:
     """One board run: its state folder (the simulated modem's coverage), clock file and output."""
 
-    def __init__(self, folder: Path, board: Path, language: str, front: SniFront, sntp: Sntp, year_2000: bool):
+    def __init__(
+        self, folder: Path, board: Path, language: str, front: SniFront, sntp: Sntp, year_2000: bool
+    ):
         require(FAKETIME.exists(), "libfaketime (Debian's faketime)")
         self.state = folder / "state"
         self.state.mkdir(exist_ok=True)
@@ -136,7 +137,8 @@ class FieldRun:
             for name in ("machine.py", "network.py", "field_run.py"):
                 shutil.copy(HERE / "micropython" / name, folder / name)
             (folder / "secrets.py").write_text(
-                f"PASSWORD = {password!r}\nAPN = 'internet'\nSIM_PIN = ''\nWIFI_SSID = 'lab'\nWIFI_PASSWORD = 'x'\n"
+                f"PASSWORD = {password!r}\nAPN = 'internet'\nSIM_PIN = ''\n"
+                "WIFI_SSID = 'lab'\nWIFI_PASSWORD = 'x'\n"
             )
             self.env["PS_TEST_NTP_PORT"] = str(self.sntp.port)
             command = [micropython, "field_run.py", str(seconds)]
@@ -195,7 +197,9 @@ LANGUAGES = ["c", "micropython"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_a_board_booting_at_2000_sets_its_clock_then_every_reading_lands_at_its_time(field, influxdb, language):
+def test_a_board_booting_at_2000_sets_its_clock_then_every_reading_lands_at_its_time(
+    field, influxdb, language
+):
     run = field(language)
     started = time.time()
     run.start(6)
@@ -224,7 +228,9 @@ def test_coverage_lost_for_a_while_loses_no_reading_and_each_lands_at_its_own_ti
     assert "queued 0" in out, out
     presses = [line for line in out.splitlines() if line.startswith("pin 4 1")]
     assert len(presses) == 1, f"the modem was power-cycled for a lost network: {presses}"
-    last = max(float(line.split('"valeur": ')[1].split(",")[0]) for line in out.splitlines() if '"valeur": ' in line)
+    last = max(
+        float(line.split('"valeur": ')[1].split(",")[0]) for line in out.splitlines() if '"valeur": ' in line
+    )
     rows = stored(influxdb, int(last))
     values = sorted({value for value, _ in rows})
     assert values == [float(n) for n in range(1, int(last) + 1)], f"readings lost: {values}"
@@ -242,7 +248,9 @@ def test_a_broker_restart_loses_no_reading(field, broker, influxdb, language):
     time.sleep(4)
     broker.start()
     out = run.finish(60)
-    last = max(float(line.split('"valeur": ')[1].split(",")[0]) for line in out.splitlines() if '"valeur": ' in line)
+    last = max(
+        float(line.split('"valeur": ')[1].split(",")[0]) for line in out.splitlines() if '"valeur": ' in line
+    )
     wait_for(lambda: {v for v, _ in readings(influxdb)} >= {float(n) for n in range(6, int(last) + 1)}, 30,
              "the readings queued while the broker was down")  # fmt: skip
 
@@ -288,3 +296,52 @@ def test_the_t_sim7600_is_powered_up_as_the_vendor_does(field):
     assert [(int(p[1]), int(p[2])) for p in pins] == VENDOR_T_SIM7600, out
     pressed = int(pins[4][4]) - int(pins[3][4])
     assert 290 <= pressed <= 400, f"PWRKEY held {pressed} ms (vendor: 300 ms)"
+
+
+QUEUE_AND_BACKOFF = r"""
+#include <stdio.h>
+#include "polysource_field.h"
+int main(void) {
+    static ps_queue q;
+    unsigned long r;
+    for (int i = 1; i <= 6; i++) {
+        ps_reading reading = {0, (double)i, 0};
+        ps_queue_push(&q, reading);
+    }
+    printf("queue %u %lu %g\n", (unsigned)q.count, q.dropped, ps_queue_peek(&q)->value);
+    for (unsigned failures = 1; failures <= 12; failures++) {
+        unsigned long low = ~0UL, high = 0;
+        for (r = 0; r < 2000; r += 7) {
+            unsigned long wait = ps_backoff_ms(failures, 0, r * 2654435761UL);
+            low = wait < low ? wait : low;
+            high = wait > high ? wait : high;
+        }
+        printf("backoff %u %lu %lu\n", failures, low, high);
+    }
+    printf("permanent %lu\n", ps_backoff_ms(1, 1, 12345));
+    return 0;
+}
+"""
+
+
+def test_the_queue_drops_its_oldest_readings_and_the_backoff_is_capped_with_jitter(tmp_path):
+    """polysource_field's pure parts, compiled alone: a full queue drops (and counts) its oldest
+    readings; backoff doubles from 5 s to a 5 min cap with jitter, and minutes after a refusal."""
+    require(shutil.which("gcc") is not None, "gcc")
+    source = tmp_path / "check.c"
+    source.write_text(QUEUE_AND_BACKOFF)
+    binary = tmp_path / "check"
+    templates = HERE.parent.parent / "templates" / "device"
+    subprocess.run(
+        ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-DPS_QUEUE_LEN=4", f"-I{templates}", str(source),
+         str(templates / "polysource_field.c"), str(templates / "polysource_link.c"),
+         "-lmbedtls", "-lmbedx509", "-lmbedcrypto", "-lm", "-o", str(binary)],
+        check=True,
+    )  # fmt: skip
+    out = subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "queue 4 2 3", "four kept, the two oldest dropped and counted"
+    spans = {int(f): (int(lo), int(hi)) for _, f, lo, hi in (line.split() for line in out[1:13])}
+    for failures, (low, high) in [(1, (3750, 5000)), (2, (7500, 10000)), (12, (225000, 300000))]:
+        seen = spans[failures]
+        assert low <= seen[0] < low * 1.05 and high * 0.95 < seen[1] <= high, (failures, seen)
+    assert 787500 <= int(out[13].split()[1]) <= 900000, "a refused password waits minutes"

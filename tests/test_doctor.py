@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -268,3 +269,26 @@ def test_doctor_refused_subscription(tmp_path, certs, monkeypatch):
     assert hops["mqtt connect"]["ok"] is True
     assert hops["subscribe polysource/capteurs"]["ok"] is False
     assert "a subscription was refused: check the account's ACL" in report["diagnosis"][0]
+
+
+def test_doctor_device_on_a_dropped_port_gives_advice_that_fits_the_board(
+    tmp_path, certs, mosquitto, dropped_port, monkeypatch
+):
+    """A board speaks MQTT over TCP/TLS only: the wss fallback Telegraf uses does not help it, and a
+    GSM board's path is the mobile operator's, not this network's."""
+    fallback = f"    fallback: {{transport: wss, port: {mosquitto.wss_port}, path: /mqtt}}\n"
+    path = Path(inventory(tmp_path, certs, dropped_port, fallback=fallback))
+    board = (
+        "devices:\n  salle1:\n    stream: capteurs\n    sensors: [Test_4G]\n    username: board\n"
+        "    password: ${BOARD_PASSWORD}\n    board: lilygo-t-sim7600\n"
+    )
+    path.write_text(path.read_text() + board)
+    monkeypatch.setenv("BOARD_PASSWORD", "x")
+    result = run_cli("doctor", "--device", "salle1", "-i", str(path))
+    assert result.exit_code == 1, result.output
+    assert (
+        f"salle1: port {dropped_port} times out from this network; the board has no websocket fallback"
+        in (result.output)
+    )
+    assert "wss" not in result.output.split("salle1:", 1)[1].split("\n")[0]
+    assert "leaves through the mobile operator" in result.output

@@ -56,7 +56,7 @@ def sntp_time(host, port=123, timeout=5):
 
 
 def backoff_ms(failures, permanent, random):
-    """Capped exponential backoff with jitter: boards that lost the network together do not return together."""
+    """Capped exponential backoff, with jitter: boards that lost the network together return apart."""
     if permanent:
         cap = BACKOFF_PERMANENT_MS
         return cap - cap // 8 + random % (cap // 8 + 1)
@@ -103,7 +103,7 @@ class Field:
             board.pin(power["flight"], 1)
         if power["dtr"] is not None:
             board.pin(power["dtr"], 0)
-        for press in range(2):
+        for _ in range(2):  # pressed twice at most: the modem may have been on
             if power["pwrkey"] is not None:
                 level = power["pwrkey_level"]
                 board.pin(power["pwrkey"], 0 if level else 1)
@@ -121,7 +121,7 @@ class Field:
                 board.sleep_ms(500)
             if power["pwrkey"] is None:
                 break
-        self.say("the modem does not answer AT within %d s (power, UART pins rx/tx, baud?)" % power["boot_s"])
+        self.say("the modem does not answer AT within %d s (power, UART rx/tx, baud?)" % power["boot_s"])
         return False
 
     # --- connecting, with backoff ----------------------------------------------------------------

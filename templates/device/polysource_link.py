@@ -140,7 +140,9 @@ class Link:
         if ack[0] != 0x20:
             raise LinkError("the broker answered CONNECT with something else")
         if ack[3]:  # 3: unavailable, try again later; the others: this board's account or id
-            raise LinkError(CONNACK_WORDS.get(ack[3], "the broker refused the connection"), refused=ack[3] != 3)
+            raise LinkError(
+                CONNACK_WORDS.get(ack[3], "the broker refused the connection"), refused=ack[3] != 3
+            )
 
     def publish(self, topic, payload, qos=1):
         body = _string(topic)

@@ -21,7 +21,7 @@ from polysource import secrets
 from polysource.errors import BrokerError, PolysourceError
 from polysource.field.mqtt import Session, tls_context
 from polysource.stack import Stack
-from polysource.stack.model import CaCert, Endpoint
+from polysource.stack.model import CaCert, DeviceFacts, Endpoint
 
 TIMEOUT = 3.0
 REFERENCE_PORT = 443
@@ -319,7 +319,30 @@ def diagnose_device(stack: Stack, board: str) -> Diagnosis:
     )
     topics = tuple(dict.fromkeys(r.topic for r in device.readings))
     probe = Probe(device.ca, login, publish=topics, tls12_only=True, client_id=f"{device.client_id}-doctor")
-    return _run(stack, [(device.endpoint, probe)], services=False)
+    diagnosis = _run(stack, [(device.endpoint, probe)], services=False)
+    diagnosis.sentences = [_board_sentence(device, r) for r in diagnosis.reports if not r.ok]
+    if device.modem != "wifi":
+        diagnosis.sentences.append(
+            f"{board}: this checked the broker from this computer's network; the board's {device.modem} "
+            "traffic leaves through the mobile operator instead (a school firewall is not on its path, "
+            "the operator's APN may be): run this from a phone's hotspot on the board's operator "
+            "to check that path"
+        )
+    return diagnosis
+
+
+def _board_sentence(device: DeviceFacts, report: EndpointReport) -> str:
+    """The verdict for a board: it speaks MQTT over TCP or TLS only, so no websocket fallback helps it."""
+    name = device.name
+    if report.failure == "dropped":
+        return (
+            f"{name}: port {report.port} times out from this network; the board has no websocket fallback "
+            "(MQTT over TCP/TLS only), so the broker must answer on this port on the board's own path"
+        )
+    if report.failure in ADVICE:
+        return f"{name}: " + ADVICE[report.failure].format(host=report.host, port=report.port)
+    failed = next(c for c in report.checks if not c.ok)
+    return f"{name}: {failed.hop} failed: {failed.detail}"
 
 
 def _run(stack: Stack, jobs: list[tuple[Endpoint, Probe]], services: bool = True) -> Diagnosis:

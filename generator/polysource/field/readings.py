@@ -2,6 +2,7 @@
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,8 @@ def reading_for(stack: Stack, sensor_id: str, value: float, tags: dict[str, str]
         _nest(payload, stream.sensor_path, sensor_id)
     if stream.unit_path:
         _nest(payload, stream.unit_path, sensor.unit)
+    if stream.time_path:  # as a board sends it: the time it was measured, Unix ms
+        _nest(payload, stream.time_path, time.time_ns() // 1_000_000)
     return Reading(
         sensor_id,
         stream.broker,

@@ -16,9 +16,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from polysource import secrets
+from polysource.inventory.boards import BOARDS
 from polysource.inventory.durations import MIN_RETENTION_S, seconds
 from polysource.inventory.units import GRAFANA_UNITS, grafana_unit
-from polysource.inventory.boards import BOARDS
 
 PROJECT = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 DEVICE = r"^[a-z0-9][a-z0-9_-]{0,30}$"  # a folder, an Arduino sketch name and a C identifier part

@@ -44,9 +44,7 @@ def cross_problems(data: dict[str, Any], base: FsPath) -> Found:
     sensors = _mapping(data.get("sensors"))
     for name, sensor in sensors.items():
         yield from _sensor_problems(name, _mapping(sensor), streams)
-    yield from _device_problems(
-        _mapping(data.get("devices")), streams, sensors, brokers, data.get("project")
-    )
+    yield from _device_problems(_mapping(data.get("devices")), streams, sensors, brokers, data.get("project"))
     yield from _port_problems(data)
     yield from _tier_problems(data)
     yield from _alert_problems(_mapping(data.get("alerts")), "alerts" in data)
@@ -180,7 +178,7 @@ def _device_problems(
                     yield (*here, "tags", key), f"the value {why}"
         yield from _device_account(here, device, _mapping(brokers.get(str(stream.get("broker")))))
         yield from _board_problems(here, device)
-        for i, sensor in enumerate(listed if isinstance(listed, list) else []):
+        for sensor in listed if isinstance(listed, list) else []:
             for bound in ("min", "max"):
                 value = _number(_mapping(sensors.get(sensor) if isinstance(sensor, str) else None).get(bound))
                 if value is not None and abs(value) > FLT_MAX:
@@ -199,7 +197,10 @@ def _client_id_problems(devices: dict[str, Any], project: Any) -> Found:
         client_id = given if isinstance(given, str) else f"{project}-{name}"
         if client_id in owners:
             where = ("devices", name, "client_id") if isinstance(given, str) else ("devices", name)
-            yield where, f"client id {client_id!r} is board {owners[client_id]!r}'s too: each board needs its own"
+            yield (
+                where,
+                f"client id {client_id!r} is board {owners[client_id]!r}'s too: each board needs its own",
+            )
         owners.setdefault(client_id, name)
 
 
@@ -210,12 +211,13 @@ def _board_problems(here: Path, device: dict[str, Any]) -> Found:
         return
     modem = device.get("modem")
     if board.modem and isinstance(modem, str) and modem not in (board.modem, "wifi"):
-        yield (*here, "modem"), f"the {board.name} carries a {board.modem} modem, not a {modem}"
+        yield (*here, "modem"), f"the {board.name} carries the {board.modem} modem, not {modem}"
     pins = _mapping(device.get("pins"))
     overrides = {
         role: value
         for role, value in pins.items()
-        if role in WIRING_ROLES and (value is None or (isinstance(value, int) and not isinstance(value, bool)))
+        if role in WIRING_ROLES
+        and (value is None or (isinstance(value, int) and not isinstance(value, bool)))
     }
     for role in ("rx", "tx", "baud"):
         if role in overrides and overrides[role] is None:

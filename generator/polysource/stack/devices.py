@@ -5,9 +5,9 @@ import math
 from pathlib import Path
 
 from polysource import secrets
+from polysource.inventory.boards import BOARDS, GENERIC, with_overrides
 from polysource.inventory.certs import read_ca
 from polysource.inventory.durations import seconds
-from polysource.inventory.boards import BOARDS, GENERIC, with_overrides
 from polysource.inventory.model import Device, Inventory, Modem, Transport
 from polysource.inventory.topics import SENSOR, fill
 from polysource.resources import templates_dir
@@ -126,7 +126,12 @@ def _buffer_size(readings: list[DeviceReading], client_id: str, user: str) -> in
     longest = 0
     for reading in readings:
         digits = len(f"{-max(abs(reading.low), abs(reading.high)) * 10:.{reading.decimals}f}") + 2
-        payload = len(reading.payload_template.encode()) - 2 + digits + (TIME_DIGITS if "%t" in reading.payload_template else 0)
+        payload = (
+            len(reading.payload_template.encode())
+            - 2
+            + digits
+            + (TIME_DIGITS if "%t" in reading.payload_template else 0)
+        )
         longest = max(longest, 2 + len(reading.topic.encode()) + 2 + payload)
     connect = CONNECT_FIXED + len(client_id) + 8 + len(user.encode()) + 128
     return 5 + 64 * math.ceil(max(longest, connect) / 64)

@@ -18,6 +18,11 @@ static int fail(ps_link *link, const char *message) {
     return -1;
 }
 
+static int refuse(ps_link *link, const char *message) {
+    link->refused = 1;
+    return fail(link, message);
+}
+
 /* --- the transport, as mbedTLS sees it -------------------------------------------------------- */
 
 static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
@@ -80,6 +85,7 @@ static int tls_words(ps_link *link, int ret) {
     const char *host = link->cfg.host;
     if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
         uint32_t flags = mbedtls_ssl_get_verify_result(&link->ssl);
+        link->refused = 1;
         if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) {
             snprintf(link->error, sizeof link->error,
                      "the broker's certificate is not for %s: check the host name", host);
@@ -87,6 +93,7 @@ static int tls_words(ps_link *link, int ret) {
             snprintf(link->error, sizeof link->error,
                      "the broker's certificate is not signed by the CA this board carries: check the CA");
         } else if (flags & (MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE)) {
+            link->clock_wrong = 1;
             snprintf(link->error, sizeof link->error,
                      "the broker's certificate is expired or not yet valid (is the board's clock set?)");
         } else {
@@ -109,6 +116,54 @@ static int tls_words(ps_link *link, int ret) {
     return -1;
 }
 
+/* Days since 1970-01-01 of a civil date (proleptic Gregorian), after H. Hinnant's algorithm. */
+static long long days_from_civil(long long y, unsigned m, unsigned d) {
+    long long era;
+    unsigned yoe, doy, doe;
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+long long ps_civil_to_unix(int year, int month, int day, int hour, int minute, int second) {
+    return days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 + hour * 3600LL + minute * 60LL + second;
+}
+
+static long long x509_unix(const mbedtls_x509_time *t) {
+    return ps_civil_to_unix(t->year, t->mon, t->day, t->hour, t->min, t->sec);
+}
+
+/* Every certificate of the chain, its dates against the board's clock: the ESP32's mbedTLS has no
+ * clock of its own (arduino-esp32 builds it without MBEDTLS_HAVE_TIME_DATE), a host's has another. */
+static int check_dates(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
+    ps_link *link = (ps_link *)ctx;
+    (void)depth;
+    *flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE);
+    if (link->cfg.now_s > 0) {
+        if (link->cfg.now_s < x509_unix(&crt->valid_from)) *flags |= MBEDTLS_X509_BADCERT_FUTURE;
+        if (link->cfg.now_s > x509_unix(&crt->valid_to)) *flags |= MBEDTLS_X509_BADCERT_EXPIRED;
+    }
+    return 0;
+}
+
+/* The CAs, DER one after the other (ISRG Root X1 then X2): each certificate's length is in its header. */
+static int parse_cas(ps_link *link) {
+    const unsigned char *at = link->cfg.ca_der;
+    size_t left = link->cfg.ca_der_len;
+    while (left > 0) {
+        size_t len;
+        if (left < 4 || at[0] != 0x30 || at[1] != 0x82) return -1;
+        len = ((size_t)at[2] << 8 | at[3]) + 4;
+        if (len > left || mbedtls_x509_crt_parse_der(&link->ca, at, len) != 0) return -1;
+        at += len;
+        left -= len;
+    }
+    return 0;
+}
+
 static int tls_handshake(ps_link *link) {
     static const char personal[] = "polysource";
     int ret;
@@ -125,7 +180,7 @@ static int tls_handshake(ps_link *link) {
                               (const unsigned char *)personal, sizeof personal - 1) != 0) {
         return fail(link, "cannot seed the random generator");
     }
-    if (mbedtls_x509_crt_parse_der(&link->ca, link->cfg.ca_der, link->cfg.ca_der_len) != 0) {
+    if (parse_cas(link) != 0) {
         return fail(link, "the CA this board carries is not a valid certificate");
     }
     if (mbedtls_ssl_config_defaults(&link->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
@@ -141,6 +196,7 @@ static int tls_handshake(ps_link *link) {
 #endif
     mbedtls_ssl_conf_authmode(&link->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
     mbedtls_ssl_conf_ca_chain(&link->conf, &link->ca, NULL);
+    mbedtls_ssl_conf_verify(&link->conf, check_dates, link);
     mbedtls_ssl_conf_rng(&link->conf, mbedtls_ctr_drbg_random, &link->drbg);
     mbedtls_ssl_conf_read_timeout(&link->conf, link->cfg.timeout_ms);
     if (mbedtls_ssl_setup(&link->ssl, &link->conf) != 0) return fail(link, "cannot set up TLS");
@@ -215,7 +271,8 @@ static int mqtt_connect(ps_link *link) {
     if (send_packet(link, 0x10, n) != 0) return -1;
     if (read_exact(link, ack, 4, "CONNACK") != 0) return -1;
     if (ack[0] != 0x20 || ack[1] != 2) return fail(link, "the broker answered CONNECT with something else");
-    if (ack[3] != 0) return fail(link, connack_words(ack[3]));
+    if (ack[3] == 3) return fail(link, connack_words(ack[3])); /* unavailable: try again later */
+    if (ack[3] != 0) return refuse(link, connack_words(ack[3]));
     link->connected = 1;
     return 0;
 }
@@ -279,12 +336,29 @@ void ps_link_close(ps_link *link) {
     }
 }
 
-int ps_format_payload(char *out, size_t out_len, const char *template_json, int decimals, double value) {
-    char number[48];
-    const char *mark = strstr(template_json, "%s");
-    int written;
-    if (!mark || isnan(value) || isinf(value) || decimals < 0 || decimals > 9) return -1;
-    if (snprintf(number, sizeof number, "%.*f", decimals, value) >= (int)sizeof number) return -1;
-    written = snprintf(out, out_len, "%.*s%s%s", (int)(mark - template_json), template_json, number, mark + 2);
-    return (written < 0 || (size_t)written >= out_len) ? -1 : written;
+int ps_format_payload(char *out, size_t out_len, const char *template_json, int decimals, double value,
+                      long long time_ms) {
+    size_t n = 0;
+    const char *at = template_json;
+    int values = 0;
+    if (isnan(value) || isinf(value) || decimals < 0 || decimals > 9 || out_len == 0) return -1;
+    while (*at) {
+        int written = 0;
+        if (at[0] == '%' && at[1] == 's') {
+            written = snprintf(out + n, out_len - n, "%.*f", decimals, value);
+            values++;
+            at += 2;
+        } else if (at[0] == '%' && at[1] == '%') {
+            written = snprintf(out + n, out_len - n, "%%");
+            at += 2;
+        } else if (at[0] == '%' && at[1] == 't') {
+            written = snprintf(out + n, out_len - n, "%lld", time_ms);
+            at += 2;
+        } else {
+            written = snprintf(out + n, out_len - n, "%c", *at++);
+        }
+        if (written < 0 || (size_t)written >= out_len - n) return -1;
+        n += (size_t)written;
+    }
+    return values == 1 ? (int)n : -1;
 }

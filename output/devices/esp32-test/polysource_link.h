@@ -34,8 +34,10 @@ typedef int (*ps_recv_fn)(void *io, unsigned char *buf, size_t len, unsigned tim
 typedef struct {
     const char *host;            /* the broker's name: TLS checks the certificate against it (SNI) */
     int tls;                     /* 1: TLS 1.2 with the CA below; 0: plain MQTT (a LAN broker) */
-    const unsigned char *ca_der; /* the CA the board trusts, DER */
+    const unsigned char *ca_der; /* the CAs the board trusts, DER, one after the other */
     size_t ca_der_len;
+    long long now_s;             /* the board's clock (Unix s): every certificate's dates are checked
+                                    against it, whatever the TLS library's own clock (0: unchecked) */
     const char *client_id;       /* unique per board: two boards with one id knock each other off */
     const char *username;
     const char *password;
@@ -60,6 +62,8 @@ typedef struct {
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
     char error[160]; /* why the last call failed, in words */
+    int refused;     /* 1: the broker refused this board's account or certificate: retrying soon won't help */
+    int clock_wrong; /* 1: a certificate's dates do not fit the board's clock */
 } ps_link;
 
 /* TLS handshake (when cfg->tls), then MQTT CONNECT. 0, or -1 with link->error set. */
@@ -71,9 +75,14 @@ int ps_link_ping(ps_link *link);
 /* DISCONNECT (best effort) and free the TLS state. */
 void ps_link_close(ps_link *link);
 
-/* The reading into its JSON payload: template holds one %s where the value goes; the value is
- * written with `decimals` digits, so 99.9 is 99.9 on the wire. Length, or -1 (NaN, no room). */
-int ps_format_payload(char *out, size_t out_len, const char *template_json, int decimals, double value);
+/* The reading into its JSON payload: template holds one %s where the value goes (written with
+ * `decimals` digits, so 99.9 is 99.9 on the wire) and at most one %t where the time it was measured
+ * goes (Unix milliseconds); %% is a %. Length, or -1 (NaN, no room). */
+/* Unix seconds of a UTC civil date and time. */
+long long ps_civil_to_unix(int year, int month, int day, int hour, int minute, int second);
+
+int ps_format_payload(char *out, size_t out_len, const char *template_json, int decimals, double value,
+                      long long time_ms);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,13 @@ import struct
 
 
 class LinkError(Exception):
-    """Why the link failed, in words."""
+    """Why the link failed, in words; refused: retrying soon will not help (account, certificate);
+    clock_wrong: a certificate's dates do not fit the board's clock."""
+
+    def __init__(self, words, refused=False, clock_wrong=False):
+        super().__init__(words)
+        self.refused = refused
+        self.clock_wrong = clock_wrong
 
 
 CONNACK_WORDS = {
@@ -19,23 +25,32 @@ CONNACK_WORDS = {
 }
 
 
-def format_payload(template, decimals, value):
-    """The reading into its JSON, written with the sensor's decimals: 99.9 is 99.9 on the wire."""
+def format_payload(template, decimals, value, time_ms=0):
+    """The reading into its JSON: %s the value with the sensor's decimals (99.9 is 99.9 on the wire),
+    %t the time it was measured (Unix ms), %% a %."""
     if value != value or value in (float("inf"), float("-inf")):
         raise LinkError("a reading must be a finite number")
-    return template.replace("%s", "%.*f" % (decimals, value), 1)
+    parts = template.split("%%")
+    parts = [p.replace("%s", "%.*f" % (decimals, value)).replace("%t", "%d" % time_ms) for p in parts]
+    return "%".join(parts)
 
 
-def _tls_words(error, host):
+def _tls_error(error, host):
     """mbedTLS's verification messages (as MicroPython raises them) in the words polysource uses."""
     text = " ".join(str(error).split()).lower()
     if "common name" in text or "cn_mismatch" in text:
-        return "the broker's certificate is not for %s: check the host name" % host
+        return LinkError("the broker's certificate is not for %s: check the host name" % host, refused=True)
     if "trusted ca" in text or "not_trusted" in text:
-        return "the broker's certificate is not signed by the CA this board carries: check the CA"
+        return LinkError(
+            "the broker's certificate is not signed by the CA this board carries: check the CA", refused=True
+        )
     if "expired" in text or "future" in text:
-        return "the broker's certificate is expired or not yet valid (is the board's clock set?)"
-    return (
+        return LinkError(
+            "the broker's certificate is expired or not yet valid (is the board's clock set?)",
+            refused=True,
+            clock_wrong=True,
+        )
+    return LinkError(
         "the broker ended the TLS handshake: it does not know the name %s (SNI), "
         "or this is not its TLS port (%s)" % (host, text)
     )
@@ -57,7 +72,7 @@ def _length(n):
 
 
 class Link:
-    def __init__(self, host, port, use_tls, ca_der, client_id, username, password, keepalive, timeout):
+    def __init__(self, host, port, use_tls, ca_ders, client_id, username, password, keepalive, timeout):
         self.host = host
         self.packet_id = 1
         try:
@@ -75,13 +90,18 @@ class Link:
         if use_tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             context.verify_mode = ssl.CERT_REQUIRED
-            context.load_verify_locations(cadata=ca_der)
+            for der in ca_ders:  # each call adds one CA (ISRG Root X1, X2)
+                context.load_verify_locations(cadata=der)
             try:
                 self.sock = context.wrap_socket(raw, server_hostname=host)
             except Exception as error:  # mbedTLS reports through OSError/ValueError, by port
                 raw.close()
-                raise LinkError(_tls_words(error, host)) from None
-        self._connect(client_id, username, password, keepalive)
+                raise _tls_error(error, host) from None
+        try:
+            self._connect(client_id, username, password, keepalive)
+        except LinkError:
+            self.sock.close()
+            raise
 
     def _send(self, data):
         write = getattr(self.sock, "write", None) or self.sock.sendall
@@ -119,8 +139,10 @@ class Link:
         ack = self._read(4, "CONNACK")
         if ack[0] != 0x20:
             raise LinkError("the broker answered CONNECT with something else")
-        if ack[3]:
-            raise LinkError(CONNACK_WORDS.get(ack[3], "the broker refused the connection"))
+        if ack[3]:  # 3: unavailable, try again later; the others: this board's account or id
+            raise LinkError(
+                CONNACK_WORDS.get(ack[3], "the broker refused the connection"), refused=ack[3] != 3
+            )
 
     def publish(self, topic, payload, qos=1):
         body = _string(topic)
@@ -144,4 +166,7 @@ class Link:
             self._send(b"\xe0\x00")
         except LinkError:
             pass
-        self.sock.close()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
