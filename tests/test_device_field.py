@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 
 import pytest
-from test_device import BOARD, HERE, compile_board, render_board
+from test_device import BOARD, HERE, board_broker, compile_board, render_board
 
 from conftest import seed_inventory
-from services import Mosquitto, SniFront, require, wait_for
+from services import SniFront, require, wait_for
 
-FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+FAKETIME = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))), Path("/nonexistent"))
 YEAR_2000 = 946684800
 SCALE = ["-DPS_BACKOFF_MIN_MS=500UL", "-DPS_BACKOFF_MAX_MS=2000UL", "-DPS_BACKOFF_PERMANENT_MS=8000UL"]
 FIELD_DEVICE = """\
@@ -44,13 +44,9 @@ devices:
 
 @pytest.fixture
 def broker(tmp_path_factory, certs):
-    broker = Mosquitto(
-        tmp_path_factory.mktemp("field-broker"),
-        certs,
-        accounts={BOARD["user"]: BOARD["password"]},
-        persistence=True,  # Telegraf's session outlives a broker restart, as on HiveMQ Cloud
-    )
-    yield broker.start()
+    # Telegraf's session outlives a broker restart, as on HiveMQ Cloud.
+    broker = board_broker(tmp_path_factory.mktemp("field-broker"), certs, persistence=True)
+    yield broker
     broker.stop()
 
 

@@ -223,7 +223,6 @@ int main(int argc, char **argv) {
         PS_BROKER_HOST, PS_USE_TLS, PS_CA_DER, sizeof PS_CA_DER, 0, PS_CLIENT_ID, PS_MQTT_USERNAME,
         PS_MQTT_PASSWORD, PS_KEEPALIVE_S, 5000, buffer, sizeof buffer,
     };
-    static const ps_power power = PS_POWER;
     static ps_field field;
     unsigned long seconds, start;
     const char *real = getenv("PS_TEST_REAL_TIME");
@@ -234,16 +233,8 @@ int main(int argc, char **argv) {
     here.real_start = real ? atoll(real) : (long long)time(NULL);
     seconds = strtoul(argv[2], NULL, 10);
     here.mono_start = h_millis(NULL);
-    field.ops = &ops;
-    field.link_cfg = &cfg;
-    field.port = PS_BROKER_PORT;
-    field.qos = PS_QOS;
-    field.readings = PS_READINGS;
-    field.reading_count = PS_READING_COUNT;
-    field.interval_ms = PS_INTERVAL_S * 1000UL;
-    field.power = power;
-    pwrkey_pin = power.pwrkey;
-    field.has_modem = !PS_USE_WIFI;
+    ps_field_setup(&field, &ops, &cfg);
+    pwrkey_pin = field.power.pwrkey;
     start = h_millis(NULL);
     if (seconds == 0) { /* once: one reading per sensor, then out */
         ps_field_step(&field);

@@ -142,7 +142,6 @@ static const ps_link_config link_config = {
     PS_BROKER_HOST, PS_USE_TLS, PS_CA_DER, sizeof PS_CA_DER, 0, PS_CLIENT_ID, PS_MQTT_USERNAME,
     PS_MQTT_PASSWORD, PS_KEEPALIVE_S, PS_TIMEOUT_MS, mqtt_buffer, sizeof mqtt_buffer,
 };
-static const ps_power power = PS_POWER;
 static ps_field field;
 
 void setup() {
@@ -166,15 +165,7 @@ void setup() {
 #if !PS_USE_WIFI
     Serial1.begin(PS_MODEM_BAUD, SERIAL_8N1, PS_MODEM_RX, PS_MODEM_TX);
 #endif
-    field.ops = &board;
-    field.link_cfg = &link_config;
-    field.port = PS_BROKER_PORT;
-    field.qos = PS_QOS;
-    field.readings = PS_READINGS;
-    field.reading_count = PS_READING_COUNT;
-    field.interval_ms = PS_INTERVAL_S * 1000UL;
-    field.power = power;
-    field.has_modem = !PS_USE_WIFI;
+    ps_field_setup(&field, &board, &link_config);
 }
 
 void loop() { delay(ps_field_step(&field)); }

@@ -216,4 +216,18 @@ static const float PS_READING_RANGE[][2] = {
 };
 #define PS_READING_COUNT 1
 
+/* The field loop, set up for this board: its hands (ops), its broker (cfg), this file's settings. */
+static inline void ps_field_setup(ps_field *f, const ps_board_ops *ops, const ps_link_config *cfg) {
+    static const ps_power power = PS_POWER;
+    f->ops = ops;
+    f->link_cfg = cfg;
+    f->port = PS_BROKER_PORT;
+    f->qos = PS_QOS;
+    f->readings = PS_READINGS;
+    f->reading_count = PS_READING_COUNT;
+    f->interval_ms = PS_INTERVAL_S * 1000UL;
+    f->power = power;
+    f->has_modem = !PS_USE_WIFI;
+}
+
 #endif

@@ -9,6 +9,8 @@ STATE = os.getenv("PS_TEST_STATE")
 
 
 def coverage():
+    if STATE is None:  # no simulated modem state: the network is there
+        return "up"
     try:
         with open(STATE + "/coverage") as f:
             return f.read().strip()
@@ -52,6 +54,8 @@ class RTC:
         year, month, day, weekday, hour, minute, second, _ = when
         wanted = time.mktime((year, month, day, hour, minute, second, 0, 0))
         path = os.getenv("FAKETIME_TIMESTAMP_FILE")
+        if path is None:  # the host's own clock: already right
+            return
         with open(path) as f:
             offset = int(f.read().strip())
         offset += int(wanted - time.time())
