@@ -1,0 +1,151 @@
+"""Panels right at every time range: a sensor reporting every 60 s is a line at 1 h, 6 h, 24 h and
+30 d, not scattered dots.
+
+Grafana buckets a panel's query by $__interval (InfluxQL) or v.windowPeriod (Flux): the range
+divided by the panel's width in points, rounded by its interval ladder, and never below the panel's
+minimum interval (or the datasource's timeInterval when the panel has none). This test computes
+that interval as Grafana does (`roundInterval` of @grafana/data's rangeutil, about 1,000 points),
+runs the rendered panel's own query on the real InfluxDB 1.8 and 2.7 over a month of readings
+taken every 60 s (with jitter), and counts the buckets that hold a value.
+"""
+
+import base64
+import json
+import random
+import shutil
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+from test_device import _FakeBroker
+
+from conftest import seed_inventory
+from helpers import write_inventory
+from polysource.pipeline import render_output
+
+POINTS_WIDE = 1000
+RANGES = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "30d": 30 * 86400}
+# Grafana's interval ladder (@grafana/data rangeutil roundInterval), in ms, from 1 s up.
+LADDER = [
+    (1500, 1000), (3500, 2000), (7500, 5000), (12500, 10000), (17500, 15000), (25000, 20000),
+    (45000, 30000), (90000, 60000), (210000, 120000), (450000, 300000), (750000, 600000),
+    (1050000, 900000), (1500000, 1200000), (2700000, 1800000), (5400000, 3600000),
+    (9000000, 7200000), (16200000, 10800000), (32400000, 21600000), (86400000, 43200000),
+]  # fmt: skip
+
+
+def round_interval(ms: float) -> int:
+    return next((nice for below, nice in LADDER if ms < below), 86400000)
+
+
+def duration_ms(text: str) -> int:
+    units = {"s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
+    return int(text[:-1]) * units[text[-1]]
+
+
+def grafana_interval_ms(range_s: int, panel: dict, datasource_interval: str) -> int:
+    low = duration_ms(panel.get("interval") or datasource_interval)
+    return max(round_interval(range_s * 1000 / POINTS_WIDE), low)
+
+
+def month_of_readings() -> list[tuple[int, float]]:
+    """(Unix seconds, value): every 60 s for 30 days and an hour, each up to 5 s late or early."""
+    rng = random.Random(7)
+    now = int(time.time())
+    start = now - RANGES["30d"] - 3600
+    return [(t + rng.randint(-5, 5), 20.0 + (t % 3600) / 360.0) for t in range(start, now, 60)]
+
+
+def render(tmp_path, certs, storage: str) -> tuple[dict, str]:
+    """The seed's group dashboard panel for Test_4G, and the datasource's timeInterval."""
+    shutil.copy(certs.ca, tmp_path / "ca.pem")
+    text = seed_inventory(_FakeBroker(), storage=storage).replace(
+        "unit: m, min: 0", "unit: m, decimals: 1, min: 0"
+    )
+    output = tmp_path / "output"
+    render_output(write_inventory(tmp_path, text), output)
+    board = json.loads((output / "grafana/dashboards/polysource-tests.json").read_text())
+    (panel,) = board["panels"]
+    datasources = (output / "grafana/provisioning/datasources/influxdb.yaml").read_text()
+    ds_interval = datasources.split("timeInterval:")[1].split()[0].strip("'\"")
+    return panel, ds_interval
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> None:
+    request = urllib.request.Request(url, data=body, headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 204
+
+
+def lines(readings: list[tuple[int, float]]) -> list[bytes]:
+    rows = [f"capteurs,idCapteur=Test_4G,unite=m valeur={v} {t}" for t, v in readings]
+    return ["\n".join(rows[i : i + 10000]).encode() for i in range(0, len(rows), 10000)]
+
+
+def test_influxdb1_panels_hold_a_value_in_every_bucket_at_every_range(tmp_path, certs, influxdb):
+    from polysource.field.influx import influxql
+
+    panel, ds_interval = render(
+        tmp_path, certs, f"{{influxdb: {{version: 1, database: polysource, port: {influxdb.port}}}}}"
+    )
+    login = base64.b64encode(f"admin:{influxdb.admin_password}".encode()).decode()
+    for body in lines(month_of_readings()):
+        post(
+            f"{influxdb.url}/write?db={influxdb.database}&precision=s",
+            body,
+            {"Authorization": f"Basic {login}"},
+        )
+    query = panel["targets"][0]["query"]
+    for name, range_s in RANGES.items():
+        interval = grafana_interval_ms(range_s, panel, ds_interval)
+        sent = query.replace("$timeFilter", f"time > now() - {range_s}s").replace(
+            "$__interval", f"{interval}ms"
+        )
+        rows = influxql(influxdb.url, influxdb.database, ("admin", influxdb.admin_password), sent)
+        filled = [r for r in rows[1:-1] if r["mean"] is not None]  # the edge buckets are partial
+        share = len(filled) / max(1, len(rows) - 2)
+        assert share > 0.9, f"{name}: {interval} ms buckets, {share:.0%} hold a value (dots, not a line)"
+
+
+def test_influxdb2_panels_hold_a_value_in_every_window_at_every_range(tmp_path, certs, influxdb2):
+    storage = (
+        f"{{influxdb: {{version: 2, database: {influxdb2.bucket}, organization: {influxdb2.organization}, "
+        f"port: {influxdb2.port}, retention: {influxdb2.retention}}}}}"
+    )
+    panel, ds_interval = render(tmp_path, certs, storage)
+    org = urllib.parse.quote(influxdb2.organization)
+    for body in lines(month_of_readings()):
+        post(
+            f"{influxdb2.url}/api/v2/write?org={org}&bucket={influxdb2.bucket}&precision=s",
+            body,
+            {"Authorization": f"Token {influxdb2.token}"},
+        )
+    query = panel["targets"][0]["query"]
+    for name, range_s in RANGES.items():
+        interval = grafana_interval_ms(range_s, panel, ds_interval)
+        sent = (
+            query.replace("v.timeRangeStart", f"-{range_s}s")
+            .replace("v.timeRangeStop", "now()")
+            .replace("v.windowPeriod", f"{interval}ms")
+        )
+        rows = influxdb2.flux(sent)
+        windows = range_s * 1000 // interval
+        assert len(rows) >= 0.9 * windows - 2, f"{name}: {len(rows)} of {windows} windows hold a value"
+
+
+@pytest.mark.parametrize("every", ["1s", "60s", "15m"])
+def test_each_panel_buckets_no_finer_than_its_sensor_reports(tmp_path, certs, every):
+    shutil.copy(certs.ca, tmp_path / "ca.pem")
+    text = seed_inventory(_FakeBroker()).replace("group: tests}", f"group: tests, interval: {every}}}")
+    output = tmp_path / "output"
+    render_output(write_inventory(tmp_path, text), output)
+    seconds = duration_ms(every) // 1000
+    for board in (output / "grafana/dashboards").glob("*.json"):
+        found = json.loads(board.read_text())
+        assert len(found["tags"]) == len(set(found["tags"])), found["tags"]
+        for panel in found["panels"]:
+            if panel["type"] == "timeseries":
+                assert panel["interval"] == f"{seconds}s", (board.name, panel["interval"])
+                custom = panel["fieldConfig"]["defaults"]["custom"]
+                assert custom["spanNulls"] == custom["insertNulls"] == 3 * seconds * 1000
