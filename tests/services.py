@@ -334,6 +334,7 @@ class InfluxDB2:
     password: str = "test-only-admin-password"
     token: str = "test-only-operator-token"
     retention: str = "30d"
+    env: dict[str, str] = field(default_factory=dict)  # INFLUXD_* settings, instead of the flags
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -353,12 +354,13 @@ class InfluxDB2:
                 str(self.folder / "engine"),
                 "--http-bind-address",
                 f"127.0.0.1:{self.port}",
-                "--reporting-disabled",
+                *(["--reporting-disabled"] if not self.env else []),
                 "--log-level",
                 "error",
             ],  # fmt: skip
             stdout=log,
             stderr=log,
+            env={**os.environ, **self.env},
         )
         try:
             wait_for(self.healthy, 30, "influxd 2 /health")

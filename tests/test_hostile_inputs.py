@@ -373,3 +373,49 @@ def test_doctor_runs_the_network_hops_without_secrets(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "refused: nothing listens on that port" in result.output
     assert "missing secrets" not in result.output
+
+
+def polysource_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """The command in its own process, with a timeout: a hang is a failure, not a stuck suite."""
+    command = [sys.executable, "-m", "polysource", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=cwd)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_an_inventory_that_is_a_pipe_or_a_device_is_refused_at_once(tmp_path, kind):
+    inventory = tmp_path / "inventory.yml"
+    if kind == "fifo":
+        os.mkfifo(inventory)  # opening it for reading would wait for a writer forever
+    else:
+        inventory.symlink_to("/dev/zero")  # read whole, it never ends
+    result = polysource_cli("render", "-i", str(inventory), "-o", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{inventory}:1:1: is not a regular file (a pipe, a device or a socket)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_ca_file_that_is_a_pipe_is_refused_at_once(tmp_path):
+    os.mkfifo(tmp_path / "ca.pem")
+    text = MINIMAL.replace("    username: pi\n", "    ca_file: ca.pem\n    username: pi\n")
+    result = polysource_cli("render", "-i", str(write_inventory(tmp_path, text)), "-o", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert "ca.pem is not a regular file" in result.stderr
+
+
+def test_a_dotenv_that_is_a_pipe_is_refused_at_once(tmp_path):
+    os.mkfifo(tmp_path / ".env")
+    text = MINIMAL.replace("broker.example.test", "broker.invalid")
+    inventory = write_inventory(tmp_path, text)
+    result = polysource_cli("doctor", "-i", str(inventory))
+    assert result.returncode != 0
+    assert ".env: is not a regular file" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_a_dotenv_saved_with_a_byte_order_mark_keeps_its_first_variable(tmp_path):
+    from polysource.secrets import read_dotenv
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_bytes(b"\xef\xbb\xbfMQTT_PASSWORD=first\nOTHER=second\n")
+    assert read_dotenv(dotenv) == {"MQTT_PASSWORD": "first", "OTHER": "second"}

@@ -85,3 +85,36 @@ def test_dashboard_queries_return_the_reading_from_influxdb_2(make_pipeline, mos
     choices, repeated = overview_queries(telegraf.output)
     assert [r["_value"] for r in influxdb2.flux(choices)] == ["Test_4G"]
     assert [float(r["_value"]) for r in influxdb2.flux(repeated)] == [99.9]
+
+
+def test_influxdb2_sends_no_telemetry_with_the_stacks_settings(tmp_path, certs):
+    """The stack's InfluxDB 2 environment, given to the real influxd (no flag): its running
+    configuration says reporting is disabled, as 1.8 and Grafana are opted out too."""
+    import shutil
+    import urllib.request
+
+    from test_device import _FakeBroker
+
+    from conftest import seed_inventory
+    from helpers import write_inventory
+    from polysource.pipeline import load_stack
+    from services import InfluxDB2
+
+    shutil.copy(certs.ca, tmp_path / "ca.pem")
+    text = seed_inventory(_FakeBroker(), storage="{influxdb: {version: 2, retention: 30d}}")
+    stack = load_stack(write_inventory(tmp_path, text))
+    (service,) = [s for s in stack.services if s.name == "influxdb"]
+    env = {k: v for k, v in service.environment.items() if k.startswith("INFLUXD_")}
+    assert env == {"INFLUXD_REPORTING_DISABLED": "true"}
+    influx = InfluxDB2(tmp_path / "influxd", env=env)
+    (tmp_path / "influxd").mkdir()
+    influx.start()
+    try:
+        request = urllib.request.Request(
+            f"{influx.url}/api/v2/config", headers={"Authorization": f"Token {influx.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            config = json.loads(response.read())["config"]
+        assert config["reporting-disabled"] is True, config
+    finally:
+        influx.stop()

@@ -6,7 +6,7 @@ import pytest
 
 from helpers import INVENTORIES, MINIMAL, write_inventory
 from polysource.pipeline import render_output
-from services import Telegraf
+from services import Telegraf, wait_for
 
 SECRETS = {
     "HIVEMQ_PASSWORD": "x",
@@ -58,3 +58,27 @@ def test_real_telegraf_rejects_a_misspelled_option(tmp_path):
     result = Telegraf(output, SECRETS, tmp_path / "telegraf.log").check()
     assert result.returncode != 0
     assert "persistant_session" in result.stdout + result.stderr
+
+
+def test_dollar_signs_reach_telegraf_as_written(make_pipeline, mosquitto, influxdb):
+    """Telegraf expands $VAR and ${VAR} in its whole file before parsing it: an inventory's `$`
+    in a topic or a client id must reach the broker as written, never an environment value."""
+    from conftest import seed_inventory
+
+    text = seed_inventory(mosquitto, influx_port=influxdb.port).replace(
+        "    topic: polysource/capteurs\n",
+        "    topic: polysource/$HOME/capteurs\n    client_id: pi-$HOME-${USER}-$$\n",
+    )
+    telegraf = make_pipeline(text=text)
+    telegraf.env |= {"HOME": "/expanded", "USER": "expanded"}
+    assert telegraf.client_ids == ("pi-$HOME-${USER}-$$",)
+    telegraf.start()  # waits for the broker to log a SUBSCRIBE from the literal client id
+    log = mosquitto.log.read_text(errors="replace")
+    assert "polysource/$HOME/capteurs (QoS 1)" in log
+    assert "expanded" not in log
+    client = mosquitto.client()
+    client.publish("polysource/$HOME/capteurs", '{"valeur": 1.5, "idCapteur": "T$1", "unite": "m"}', qos=1)
+    client.close()
+    wait_for(lambda: influxdb.points("capteurs"), 30, "the reading")
+    (point,) = influxdb.points("capteurs")
+    assert (point["valeur"], point["idCapteur"]) == (1.5, "T$1")

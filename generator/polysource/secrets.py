@@ -5,6 +5,7 @@ clobber a container's own environment), the .env beside the inventory, resolutio
 first, then .env), and the digests deploy keeps instead of values.
 """
 
+import codecs
 import hashlib
 import os
 import re
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polysource.errors import Problem, SecretsError
+from polysource.regular_files import NotReadable, read_regular
 
 REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 MAX_VALUE_BYTES = 4096
+DOTENV_MAX_BYTES = 1_000_000
 
 # Variables a process (or an image's entrypoint) reads for itself: as a secret, the value would
 # replace the container's own PATH, HOME, ... since secrets reach containers under their name.
@@ -81,11 +84,12 @@ def read_dotenv(path: Path) -> dict[str, str]:
     the line, never a traceback, and never showing the line's content.
     """
     try:
-        data = path.read_bytes()
+        data = read_regular(path, DOTENV_MAX_BYTES)
     except FileNotFoundError:
         return {}
-    except OSError as error:
-        raise SecretsError(f"{path}: cannot read: {error.strerror}") from None
+    except NotReadable as why:
+        raise SecretsError(f"{path}: {why}") from None
+    data = data.removeprefix(codecs.BOM_UTF8)  # saved "with BOM" by some editors
     values: dict[str, str] = {}
     for number, raw in enumerate(data.splitlines(), start=1):
         try:

@@ -12,6 +12,8 @@ import re
 import ssl
 from pathlib import Path
 
+from polysource.regular_files import IsAFolder, NotReadable, TooLarge, read_regular
+
 MAX_BYTES = 1_000_000
 BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 
@@ -29,19 +31,16 @@ def read_ca(base: Path, name: str) -> list[bytes]:
         raise CaProblem(f"{name!r} is not a usable path ({error})") from None
     if not path.is_relative_to(root):
         raise CaProblem(f"{name} is outside the inventory's folder; copy the CA next to the inventory")
-    if not path.exists():
-        raise CaProblem(f"no such file: {base / name}")
-    if path.is_dir():
-        raise CaProblem(f"{base / name} is a folder; name the PEM file inside it")
-    if not path.is_file():
-        raise CaProblem(f"{base / name} is not a regular file")
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as error:
-        raise CaProblem(f"cannot read {base / name}: {error.strerror}") from None
-    if len(data) > MAX_BYTES:
-        raise CaProblem(f"{base / name} is over 1 MB: not a CA certificate file")
+        data = read_regular(path, MAX_BYTES)
+    except FileNotFoundError:
+        raise CaProblem(f"no such file: {base / name}") from None
+    except IsAFolder:
+        raise CaProblem(f"{base / name} is a folder; name the PEM file inside it") from None
+    except TooLarge:
+        raise CaProblem(f"{base / name} is over 1 MB: not a CA certificate file") from None
+    except NotReadable as why:
+        raise CaProblem(f"{base / name} {why}") from None
     blocks = BLOCK.findall(data)
     kinds = {kind.decode() for kind, _ in blocks}
     if kinds - {"CERTIFICATE"}:

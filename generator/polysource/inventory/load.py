@@ -11,7 +11,8 @@ from pydantic import BaseModel, ValidationError
 from polysource.errors import InventoryError, Problem
 from polysource.inventory.model import COLOR, DEVICE, DURATION, IMAGE, JSON_PATH, NAME, PROJECT, Inventory
 from polysource.inventory.rules import cross_problems
-from polysource.inventory.yaml_load import Located, YamlProblem, decode, dotted, parse_located
+from polysource.inventory.yaml_load import MAX_BYTES, Located, YamlProblem, decode, dotted, parse_located
+from polysource.regular_files import NotReadable, read_regular
 
 KeyPath = tuple[str | int, ...]
 # Values under these keys may be secrets: a message about them never shows the value.
@@ -22,11 +23,13 @@ def load_inventory(path: Path) -> tuple[Inventory, Path]:
     """The validated inventory and the folder it lives in (paths inside are relative to it)."""
     shown = str(path)
     try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise InventoryError(
-            [Problem(shown, 1, 1, "", "is a folder; name the inventory's YAML file")]
-        ) from None
+        data = read_regular(path, MAX_BYTES)
+    except NotReadable as why:
+        if "folder" in str(why):
+            raise InventoryError(
+                [Problem(shown, 1, 1, "", "is a folder; name the inventory's YAML file")]
+            ) from None
+        raise InventoryError([Problem(shown, 1, 1, "", str(why))]) from None
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise InventoryError([Problem(shown, 1, 1, "", f"cannot read: {reason}")]) from None

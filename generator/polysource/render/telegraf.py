@@ -47,7 +47,10 @@ def health_threshold(rate: float, limit: int) -> int:
 
 
 def _reference(value: str | Secret | None) -> str | None:
-    return value.reference if isinstance(value, Secret) else value
+    """A secret's ${VAR} for Telegraf to expand; a text as written ($ escaped as Telegraf reads it)."""
+    if isinstance(value, Secret):
+        return value.reference
+    return value.replace("$", "$$") if value is not None else None
 
 
 def mqtt_input(stack: Stack, stream: StreamFacts) -> MqttInput:

@@ -6,12 +6,22 @@ from functools import cache
 import jinja2
 
 from polysource.resources import templates_dir
+from polysource.secrets import Secret
 
 
 def toml_string(value: object) -> str:
     """A TOML basic string; JSON's escaping is a valid subset of TOML's, plus DEL, which TOML
     (unlike JSON) requires escaped."""
     return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def telegraf_string(value: object) -> str:
+    """A TOML string for telegraf.conf, arriving as written: Telegraf expands $VAR and ${VAR}
+    in the whole file before parsing it (its envvar.go, compose-go's template), and reads $$ as $.
+    A secret (a Secret, or a reference built on purpose, see `toml`) is the one thing expanded."""
+    if isinstance(value, Secret):
+        return toml_string(value.reference)
+    return toml_string(str(value).replace("$", "$$"))
 
 
 def c_string(text: object) -> str:
@@ -66,7 +76,8 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["toml"] = toml_string
+    env.filters["toml"] = toml_string  # as is: a reference Telegraf (or Compose) expands on purpose
+    env.filters["tg"] = telegraf_string
     env.filters["c_string"] = c_string
     env.filters["py"] = py_literal
     env.filters["c_comment"] = c_comment

@@ -262,6 +262,7 @@ def _influxdb_service(inventory: Inventory, influx: InfluxFacts) -> Service:
             "DOCKER_INFLUXDB_INIT_BUCKET": influx.database,
             "DOCKER_INFLUXDB_INIT_RETENTION": "0s" if influx.retention == "inf" else influx.retention,
             "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN": influx.writer.password,
+            "INFLUXD_REPORTING_DISABLED": "true",  # influxd --reporting-disabled: no telemetry
         }
         mounts = (
             Mount(paths.INFLUXDB2_DATA, volume=paths.INFLUXDB_VOLUME, read_only=False),
