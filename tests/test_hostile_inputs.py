@@ -419,3 +419,18 @@ def test_a_dotenv_saved_with_a_byte_order_mark_keeps_its_first_variable(tmp_path
     dotenv = tmp_path / ".env"
     dotenv.write_bytes(b"\xef\xbb\xbfMQTT_PASSWORD=first\nOTHER=second\n")
     assert read_dotenv(dotenv) == {"MQTT_PASSWORD": "first", "OTHER": "second"}
+
+
+def test_diff_names_but_never_shows_a_file_render_does_not_own(tmp_path):
+    """A filled .env left in output/ (or the inventory's folder given as output): its lines would be
+    secrets printed as removed lines."""
+    inventory = write_inventory(tmp_path, MINIMAL)
+    output = tmp_path / "out"
+    assert run_cli("render", "-i", str(inventory), "-o", str(output)).exit_code == 0
+    (output / ".env").write_text("MQTT_PASSWORD=hunter2-in-output\n")
+    (output / ".env.example").write_text("changed by hand\n")  # render's own file: shown
+    result = run_cli("diff", "-i", str(inventory), "-o", str(output))
+    assert result.exit_code == 1
+    assert "hunter2-in-output" not in result.output
+    assert f"Only in {output}: .env (not polysource's; content not shown)" in result.output
+    assert "-changed by hand" in result.output

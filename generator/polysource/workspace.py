@@ -211,9 +211,16 @@ def drift(output: Path, files: dict[str, bytes]) -> list[str]:
 
 
 def unified_diff(output: Path, files: dict[str, bytes]) -> str:
-    current = existing_files(resolve_output(output))
+    """The diff render would apply, for the files it owns; a file it does not own (a filled .env,
+    another tool's file) is named, never shown: it may hold secrets."""
+    folder = resolve_output(output)
+    current = existing_files(folder)
+    owned = _owned(folder) | set(files)
     chunks: list[str] = []
     for path in _differences(files, current):
+        if path not in owned:
+            chunks.append(f"Only in {output}: {path} (not polysource's; content not shown)\n")
+            continue
         before = current.get(path, b"").decode(errors="replace").splitlines(keepends=True)
         after = files.get(path, b"").decode(errors="replace").splitlines(keepends=True)
         a = f"a/{path}" if path in current else "/dev/null"
