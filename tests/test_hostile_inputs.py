@@ -114,6 +114,18 @@ REFUSED = {
         "holds a PRIVATE KEY: a CA file holds certificates only",
     ),
     "panel title with a newline": (swap("unit: m}", 'unit: m, name: "a\\nb"}'), "must be one line"),
+    "an endless sensor interval": (
+        swap("unit: m}", "unit: m, interval: inf}"),
+        "sensors.Test_4G.interval: must be a finite duration",
+    ),
+    "an endless downsampling step": (
+        MINIMAL + "storage: {influxdb: {downsample: [{every: inf, keep: 104w}]}}\n",
+        "downsample[0].every: must be a finite duration",
+    ),
+    "an endless alert delay": (
+        MINIMAL + "alerts: {webhook: '${HOOK}', pending: inf}\n",
+        "alerts.pending: must be a finite duration",
+    ),
 }
 
 

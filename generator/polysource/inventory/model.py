@@ -169,6 +169,19 @@ Unit = Annotated[str, BeforeValidator(_unit), Field(description="One of polysour
 Name = Annotated[str, Field(pattern=NAME)]
 FieldName = Annotated[str, BeforeValidator(_not_reserved_key), Field(pattern=JSON_PATH)]
 Duration = Annotated[str, Field(pattern=DURATION, description="e.g. 30s, 10m, 90d, inf")]
+
+
+def _finite_duration(value: Any) -> Any:
+    if value == "inf":
+        raise PydanticCustomError(
+            "finite", "must be a finite duration such as 60s or 5m (inf: only for retention)"
+        )
+    return value
+
+
+FiniteDuration = Annotated[
+    Duration, BeforeValidator(_finite_duration), Field(description="e.g. 30s, 10m, 1h")
+]
 Number = Annotated[float, BeforeValidator(_finite)]
 
 
@@ -308,7 +321,7 @@ class Sensor(Strict):
     min: Number | None = None
     max: Number | None = None
     group: Text = "default"
-    interval: Duration = Field("60s", description="Expected time between readings.")
+    interval: FiniteDuration = Field("60s", description="Expected time between readings.")
     thresholds: list[Threshold] = Field(default_factory=list, max_length=20)
 
 
@@ -316,7 +329,7 @@ class Tier(Strict):
     """A long-term series: means over `every`, kept `keep` (InfluxDB 1: a retention policy and a
     continuous query; InfluxDB 2: a bucket and a task)."""
 
-    every: Annotated[Duration, BeforeValidator(_at_least_10s)] = Field(description="e.g. 5m")
+    every: Annotated[FiniteDuration, BeforeValidator(_at_least_10s)] = Field(description="e.g. 5m")
     keep: Annotated[Duration, BeforeValidator(_retention)] = Field(description="e.g. 104w, or inf")
     groups: list[Text] = Field(default_factory=list, description="Only these sensor groups; default: all.")
 
@@ -373,7 +386,7 @@ class Alerts(Strict):
     email: list[Annotated[str, Field(pattern=r"^[^@\s;,]+@[^@\s;,]+$")]] = Field(default_factory=list)
     smtp: Smtp | None = Field(None, description="Grafana's mail server, for email.")
     silent_after: int = Field(3, ge=2, le=100, description="A sensor silent for this many intervals alerts.")
-    pending: Duration = Field("5m", description="How long a threshold must hold before it alerts.")
+    pending: FiniteDuration = Field("5m", description="How long a threshold must hold before it alerts.")
 
 
 class Telegraf(Strict):
@@ -463,10 +476,10 @@ class Device(Strict):
     modem: Modem | None = Field(None, description="Default: the board's own modem (wifi on esp32-generic).")
     apn: SecretRef | None = Field(None, description="The SIM's APN, named for the board's secrets.h.")
     pins: Pins = Pins()
-    interval: Annotated[Duration, BeforeValidator(_board_interval)] = Field(
+    interval: Annotated[FiniteDuration, BeforeValidator(_board_interval)] = Field(
         "60s", description="Time between two readings of each sensor."
     )
-    keepalive: Annotated[Duration, BeforeValidator(_keepalive)] = Field(
+    keepalive: Annotated[FiniteDuration, BeforeValidator(_keepalive)] = Field(
         "60s", description="MQTT keepalive, 1s-65535s: 60 s or more on GSM."
     )
     tags: dict[str, Annotated[str, BeforeValidator(_text)]] = Field(
