@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from helpers import MINIMAL, rendered_then_changed, run_cli, write_inventory
+from helpers import INVENTORIES, MINIMAL, rendered_then_changed, run_cli, write_inventory
 
 
 def render(tmp_path, text: str | bytes, *extra: str):
@@ -114,6 +114,19 @@ REFUSED = {
         "holds a PRIVATE KEY: a CA file holds certificates only",
     ),
     "panel title with a newline": (swap("unit: m}", 'unit: m, name: "a\\nb"}'), "must be one line"),
+    "two streams with one client id on one broker": (
+        swap(
+            "    format: {value: valeur, sensor: idCapteur, unit: unite}\n",
+            "    format: {value: valeur, sensor: idCapteur, unit: unite}\n    client_id: pi\n"
+            "  autres:\n    broker: cloud\n    topic: lab/autres\n    format: {sensor: id}\n"
+            "    client_id: pi\n",
+        ),
+        "streams.autres.client_id: client id 'pi' is stream 'capteurs''s too",
+    ),
+    "a time key that is the value's": (
+        swap("unit: unite}", "unit: unite, time: valeur}"),
+        "the time key 'valeur' is also the value's",
+    ),
     "an endless sensor interval": (
         swap("unit: m}", "unit: m, interval: inf}"),
         "sensors.Test_4G.interval: must be a finite duration",
@@ -446,3 +459,21 @@ def test_diff_names_but_never_shows_a_file_render_does_not_own(tmp_path):
     assert "hunter2-in-output" not in result.output
     assert f"Only in {output}: .env (not polysource's; content not shown)" in result.output
     assert "-changed by hand" in result.output
+
+
+def test_a_board_account_named_like_the_stacks_own_is_refused(tmp_path):
+    """The managed broker's password file would hold the name twice, and Telegraf be refused."""
+    text = (
+        (INVENTORIES / "lab-local.yml")
+        .read_text()
+        .replace(
+            "      esp32: ${MOSQUITTO_ESP32_PASSWORD}\n",
+            "      esp32: ${MOSQUITTO_ESP32_PASSWORD}\n      telegraf: ${OTHER_PASSWORD}\n",
+        )
+    )
+    result = run_cli("render", "-i", str(write_inventory(tmp_path, text)), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert (
+        "brokers.local.clients.telegraf: 'telegraf' is the stack's own account on this broker"
+        in result.stderr
+    )

@@ -41,6 +41,7 @@ def cross_problems(data: dict[str, Any], base: FsPath) -> Found:
     streams = _mapping(data.get("streams"))
     for name, stream in streams.items():
         yield from _stream_problems(name, _mapping(stream), brokers)
+    yield from _stream_client_id_problems(streams)
     sensors = _mapping(data.get("sensors"))
     for name, sensor in sensors.items():
         yield from _sensor_problems(name, _mapping(sensor), streams)
@@ -63,6 +64,12 @@ def _broker_problems(name: str, broker: dict[str, Any], base: FsPath) -> Found:
             yield (*here, "transport"), "a managed broker listens with transport tcp only"
         if "username" not in broker or "password" not in broker:
             yield here, "a managed broker needs username and password (no anonymous MQTT)"
+        user = broker.get("username")
+        if isinstance(user, str) and user in _mapping(broker.get("clients")):
+            yield (
+                (*here, "clients", user),
+                f"{user!r} is the stack's own account on this broker (Telegraf's): name the board's another",
+            )
     else:
         if not broker.get("host"):
             yield here, "host is required unless the broker is managed"
@@ -93,6 +100,22 @@ def _stream_problems(name: str, stream: dict[str, Any], brokers: dict[str, Any])
         yield from ((("streams", name, "topic"), m) for m in topic_problems(topic, stream))
 
 
+def _stream_client_id_problems(streams: dict[str, Any]) -> Found:
+    """Two subscriptions with one client id on one broker knock each other off in a loop."""
+    owners: dict[tuple[str, str], str] = {}
+    for name, stream in streams.items():
+        stream = _mapping(stream)
+        client_id, broker = stream.get("client_id"), stream.get("broker")
+        if isinstance(client_id, str) and isinstance(broker, str):
+            if (broker, client_id) in owners:
+                yield (
+                    ("streams", name, "client_id"),
+                    f"client id {client_id!r} is stream {owners[broker, client_id]!r}'s too, on the same "
+                    "broker: each subscription needs its own",
+                )
+            owners.setdefault((broker, client_id), name)
+
+
 def topic_problems(topic: str, stream: dict[str, Any]) -> Iterator[str]:
     levels = topic.split("/")
     names = [m.group(1) for level in levels if (m := PLACEHOLDER.match(level))]
@@ -121,6 +144,10 @@ def topic_problems(topic: str, stream: dict[str, Any]) -> Iterator[str]:
         yield f"the value's name {value.split('.')[-1]!r} is also a tag's name: rename the key or level"
     if len(tags) != len(set(tags)):
         yield "two tags would have the same name (`topic`, a topic level or a format key)"
+    time_key = fmt.get("time")
+    others = [v for k, v in fmt.items() if k in ("value", "sensor", "unit")]
+    if isinstance(time_key, str) and time_key in others:
+        yield f"the time key {time_key!r} is also the value's, the sensor's or the unit's key"
 
 
 def _sensor_problems(name: str, sensor: dict[str, Any], streams: dict[str, Any]) -> Found:
