@@ -30,6 +30,7 @@ command -v dockerd >/dev/null || need_apt+=(docker.io)
 command -v ssh >/dev/null || need_apt+=(openssh-client)
 command -v gcc >/dev/null || need_apt+=(gcc)
 [ -f /usr/include/mbedtls/ssl.h ] || need_apt+=(libmbedtls-dev)
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)  # checks the backup units
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime)  # a board's clock at 2000
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx setpriv || need_apt+=(busybox-static)
 if [ "${#need_apt[@]}" -gt 0 ]; then

@@ -187,3 +187,37 @@ def test_output_is_readable_by_the_containers_users(tmp_path):
     assert run_cli("render", "-i", str(write_inventory(tmp_path, MINIMAL)), "-o", str(out)).exit_code == 0
     assert out.stat().st_mode & 0o005 == 0o005
     assert (out / "telegraf/telegraf.conf").stat().st_mode & 0o004
+
+
+@pytest.mark.parametrize("output_name", ["build/output", "out with\nnewline/output"])
+def test_backup_units_find_the_inventory_and_output_from_their_working_directory(tmp_path, output_name):
+    """The service runs in the repository's root (its WorkingDirectory): its -i and -o must lead
+    there to the inventory and the rendered folder, whatever -o render was given; systemd itself
+    parses the unit (systemd-analyze verify), a newline in a folder name included."""
+    import re
+    import subprocess
+
+    from services import require
+
+    require(shutil.which("systemd-analyze") is not None, "systemd-analyze (Debian's systemd)")
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    text = MINIMAL + "backup: {schedule: daily}\n"
+    (repo / "inventory").mkdir()
+    inventory = write_inventory(repo / "inventory", text, "lab.yml")
+    output = repo / output_name
+    output.parent.mkdir(parents=True)
+    assert run_cli("render", "-i", str(inventory), "-o", str(output)).exit_code == 0
+    service = output / "backup/demo-backup.service"
+    unit = tmp_path / "demo-backup.service"
+    unit.write_text(service.read_text().replace("%h/polysource", str(repo)))
+    verified = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+    assert "demo-backup.service" not in verified.stderr, verified.stderr
+    line = next(line for line in service.read_text().splitlines() if line.startswith("ExecStart="))
+    words = [
+        w.encode().decode("unicode_escape").replace("%%", "%").replace("$$", "$")
+        for w in re.findall(r'"((?:[^"\\]|\\.)*)"', line)
+    ]
+    assert words[0] == "backup"
+    assert (repo / words[words.index("-i") + 1]).resolve() == inventory.resolve()
+    assert (repo / words[words.index("-o") + 1]).resolve() == output.resolve()

@@ -17,16 +17,27 @@ BACKUP_DIR = "backup"
 
 
 def unit_word(text: str) -> str:
-    """One argument of a unit's command line: quoted, with systemd's % and $ specials escaped."""
+    """One argument of a unit's command line: quoted, with systemd's % and $ specials escaped and
+    control characters (a newline in a folder name) as C escapes, which systemd reads back."""
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    escaped = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in escaped)
     return f'"{escaped}"'
+
+
+def repository_root(output: Path, inventory: Path) -> Path:
+    """The unit's WorkingDirectory stands for the repository's clone: the nearest folder above
+    output/ holding .git, or else the deepest folder holding both the output and the inventory."""
+    for folder in output.parents:
+        if (folder / ".git").exists():
+            return folder
+    return Path(os.path.commonpath([output.parent, inventory.parent]))
 
 
 def render_backup_timer(stack: Stack, output: Path) -> dict[str, str]:
     schedule = stack.inventory.backup.schedule
     if schedule is None:
         return {}
-    root = output.resolve().parent
+    root = repository_root(output.resolve(), stack.inventory_path.resolve())
     inventory = os.path.relpath(stack.inventory_path.resolve(), root)
     rendered = os.path.relpath(output.resolve(), root)
     name = f"{stack.name}-backup"
