@@ -24,20 +24,17 @@ def unit_word(text: str) -> str:
     return f'"{escaped}"'
 
 
-def repository_root(output: Path, inventory: Path) -> Path:
+def repository_root(output: Path) -> Path:
     """The unit's WorkingDirectory stands for the repository's clone: the nearest folder above
-    output/ holding .git, or else the deepest folder holding both the output and the inventory."""
-    for folder in output.parents:
-        if (folder / ".git").exists():
-            return folder
-    return Path(os.path.commonpath([output.parent, inventory.parent]))
+    output/ holding .git, or else the output's parent."""
+    return next((folder for folder in output.parents if (folder / ".git").exists()), output.parent)
 
 
 def render_backup_timer(stack: Stack, output: Path) -> dict[str, str]:
     schedule = stack.inventory.backup.schedule
     if schedule is None:
         return {}
-    root = repository_root(output.resolve(), stack.inventory_path.resolve())
+    root = repository_root(output.resolve())
     inventory = os.path.relpath(stack.inventory_path.resolve(), root)
     rendered = os.path.relpath(output.resolve(), root)
     name = f"{stack.name}-backup"
