@@ -477,3 +477,51 @@ def test_a_board_account_named_like_the_stacks_own_is_refused(tmp_path):
         "brokers.local.clients.telegraf: 'telegraf' is the stack's own account on this broker"
         in result.stderr
     )
+
+
+def test_a_symlink_where_render_keeps_its_previous_output_is_never_followed(tmp_path):
+    """A `.out.old` symlink (committed in a cloned repository, say) pointing at a folder render
+    must not touch: render removes the link itself and changes nothing outside output/."""
+    inventory = write_inventory(tmp_path, MINIMAL)
+    output = tmp_path / "work" / "out"
+    output.parent.mkdir()
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    outside.chmod(0o500)
+    (output.parent / ".out.old").symlink_to(outside)
+    parent_mode = output.parent.stat().st_mode
+    for _ in range(2):  # the first render makes output/, the second swaps it aside and back
+        result = run_cli("render", "-i", str(inventory), "-o", str(output))
+        assert result.exit_code == 0, result.output
+        (output / ".env.example").write_text("changed\n")
+    assert (outside / "keep.txt").read_text() == "mine"
+    assert oct(outside.stat().st_mode & 0o777) == oct(0o500), "the link's target was chmodded"
+    assert output.parent.stat().st_mode == parent_mode, "the output's parent was chmodded"
+    outside.chmod(0o700)
+
+
+def test_a_render_stopped_between_its_renames_is_rolled_back_by_the_next(tmp_path):
+    """Killed after moving the previous output aside and before putting the new one in place: the
+    next render puts the previous back first, so a board's secrets.h is not lost."""
+    inventory = write_inventory(tmp_path, MINIMAL + DEVICE_FOR_SECRETS)
+    output = tmp_path / "out"
+    assert run_cli("render", "-i", str(inventory), "-o", str(output)).exit_code == 0
+    secrets = output / "devices/salle1/secrets.h"
+    secrets.write_text('#define PS_SECRET_PASSWORD "the board\'s"\n')
+    output.rename(tmp_path / ".out.old")  # where the kill left things
+    result = run_cli("render", "-i", str(inventory), "-o", str(output))
+    assert result.exit_code == 0, result.output
+    assert secrets.read_text() == '#define PS_SECRET_PASSWORD "the board\'s"\n'
+    assert not (tmp_path / ".out.old").exists()
+
+
+DEVICE_FOR_SECRETS = """\
+devices:
+  salle1:
+    stream: capteurs
+    sensors: [Test_4G]
+    username: board
+    password: ${BOARD_PASSWORD}
+    modem: wifi
+"""

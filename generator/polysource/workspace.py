@@ -122,6 +122,7 @@ def write_output(output: Path, files: dict[str, bytes]) -> list[str]:
     except OSError as error:
         raise OutputError(f"{output.parent}: cannot create: {error.strerror}") from None
     with render_lock(output):
+        _recover(output)
         foreign = foreign_entries(output)
         if foreign:
             listed = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
@@ -188,17 +189,35 @@ def kept_files(output: Path, files: dict[str, bytes]) -> tuple[list[str], list[s
 
 
 def _remove(folder: Path) -> None:
-    """Remove a previous render kept aside, even if someone made it read-only."""
-    if not folder.exists():
+    """Remove a previous render kept aside, even if someone made it read-only. Whatever else sits
+    at that reserved name (a symlink, a file) is unlinked itself: nothing is followed out of it."""
+    try:
+        entry = folder.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(entry.st_mode):  # a symlink (to anywhere) or a file: the name only
+        folder.unlink()
         return
 
     def writable_then_retry(function, path, _info):  # type: ignore[no-untyped-def]
+        """Make what is inside the folder writable (never the folder's parent, never a link's
+        target), then try again."""
+        for inside in {os.path.dirname(path), path}:
+            with contextlib.suppress(OSError):
+                if Path(inside).is_relative_to(folder) and not os.path.islink(inside):
+                    os.chmod(inside, 0o755)
         with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(path), 0o755)
-            os.chmod(path, 0o755)
             function(path)
 
     shutil.rmtree(folder, onerror=writable_then_retry)
+
+
+def _recover(output: Path) -> None:
+    """A render stopped between its two renames (killed, power lost) left the previous output
+    aside and none in place: put it back, so nothing it held (a board's secrets.h) is lost."""
+    old = output.with_name(f".{output.name}.old")
+    if not os.path.lexists(output) and old.is_dir() and not old.is_symlink():
+        old.rename(output)
 
 
 def _differences(files: dict[str, bytes], current: dict[str, bytes]) -> list[str]:
