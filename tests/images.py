@@ -228,6 +228,7 @@ def build_all(client, binaries: dict[str, Path]) -> dict[str, str]:
         "INFLUXDB_DATA_DIR=/var/lib/influxdb/data INFLUXDB_DATA_WAL_DIR=/var/lib/influxdb/wal "
         "INFLUXDB_BIND_ADDRESS=127.0.0.1:8088\n"
         'RUN ["/bin/busybox", "mkdir", "-p", "/var/lib/influxdb"]\n'
+        "VOLUME /var/lib/influxdb\n"  # as the official image declares
         'ENTRYPOINT ["/entrypoint.sh"]\n',
     )
 
@@ -244,6 +245,7 @@ def build_all(client, binaries: dict[str, Path]) -> dict[str, str]:
             "FROM scratch\nCOPY rootfs/ /\n"
             "ENV PATH=/usr/bin:/bin INFLUX_CONFIGS_PATH=/etc/influxdb2/influx-configs\n"
             'RUN ["/bin/busybox", "mkdir", "-p", "/var/lib/influxdb2", "/etc/influxdb2"]\n'
+            "VOLUME /var/lib/influxdb2 /etc/influxdb2\n"  # as the official image declares
             'ENTRYPOINT ["/entrypoint.sh"]\n',
         )
 
@@ -265,6 +267,7 @@ def build_all(client, binaries: dict[str, Path]) -> dict[str, str]:
         "FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/sbin:/usr/bin:/bin\n"
         'RUN ["/bin/busybox", "mkdir", "-p", "/mosquitto/config", "/mosquitto/data", "/mosquitto/auth"]\n'
         'RUN ["/bin/busybox", "chown", "-R", "1883:1883", "/mosquitto"]\n'
+        'VOLUME ["/mosquitto/data", "/mosquitto/log"]\n'  # as the official image declares
         'ENTRYPOINT ["/docker-entrypoint.sh"]\n'
         'CMD ["/usr/sbin/mosquitto", "-c", "/mosquitto/config/mosquitto.conf"]\n',
     )

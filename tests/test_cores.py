@@ -276,6 +276,11 @@ def test_an_error_inside_an_influxdb_answer_raises():
     with pytest.raises(InfluxError):
         influxql_rows({"error": "authorization failed"})
     assert influxql_rows({"results": [{"statement_id": 0}]}) == []
+    # SHOW CONTINUOUS QUERIES: a series per database, without "values" when it has none
+    none_here = {
+        "results": [{"statement_id": 0, "series": [{"name": "polysource", "columns": ["name", "query"]}]}]
+    }
+    assert influxql_rows(none_here) == []
 
 
 def test_telegraf_is_stopped_first_when_its_account_changes(tmp_path):

@@ -123,8 +123,15 @@ def test_plan_starts_a_stopped_service_and_removes_one_no_longer_in_the_stack(de
     assert extra.id not in [c.id for c in client_for(project).containers.list(all=True)]
 
 
+def anonymous_volumes(project) -> set[str]:
+    """Volumes Docker made for an image's VOLUME nobody mounted (named by a 64-hex digest)."""
+    names = {v.name for v in client_for(project).volumes.list()}
+    return {n for n in names if len(n) == 64 and all(c in "0123456789abcdef" for c in n)}
+
+
 def test_data_survives_down_but_not_down_volumes(deploy_project):
     project = deploy_project()
+    before = anonymous_volumes(project)
     started = time.time()
     assert run_cli(*project.args("deploy")).exit_code == 0
     wait_subscribed(project, since=started)
@@ -143,6 +150,8 @@ def test_data_survives_down_but_not_down_volumes(deploy_project):
         filters={"label": f"polysource.project={project.ports['project']}"}
     )
     assert volumes == []
+    left = anonymous_volumes(project) - before
+    assert not left, f"anonymous volumes outlived down --volumes (helpers, replaced containers): {left}"
     assert run_cli(*project.args("deploy")).exit_code == 0
     assert readings(project) == []  # an empty, working database: a query error would raise
 

@@ -180,7 +180,9 @@ class Box:
 
     @translated("cannot remove")
     def remove(self, force: bool = False) -> None:
-        self._c.remove(force=force)
+        """With its anonymous volumes (the official images declare VOLUMEs: influxdb, mosquitto):
+        left behind, they pile up on the SD card and outlive `down --volumes`. Named volumes stay."""
+        self._c.remove(force=force, v=True)
 
     @translated("cannot rename")
     def rename(self, name: str) -> None:

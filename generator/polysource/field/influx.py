@@ -67,7 +67,10 @@ def influxql_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             raise InfluxError(f"InfluxDB refused the query: {statement['error']}")
         for series in statement.get("series", []):
             tags = series.get("tags") or {}
-            found += [{**tags, **dict(zip(series["columns"], row, strict=True))} for row in series["values"]]
+            rows = series.get(
+                "values", []
+            )  # a series with no rows (SHOW CONTINUOUS QUERIES of a db with none)
+            found += [{**tags, **dict(zip(series["columns"], row, strict=True))} for row in rows]
     if "error" in result:
         raise InfluxError(f"InfluxDB refused the query: {result['error']}")
     return found
