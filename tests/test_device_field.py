@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_device import BOARD, HERE, board_broker, compile_board, render_board
+from test_device import BOARD, DEVICE, HERE, board_broker, compile_board, render_board
 
 from conftest import seed_inventory
 from services import SniFront, require, wait_for
@@ -29,17 +29,10 @@ from services import SniFront, require, wait_for
 FAKETIME = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))), Path("/nonexistent"))
 YEAR_2000 = 946684800
 SCALE = ["-DPS_BACKOFF_MIN_MS=500UL", "-DPS_BACKOFF_MAX_MS=2000UL", "-DPS_BACKOFF_PERMANENT_MS=8000UL"]
-FIELD_DEVICE = """\
-devices:
-  esp32-test:
-    stream: capteurs
-    sensors: [Test_4G]
-    username: board-salle1
-    password: ${BOARD_PASSWORD}
-    board: lilygo-t-sim7600
-    apn: ${SIM_APN}
-    interval: 1s
-"""
+# The seed's board on its real hardware (a LilyGO T-SIM7600), reading every second.
+FIELD_DEVICE = DEVICE.replace(
+    "    modem: wifi\n", "    board: lilygo-t-sim7600\n    apn: ${SIM_APN}\n    interval: 1s\n"
+)
 
 
 @pytest.fixture

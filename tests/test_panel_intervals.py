@@ -72,15 +72,14 @@ def render(tmp_path, certs, storage: str) -> tuple[dict, str]:
     return panel, ds_interval
 
 
-def post(url: str, body: bytes, headers: dict[str, str]) -> None:
-    request = urllib.request.Request(url, data=body, headers=headers)
-    with urllib.request.urlopen(request, timeout=60) as response:
-        assert response.status == 204
-
-
-def lines(readings: list[tuple[int, float]]) -> list[bytes]:
-    rows = [f"capteurs,idCapteur=Test_4G,unite=m valeur={v} {t}" for t, v in readings]
-    return ["\n".join(rows[i : i + 10000]).encode() for i in range(0, len(rows), 10000)]
+def write_month(url: str, authorization: str) -> None:
+    """A month of readings into InfluxDB's write endpoint, 10,000 lines a request."""
+    rows = [f"capteurs,idCapteur=Test_4G,unite=m valeur={v} {t}" for t, v in month_of_readings()]
+    for i in range(0, len(rows), 10000):
+        body = "\n".join(rows[i : i + 10000]).encode()
+        request = urllib.request.Request(url, data=body, headers={"Authorization": authorization})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.status == 204
 
 
 def test_influxdb1_panels_hold_a_value_in_every_bucket_at_every_range(tmp_path, certs, influxdb):
@@ -90,12 +89,7 @@ def test_influxdb1_panels_hold_a_value_in_every_bucket_at_every_range(tmp_path, 
         tmp_path, certs, f"{{influxdb: {{version: 1, database: polysource, port: {influxdb.port}}}}}"
     )
     login = base64.b64encode(f"admin:{influxdb.admin_password}".encode()).decode()
-    for body in lines(month_of_readings()):
-        post(
-            f"{influxdb.url}/write?db={influxdb.database}&precision=s",
-            body,
-            {"Authorization": f"Basic {login}"},
-        )
+    write_month(f"{influxdb.url}/write?db={influxdb.database}&precision=s", f"Basic {login}")
     query = panel["targets"][0]["query"]
     for name, range_s in RANGES.items():
         interval = grafana_interval_ms(range_s, panel, ds_interval)
@@ -115,12 +109,8 @@ def test_influxdb2_panels_hold_a_value_in_every_window_at_every_range(tmp_path, 
     )
     panel, ds_interval = render(tmp_path, certs, storage)
     org = urllib.parse.quote(influxdb2.organization)
-    for body in lines(month_of_readings()):
-        post(
-            f"{influxdb2.url}/api/v2/write?org={org}&bucket={influxdb2.bucket}&precision=s",
-            body,
-            {"Authorization": f"Token {influxdb2.token}"},
-        )
+    url = f"{influxdb2.url}/api/v2/write?org={org}&bucket={influxdb2.bucket}&precision=s"
+    write_month(url, f"Token {influxdb2.token}")
     query = panel["targets"][0]["query"]
     for name, range_s in RANGES.items():
         interval = grafana_interval_ms(range_s, panel, ds_interval)
