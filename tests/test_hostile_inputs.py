@@ -127,6 +127,23 @@ REFUSED = {
         swap("unit: unite}", "unit: unite, time: valeur}"),
         "the time key 'valeur' is also the value's",
     ),
+    "an SMTP host without its port": (
+        MINIMAL + "alerts: {email: [a@b.example], smtp: {host: smtp.example, user: u, password: '${P}', "
+        "sender: a@b.example}}\n",
+        "alerts.smtp.host: expected host:port",
+    ),
+    "a board named like a Windows device": (
+        MINIMAL + "devices:\n  con:\n    stream: capteurs\n    sensors: [Test_4G]\n    username: b\n"
+        "    password: ${B}\n    modem: wifi\n",
+        "devices.con: 'con' is a name Windows reserves",
+    ),
+    "groups alike but for case": (
+        swap(
+            "  Test_4G: {stream: capteurs, unit: m}\n",
+            "  Test_4G: {stream: capteurs, unit: m, group: Salle}\n  T2: {stream: capteurs, unit: m, group: salle}\n",
+        ),
+        "sensors.T2.group: group 'salle' differs from 'Salle' only by case",
+    ),
     "an endless sensor interval": (
         swap("unit: m}", "unit: m, interval: inf}"),
         "sensors.Test_4G.interval: must be a finite duration",

@@ -372,8 +372,20 @@ class Backup(Strict):
     )
 
 
+def _host_port(value: Any) -> Any:
+    """Grafana's smtp host is host:port (it has no default port): a bare host fails at send time."""
+    text = _text(value)
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise PydanticCustomError("host_port", "expected host:port, e.g. smtp.gmail.com:587")
+    _host(host.removeprefix("[").removesuffix("]"))
+    return text
+
+
 class Smtp(Strict):
-    host: Annotated[str, BeforeValidator(_text)] = Field(description="host:port, e.g. smtp.gmail.com:587")
+    host: Annotated[str, BeforeValidator(_host_port)] = Field(
+        description="host:port, e.g. smtp.gmail.com:587"
+    )
     user: Annotated[str, BeforeValidator(_username)]
     password: SecretRef
     sender: Annotated[str, BeforeValidator(_text)] = Field(description="The From: address.")

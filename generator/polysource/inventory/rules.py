@@ -18,6 +18,9 @@ from polysource.stack.images import ImageError, check_platform
 from polysource.stack.paths import telegraf_names
 
 Path = tuple[str | int, ...]
+WINDOWS_RESERVED = frozenset(
+    ["con", "prn", "aux", "nul"] + [f"{kind}{n}" for kind in ("com", "lpt") for n in range(1, 10)]
+)
 FLT_MAX = 3.4028234663852886e38  # the largest C float: what a board holds a reading in
 Found = Iterator[tuple[Path, str]]
 
@@ -45,6 +48,7 @@ def cross_problems(data: dict[str, Any], base: FsPath) -> Found:
     sensors = _mapping(data.get("sensors"))
     for name, sensor in sensors.items():
         yield from _sensor_problems(name, _mapping(sensor), streams)
+    yield from _case_collisions(sensors)
     yield from _device_problems(_mapping(data.get("devices")), streams, sensors, brokers, data.get("project"))
     yield from _port_problems(data)
     yield from _tier_problems(data)
@@ -159,6 +163,23 @@ def _sensor_problems(name: str, sensor: dict[str, Any], streams: dict[str, Any])
         yield ("sensors", name, "max"), f"max ({sensor['max']}) must be above min ({sensor['min']})"
 
 
+def _case_collisions(sensors: dict[str, Any]) -> Found:
+    """Each group is a dashboard file: two groups spelled alike but for case would be one file on
+    a macOS or Windows checkout."""
+    spelled: dict[str, str] = {}
+    for name, sensor in sensors.items():
+        group = _mapping(sensor).get("group")
+        if not isinstance(group, str):
+            continue
+        first = spelled.setdefault(group.casefold(), group)
+        if first != group:
+            yield (
+                ("sensors", name, "group"),
+                f"group {group!r} differs from {first!r} only by case: one dashboard file on "
+                "macOS and Windows; spell them alike",
+            )
+
+
 def _device_problems(
     devices: dict[str, Any],
     streams: dict[str, Any],
@@ -170,6 +191,11 @@ def _device_problems(
     for name, device in devices.items():
         device = _mapping(device)
         here = ("devices", name)
+        if name.split(".")[0] in WINDOWS_RESERVED:
+            yield (
+                here,
+                f"{name!r} is a name Windows reserves for a device: its firmware folder cannot exist there",
+            )
         stream_name = device.get("stream")
         if not isinstance(stream_name, str):
             continue
