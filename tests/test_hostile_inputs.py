@@ -140,7 +140,8 @@ REFUSED = {
     "groups alike but for case": (
         swap(
             "  Test_4G: {stream: capteurs, unit: m}\n",
-            "  Test_4G: {stream: capteurs, unit: m, group: Salle}\n  T2: {stream: capteurs, unit: m, group: salle}\n",
+            "  Test_4G: {stream: capteurs, unit: m, group: Salle}\n"
+            "  T2: {stream: capteurs, unit: m, group: salle}\n",
         ),
         "sensors.T2.group: group 'salle' differs from 'Salle' only by case",
     ),
