@@ -145,6 +145,10 @@ REFUSED = {
         ),
         "sensors.T2.group: group 'salle' differs from 'Salle' only by case",
     ),
+    "a rule group name over Grafana's limit": (
+        swap("unit: m}", f"unit: m, group: {'é' * 96}}}") + "alerts: {webhook: '${HOOK}'}\n",
+        "sensors.Test_4G.group: with alerts, the group is a Grafana rule group: at most 190 bytes",
+    ),
     "an endless sensor interval": (
         swap("unit: m}", "unit: m, interval: inf}"),
         "sensors.Test_4G.interval: must be a finite duration",

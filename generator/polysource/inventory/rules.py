@@ -53,6 +53,8 @@ def cross_problems(data: dict[str, Any], base: FsPath) -> Found:
     yield from _port_problems(data)
     yield from _tier_problems(data)
     yield from _alert_problems(_mapping(data.get("alerts")), "alerts" in data)
+    if "alerts" in data:
+        yield from _rule_group_problems(_mapping(data.get("sensors")))
     yield from _user_problems(data)
     yield from _platform_problems(data)
     yield from _placement_problems(data)
@@ -343,6 +345,21 @@ def _alert_problems(alerts: dict[str, Any], present: bool) -> Found:
         yield ("alerts",), "name where alerts go: webhook (a ${VAR} URL) or email (addresses)"
     if alerts.get("email") and not alerts.get("smtp"):
         yield ("alerts", "email"), "email needs smtp: {host, user, password, sender} for Grafana to send it"
+
+
+GRAFANA_NAME_BYTES = 190  # Grafana refuses a longer alert rule group name (or rule title)
+
+
+def _rule_group_problems(sensors: dict[str, Any]) -> Found:
+    """Each sensor group is an alert rule group: Grafana keeps its name within 190 bytes ($ doubled,
+    as the provisioning file writes it)."""
+    for name, sensor in sensors.items():
+        group = _mapping(sensor).get("group")
+        if isinstance(group, str) and len(group.replace("$", "$$").encode()) > GRAFANA_NAME_BYTES:
+            yield (
+                ("sensors", name, "group"),
+                f"with alerts, the group is a Grafana rule group: at most {GRAFANA_NAME_BYTES} bytes",
+            )
 
 
 def _port_problems(data: dict[str, Any]) -> Found:
