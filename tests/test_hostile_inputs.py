@@ -149,6 +149,14 @@ REFUSED = {
         swap("unit: m}", f"unit: m, group: {'é' * 96}}}") + "alerts: {webhook: '${HOOK}'}\n",
         "sensors.Test_4G.group: with alerts, the group is a Grafana rule group: at most 190 bytes",
     ),
+    "a published port that is the Pi's SSH": (
+        MINIMAL + "grafana: {port: 22}\ntarget: {docker_host: 'ssh://pi@raspberrypi.local'}\n",
+        "grafana.port: port 22 is the target's SSH (ssh://pi@raspberrypi.local)",
+    ),
+    "a published port that is the Pi's SSH on its own port": (
+        MINIMAL + "storage: {influxdb: {port: 2222}}\ntarget: {docker_host: 'ssh://pi@[fd00::1]:2222'}\n",
+        "storage.influxdb.port: port 2222 is the target's SSH",
+    ),
     "an endless sensor interval": (
         swap("unit: m}", "unit: m, interval: inf}"),
         "sensors.Test_4G.interval: must be a finite duration",

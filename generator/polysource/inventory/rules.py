@@ -373,12 +373,27 @@ def _port_problems(data: dict[str, Any]) -> Found:
         if _mapping(broker).get("managed") is True:
             published.append((("brokers", name, "port"), _mapping(broker).get("port", 1883)))
     seen: dict[int, Path] = {}
+    host = _mapping(data.get("target")).get("docker_host")
+    ssh = _ssh_port(host) if isinstance(host, str) else None
     for path, port in published:
         if not isinstance(port, int) or isinstance(port, bool):
             continue
-        if port in seen:
+        if port == ssh:
+            yield path, f"port {port} is the target's SSH ({host}): deploy reaches the Pi through it"
+        elif port in seen:
             yield path, f"port {port} is already published by {'.'.join(map(str, seen[port]))}"
         seen.setdefault(port, path)
+
+
+def _ssh_port(docker_host: str) -> int | None:
+    """The port sshd listens on at an ssh:// target (22 unless the URL says)."""
+    if not docker_host.startswith("ssh://"):
+        return None
+    authority = docker_host[len("ssh://") :].split("/", 1)[0].rsplit("@", 1)[-1]
+    _, colon, port = authority.rpartition(":")
+    if colon and port.isdigit() and "]" not in port:
+        return int(port)
+    return 22
 
 
 def _user_problems(data: dict[str, Any]) -> Found:
