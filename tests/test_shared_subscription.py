@@ -37,8 +37,8 @@ def test_two_telegrafs_share_the_readings_and_lose_none_when_one_stops(
 ):
     text = seed_inventory(mosquitto, "tls", "shared", influxdb.port) + "telegraf: {instances: 2}\n"
     first = make_pipeline(text=text)
-    assert (
-        'topics = ["$share/polysource/polysource/capteurs"]'
+    assert (  # $$: Telegraf reads it back as $ (a bare $share would be an environment reference)
+        'topics = ["$$share/polysource/polysource/capteurs"]'
         in (first.output / "telegraf/telegraf.conf").read_text()
     )
     one, two = first.client_ids  # the stream's session ids, -1 and -2
