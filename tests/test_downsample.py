@@ -41,6 +41,15 @@ def test_influxdb1_keeps_means_and_follows_a_changed_plan(deploy_project):
         40,
         "the continuous query's mean of a new reading",
     )
+    # A reading that lands late, in an interval whose mean was already computed (a write in
+    # flight at the boundary, Telegraf's buffer): the query's RESAMPLE window takes it in.
+    late = (now // 10) * 10 - 40
+    write_lines(project, [f"capteurs,idCapteur=Test_4G,unite=m valeur=9 {late}"], precision="s")
+    wait_for(
+        lambda: influx(project, f'SELECT * FROM "rp_10s"."capteurs" WHERE time = {late}s'),
+        40,
+        "the mean of a reading that came late",
+    )
     # The 1m series stays until its own retention: polysource never drops readings.
     assert influx(project, 'SELECT count("valeur") FROM "rp_1m"."capteurs"')[0]["count"] == 20
 

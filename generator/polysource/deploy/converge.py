@@ -298,6 +298,17 @@ def influx1_statements(
     return statements
 
 
+RESAMPLE_MIN_S = 600  # a reading up to 10 minutes late still makes its interval's mean
+
+
+def resample_clause(every: str) -> str:
+    """InfluxDB 1.x computes a continuous query's last interval once, when it ends: a reading that
+    lands after (a write in flight at the boundary, Telegraf's buffer, a board's queue) would
+    never be in a mean. RESAMPLE ... FOR recomputes the recent intervals on every run."""
+    window = max(RESAMPLE_MIN_S, 3 * int(seconds(every)))
+    return f"RESAMPLE EVERY {every} FOR {window}s"
+
+
 def tier_statements(state: Influx1State, influx: InfluxFacts) -> list[str]:
     """Retention policies and continuous queries for the long-term series, and a backfill of each
     new query from the raw readings still kept. A tier left out of the inventory loses its query;
@@ -318,14 +329,14 @@ def tier_statements(state: Influx1State, influx: InfluxFacts) -> list[str]:
             policies.append(
                 f"ALTER RETENTION POLICY {name} ON {db} DURATION {duration} SHARD DURATION {shard}"
             )
+        resample = resample_clause(tier.every)
         for source in tier.sources:
             body = downsample_select(influx, tier, source)
-            query = downsample_name(tier, source, body)
+            query = downsample_name(tier, source, f"{resample} {body}")
             wanted.add(query)
             if query not in state.queries:
-                queries.append(
-                    f"CREATE CONTINUOUS QUERY {influxql_identifier(query)} ON {db} BEGIN {body} END"
-                )
+                name = influxql_identifier(query)
+                queries.append(f"CREATE CONTINUOUS QUERY {name} ON {db} {resample} BEGIN {body} END")
                 backfills.append(downsample_select(influx, tier, source, since))
     stale = sorted(q for q in state.queries if q.startswith("polysource_") and q not in wanted)
     drops = [f"DROP CONTINUOUS QUERY {influxql_identifier(q)} ON {db}" for q in stale]
