@@ -43,14 +43,13 @@ def broker(tmp_path_factory, certs):
     broker.stop()
 
 
-def field_inventory(mosquitto, influx_port: int, language: str) -> str:
+def field_inventory(mosquitto, influx_port: int) -> str:
     text = seed_inventory(mosquitto, influx_port=influx_port)
     text = text.replace(
         "format: {value: valeur, sensor: idCapteur, unit: unite}",
         "format: {value: valeur, sensor: idCapteur, unit: unite, time: horodatage}",
     ).replace("unit: m, min: 0", "unit: m, decimals: 1, min: 0, interval: 1s")
-    device = FIELD_DEVICE if language == "c" else FIELD_DEVICE  # one board, both firmwares
-    return text + device
+    return text + FIELD_DEVICE  # one board, both firmwares
 
 
 class Sntp:
@@ -149,7 +148,7 @@ def field(tmp_path, broker, certs, influxdb, make_pipeline):
     fronts, sntps = [], []
 
     def make(language: str, year_2000: bool = True, password: str = BOARD["password"]) -> FieldRun:
-        text = field_inventory(broker, influxdb.port, language)
+        text = field_inventory(broker, influxdb.port)
         telegraf = make_pipeline(text=text)
         telegraf.broker = broker
         telegraf.start()

@@ -230,11 +230,8 @@ def verdict(reports: list[EndpointReport], reference: dict[str, str]) -> list[st
                     f"{broker}: {host} does not answer at all (port {port} and {REFERENCE_PORT} time out): "
                     "the host is down, or this network blocks it; try another uplink"
                 )
-        elif main.failure in ADVICE:
-            sentence = f"{broker}: " + ADVICE[main.failure].format(host=host, port=port)
         else:
-            failed = next(c for c in main.checks if not c.ok)
-            sentence = f"{broker}: {failed.hop} failed: {failed.detail}"
+            sentence = f"{broker}: {_failure_words(main)}"
         if working and main.failure != "dropped":
             sentence += f" (the fallback {working.url} works)"
         sentences.append(sentence)
@@ -339,10 +336,15 @@ def _board_sentence(device: DeviceFacts, report: EndpointReport) -> str:
             f"{name}: port {report.port} times out from this network; the board has no websocket fallback "
             "(MQTT over TCP/TLS only), so the broker must answer on this port on the board's own path"
         )
+    return f"{name}: {_failure_words(report)}"
+
+
+def _failure_words(report: EndpointReport) -> str:
+    """What failed at an endpoint and what to do: the advice for its kind, or the failed hop."""
     if report.failure in ADVICE:
-        return f"{name}: " + ADVICE[report.failure].format(host=report.host, port=report.port)
+        return ADVICE[report.failure].format(host=report.host, port=report.port)
     failed = next(c for c in report.checks if not c.ok)
-    return f"{name}: {failed.hop} failed: {failed.detail}"
+    return f"{failed.hop} failed: {failed.detail}"
 
 
 def _run(stack: Stack, jobs: list[tuple[Endpoint, Probe]], services: bool = True) -> Diagnosis:

@@ -21,6 +21,10 @@ INPUT_ONLY_PINS: dict[Chip, frozenset[int]] = {"esp32": frozenset(range(34, 40))
 HIGHEST_PIN: dict[Chip, int] = {"esp32": 39, "esp32s3": 48}
 
 
+OUTPUT_ROLES = ("tx", "pwrkey", "power_enable", "flight", "reset", "dtr")  # pins the ESP32 drives
+WIRING_ROLES = ("rx", "baud", *OUTPUT_ROLES)  # what `pins:` may override
+
+
 @dataclass(frozen=True)
 class Wiring:
     """The modem's UART and control pins; None: the board has no such pin (or it is not driven)."""
@@ -36,13 +40,10 @@ class Wiring:
 
     def outputs(self) -> dict[str, int]:
         """Pins the ESP32 drives, by role."""
-        return {role: pin for role in WIRING_ROLES[3:] + ("tx",) if (pin := getattr(self, role)) is not None}
+        return {role: pin for role in OUTPUT_ROLES if (pin := getattr(self, role)) is not None}
 
     def used(self) -> dict[str, int]:
         return {"rx": self.rx} | self.outputs()
-
-
-WIRING_ROLES = ("rx", "tx", "baud", "pwrkey", "power_enable", "flight", "reset", "dtr")
 
 
 @dataclass(frozen=True)

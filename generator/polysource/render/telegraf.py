@@ -25,7 +25,7 @@ HEALTH_WINDOW_S = 30  # ...or this many seconds of readings at the announced rat
 @dataclass(frozen=True)
 class MqttInput(StreamFacts):
     servers: tuple[str, ...] = ()
-    username: str | None = None
+    username: str | Secret | None = None
     password: str | None = None
     tls_ca: str | None = None
 
@@ -46,20 +46,13 @@ def health_threshold(rate: float, limit: int) -> int:
     return min(limit // 2, max(HEALTH_MIN, math.ceil(rate * HEALTH_WINDOW_S)))
 
 
-def _reference(value: str | Secret | None) -> str | None:
-    """A secret's ${VAR} for Telegraf to expand; a text as written ($ escaped as Telegraf reads it)."""
-    if isinstance(value, Secret):
-        return value.reference
-    return value.replace("$", "$$") if value is not None else None
-
-
 def mqtt_input(stack: Stack, stream: StreamFacts) -> MqttInput:
     broker = stack.brokers[stream.broker]
     credential = broker.credential
     return MqttInput(
         **stream.__dict__,
         servers=broker.telegraf_urls,
-        username=_reference(credential.user) if credential else None,
+        username=credential.user if credential else None,  # text, or a secret: the template's `tg`
         password=credential.password.reference if credential else None,
         tls_ca=broker.ca.container_path if broker.ca else None,
     )
