@@ -58,7 +58,6 @@ def seed_inventory(
     mosquitto: Mosquitto,
     transport: str = "tls",
     topic_style: str = "shared",
-    influx_port: int = 8086,
     storage: str | None = None,
 ) -> str:
     """The seed's inventory, pointed at the local Mosquitto instead of HiveMQ Cloud."""
@@ -72,7 +71,7 @@ def seed_inventory(
         stream = (
             "    topic: polysource/{site}/{sensor}\n    format: {value: value}\n    measurement: mesures\n"
         )
-    storage = storage or f"{{influxdb: {{version: 1, database: polysource, port: {influx_port}}}}}"
+    storage = storage or "{influxdb: {version: 1, database: polysource}}"
     return f"""\
 project: polysource
 brokers:
@@ -106,10 +105,10 @@ def make_pipeline(tmp_path, mosquitto, influxdb, certs):
         if text is None and isinstance(influx, InfluxDB2):
             storage = (
                 f"{{influxdb: {{version: 2, database: {influx.bucket}, organization: {influx.organization}, "
-                f"port: {influx.port}, retention: {influx.retention}}}}}"
+                f"retention: {influx.retention}}}}}"
             )
             text = seed_inventory(mosquitto, transport, topic_style, storage=storage)
-        text = text or seed_inventory(mosquitto, transport, topic_style, influx.port)
+        text = text or seed_inventory(mosquitto, transport, topic_style)
         inventory = write_inventory(tmp_path, text)
         secrets = {"HIVEMQ_PASSWORD": mosquitto.password}
         if isinstance(influx, InfluxDB2):
@@ -186,7 +185,7 @@ def deploy_inventory(engine: str, images: dict[str, str], ports: dict, unit: str
     influx = ports.get("influx_version", 1)
     database = ports.get("database", "polysource")
     extra = ("" if influx == 1 else ", organization: lab") + ports.get("influxdb_extra", "")
-    storage = f"{{influxdb: {{version: {influx}, database: {database}{extra}, port: {ports['influxdb']}}}}}"
+    storage = f"{{influxdb: {{version: {influx}, database: {database}{extra}}}}}"  # not published
     return f"""\
 project: {ports["project"]}
 brokers:
@@ -252,7 +251,6 @@ def deploy_project(tmp_path, docker_engine, test_images) -> Iterator:
         ports = {
             "project": f"t{uuid.uuid4().hex[:8]}",
             "mqtt": free_port(),
-            "influxdb": free_port(),
             "grafana": free_port(),
             **overrides,
         }

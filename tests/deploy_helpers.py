@@ -4,14 +4,16 @@ Telegraf's subscription, look at containers."""
 import base64
 import json
 import time
-import urllib.request
 
 import docker
 import paho.mqtt.client as mqtt
 
 from helpers import run_cli
-from polysource.field.influx import influxql
+from polysource.deploy.converge import Influx1
+from polysource.deploy.engine import Box
+from polysource.field.influx import Reader, influxql_rows
 from polysource.pipeline import load_stack
+from polysource.secrets import Secret, SecretValues
 from services import wait_for
 
 SEED_READING = {"valeur": 99.9, "idCapteur": "Test_4G", "unite": "m"}
@@ -68,10 +70,19 @@ def publish(
 
 
 def influx(project, q: str, user: str = "admin", password: str | None = None) -> list[dict]:
-    """Rows of an InfluxQL query on the deployed InfluxDB; any error raises."""
-    url = f"http://127.0.0.1:{project.ports['influxdb']}"
+    """Rows of an InfluxQL query on the deployed InfluxDB, run by the CLI in its container (the
+    stack publishes no InfluxDB port); any error raises."""
     secret = password or project.secrets["INFLUXDB_ADMIN_PASSWORD"]
-    return influxql(url, project.ports.get("database", "polysource"), (user, secret), q)
+    database = project.ports.get("database", "polysource")
+    box = Box(containers(project)["influxdb"])
+    return influxql_rows({"results": Influx1(box, (user, secret), database).run([q])})
+
+
+def flux(project, text: str) -> list[dict]:
+    """Rows of a Flux query on the deployed InfluxDB 2, run as polysource's tools run it."""
+    stack = load_stack(project.inventory)
+    values = SecretValues({Secret("INFLUXDB_TOKEN"): project.secrets["INFLUXDB_TOKEN"]})
+    return Reader(Box(containers(project)["influxdb"]), stack.influx, values).query(text)
 
 
 def readings(project, **login) -> list[dict]:
@@ -90,15 +101,31 @@ def wait_readings(project, count: int, timeout: float = 30, **login) -> list[dic
     return readings(project, **login)
 
 
+WRITE = (
+    'printf "%s" "$LINES" | curl -fsS --data-binary @- -H "$AUTHORIZATION" '
+    '"http://$HOSTNAME:8086/$WHERE&precision=$PRECISION"'
+)
+
+
 def write_lines(project, lines: list[str], precision: str = "ns") -> None:
-    """Line protocol straight to the deployed InfluxDB 1 as its admin; returns once InfluxDB
-    acknowledged the write (204)."""
-    url = f"http://127.0.0.1:{project.ports['influxdb']}/write?db=polysource&precision={precision}"
-    login = base64.b64encode(f"admin:{project.secrets['INFLUXDB_ADMIN_PASSWORD']}".encode()).decode()
-    request = urllib.request.Request(url, data="\n".join(lines).encode(), method="POST")
-    request.add_header("Authorization", f"Basic {login}")
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        assert answer.status == 204
+    """Line protocol to the deployed InfluxDB (1 as its admin, 2 with the token), by curl in its
+    container; returns once InfluxDB acknowledged the write (curl -f: a 2xx)."""
+    if project.ports.get("influx_version", 1) == 1:
+        login = base64.b64encode(f"admin:{project.secrets['INFLUXDB_ADMIN_PASSWORD']}".encode()).decode()
+        where, authorization = "write?db=polysource", f"Authorization: Basic {login}"
+    else:
+        where = "api/v2/write?org=lab&bucket=polysource"
+        authorization = f"Authorization: Token {project.secrets['INFLUXDB_TOKEN']}"
+    box = containers(project)["influxdb"]
+    for start in range(0, len(lines), 1000):  # an environment value holds at most 128 kB
+        env = {
+            "LINES": "\n".join(lines[start : start + 1000]),
+            "AUTHORIZATION": authorization,
+            "WHERE": where,
+            "PRECISION": precision,
+        }
+        code, output = box.exec_run(["sh", "-c", WRITE], environment=env)
+        assert code == 0, output
 
 
 def deploy(project, *extra: str):

@@ -11,10 +11,11 @@ scripts below are written from that description, not copied):
 - influxdb:2.7: DOCKER_INFLUXDB_INIT_* read only while influxd.bolt is missing, setup on a
   temporary server on :9999; influxd runs as uid 1000.
 - telegraf: runs as the telegraf user (config files must be world-readable); curl inside.
-- grafana: runs as 472; the admin password from GF_SECURITY_ADMIN_PASSWORD only when the
-  account is first created; `grafana cli admin reset-admin-password --password-from-stdin`
-  changes it. The stand-in keeps a digest of the password in its data volume (grafana.db), so
-  tests can see what it was asked. Real Grafana is not run.
+- grafana: runs as 472; the admin account from GF_SECURITY_ADMIN_USER/PASSWORD only when it is
+  first created; `grafana cli admin reset-admin-password --password-from-stdin` changes user id
+  1's password and, like 11.x, prints success while changing nothing when there is no user id 1;
+  /api/health, /api/user and /api/users/:id answer as Grafana's HTTP API (tests/standins/grafana,
+  Go, built here). Real Grafana is not run.
 - eclipse-mosquitto: the entrypoint's chown of /mosquitto, which fails on read-only mounts;
   mosquitto drops to uid 1883 before reading the password file.
 """
@@ -103,27 +104,28 @@ exec /usr/bin/setpriv --reuid 999 --regid 999 --clear-groups "$@"
 """
 
 GRAFANA_ENTRYPOINT = r"""#!/bin/sh
-# Like Grafana: the admin account is created from the environment on the first start only.
-db=/var/lib/grafana/grafana.db
-if [ ! -f "$db" ]; then
-  printf '%s' "$GF_SECURITY_ADMIN_PASSWORD" | sha256sum | cut -d' ' -f1 > "$db"
-fi
-exec busybox httpd -f -p 3000 -h /www
+# Like the image's run.sh: the server, as the grafana user (the image's USER).
+exec grafana server --homepath "$GF_PATHS_HOME"
 """
 
-GRAFANA_CLI = r"""#!/bin/sh
-# grafana cli [--homepath H] [--config C] admin reset-admin-password --password-from-stdin
-args=" $* "
-case "$args" in
-  *" cli "*"admin reset-admin-password"*"--password-from-stdin"*)
-    IFS= read -r password
-    [ -n "$password" ] || { echo "no password on stdin" >&2; exit 1; }
-    printf '%s' "$password" | sha256sum | cut -d' ' -f1 > /var/lib/grafana/grafana.db
-    echo "Admin password changed successfully"
-    ;;
-  *) echo "stand-in grafana: unsupported: $*" >&2; exit 1 ;;
-esac
-"""
+GRAFANA_SOURCE = Path(__file__).parent / "standins" / "grafana"
+
+
+def grafana_binary() -> Path:
+    """The Grafana stand-in (tests/standins/grafana, Go), built once per source under ~/.cache."""
+    import hashlib
+
+    files = sorted(GRAFANA_SOURCE.glob("*"))
+    digest = hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files)).hexdigest()[:16]
+    binary = Path.home() / ".cache" / "polysource" / "standins" / f"grafana-{digest}"
+    if not binary.exists():
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        partial = binary.with_name(binary.name + ".partial")
+        env = {**os.environ, "CGO_ENABLED": "0"}
+        subprocess.run(["go", "build", "-o", str(partial), "."], cwd=GRAFANA_SOURCE, env=env, check=True)
+        partial.replace(binary)
+    return binary
+
 
 MOSQUITTO_ENTRYPOINT = """#!/bin/sh
 # Like eclipse-mosquitto's: chown everything (fails, harmlessly, on read-only mounts).
@@ -272,20 +274,18 @@ def build_all(client, binaries: dict[str, Path]) -> dict[str, str]:
         'CMD ["/usr/sbin/mosquitto", "-c", "/mosquitto/config/mosquitto.conf"]\n',
     )
 
-    for variant, health in (("grafana", b'{"database": "ok"}\n'), ("grafana-unhealthy", None)):
+    grafana = grafana_binary()
+    for variant, health in (("grafana", ""), ("grafana-unhealthy", " STANDIN_UNHEALTHY=1")):
         ctx = ImageContext()
         ctx.add_base("grafana:x:472:0::/usr/share/grafana:/bin/sh\n")
-        if health:
-            ctx.add_bytes("rootfs/www/api/health", health, 0o644)
-        else:
-            ctx.add_bytes("rootfs/www/index.html", b"down\n", 0o644)
         ctx.add_bytes("rootfs/run.sh", GRAFANA_ENTRYPOINT.encode())
-        ctx.add_bytes("rootfs/usr/bin/grafana", GRAFANA_CLI.encode())
+        ctx.add_bytes("rootfs/usr/bin/grafana", grafana.read_bytes())
         images[variant] = build(
             client,
             variant,
             ctx,
-            "FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/bin:/bin GF_PATHS_HOME=/usr/share/grafana\n"
+            "FROM scratch\nCOPY rootfs/ /\n"
+            f"ENV PATH=/usr/bin:/bin GF_PATHS_HOME=/usr/share/grafana{health}\n"
             'RUN ["/bin/busybox", "mkdir", "-p", "/var/lib/grafana", "/usr/share/grafana"]\n'
             'RUN ["/bin/busybox", "chown", "472:0", "/var/lib/grafana"]\n'
             'USER 472:0\nENTRYPOINT ["/run.sh"]\n',

@@ -311,7 +311,7 @@ class InfluxDB:
 
     def query(self, q: str, db: str | None = None, auth: bool = True) -> list[dict]:
         """Rows of an InfluxQL query; any error (HTTP, or inside the answer) raises."""
-        from polysource.field.influx import influxql
+        from influx_http import influxql
 
         return influxql(self.url, db, ("admin", self.admin_password) if auth else None, q)
 
@@ -406,7 +406,7 @@ class InfluxDB2:
             self.process.wait(30)
 
     def flux(self, query: str) -> list[dict]:
-        from polysource.field.influx import flux
+        from influx_http import flux
 
         return flux(self.url, self.organization, self.token, query)
 

@@ -230,7 +230,7 @@ def test_each_rules_query_runs_on_the_real_influxdb(version, make_pipeline, mosq
     ):
         query, seconds = rule_query(document, sensor, kind)
         if version == 1:
-            from polysource.field.influx import influxql
+            from influx_http import influxql
 
             text = query.replace("$timeFilter", f"time > now() - {seconds}s")
             rows = influxql(server.url, server.database, ("grafana", server.read_password), text)

@@ -31,6 +31,7 @@ from polysource.backup.archive import (
     read_index,
     to_prune,
 )
+from services import wait_for
 
 
 def grafana_file(project) -> bytes:
@@ -75,7 +76,7 @@ def test_backup_down_deploy_restore_brings_every_reading_back(deploy_project, tm
 
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
-    time.sleep(1)
+    wait_for(lambda: len(acked_before_start) > 10, 30, "readings acknowledged before the backup")
     started_at[0] = 1
     result = run_cli(*project.args("backup", "--to", str(tmp_path / "backups")))
     stop.set()

@@ -2,9 +2,6 @@
 retention and Grafana's admin password, converged on the stand-ins that behave like the official
 images (first-start-only setup, unquoted substitutions, a temporary server during setup)."""
 
-import hashlib
-import io
-import tarfile
 import time
 
 from deploy_helpers import (
@@ -12,6 +9,7 @@ from deploy_helpers import (
     container_ids,
     containers,
     deploy,
+    flux,
     influx,
     publish,
     readings,
@@ -29,10 +27,13 @@ ODD = {
 }
 
 
-def grafana_password_digest(project) -> str:
-    stream, _ = containers(project)["grafana"].get_archive("/var/lib/grafana/grafana.db")
-    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-        return tar.extractfile(tar.next()).read().decode().strip()
+def grafana_login(project, user: str, password: str) -> int:
+    """The HTTP status of Grafana's /api/user for that login, asked inside its container."""
+    url = f"http://{user}:{password}@127.0.0.1:3000/api/user".replace(" ", "%20")
+    code, out = containers(project)["grafana"].exec_run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url]
+    )
+    return int(out.decode())
 
 
 def test_odd_names_and_passwords_work_then_every_setting_follows_the_inventory(deploy_project):
@@ -61,7 +62,7 @@ def test_odd_names_and_passwords_work_then_every_setting_follows_the_inventory(d
 
     # Change the retention: converged in place, InfluxDB is not restarted for it.
     before = container_ids(project)
-    project.edit("database: lab-local,", "database: lab-local, retention: 30d,")
+    project.edit("database: lab-local}", "database: lab-local, retention: 30d}")
     plan = run_cli(*project.args("deploy", "--dry-run"))
     assert "keep      influxdb" in plan.output
     assert (
@@ -72,11 +73,39 @@ def test_odd_names_and_passwords_work_then_every_setting_follows_the_inventory(d
     assert policy["duration"] == "720h0m0s"
     assert container_ids(project)["influxdb"] == before["influxdb"]
 
-    # Grafana's admin password: the stand-in records what it was asked (real Grafana is not run).
+    # Grafana's admin password and login, proven by logging in through Grafana's HTTP API.
     new = "new grafana admin"
     project.write_secrets(GRAFANA_ADMIN_PASSWORD=new)
     deploy(project)
-    assert grafana_password_digest(project) == hashlib.sha256(new.encode()).hexdigest()
+    assert grafana_login(project, "admin", new) == 200
+    assert grafana_login(project, "admin", "test-only-grafana") == 401
+    project.edit(
+        f"grafana: {{port: {project.ports['grafana']}",
+        f"grafana: {{admin_user: boss, port: {project.ports['grafana']}",
+    )
+    plan = run_cli(*project.args("deploy", "--dry-run"))
+    assert "converge  grafana (admin user admin -> boss; password of user boss)" in plan.output, plan.output
+    deploy(project)
+    assert (grafana_login(project, "boss", new), grafana_login(project, "admin", new)) == (200, 401)
+    project.write_secrets(GRAFANA_ADMIN_PASSWORD="abc")
+    short = run_cli(*project.args("deploy"))
+    assert short.exit_code == 1 and "GRAFANA_ADMIN_PASSWORD: Grafana wants 4 characters" in short.output
+    assert "abc" not in short.output and grafana_login(project, "boss", new) == 200
+
+    # grafana cli prints success and changes nothing when its database has no user id 1 (Grafana
+    # 11.x): deploy must see that the new password does not log in, and record nothing.
+    grafana = containers(project)["grafana"]
+    code, out = grafana.exec_run(["sed", "-i", 's/"id": 1,/"id": 7,/', "/var/lib/grafana/grafana.db"])
+    assert code == 0, out
+    project.write_secrets(GRAFANA_ADMIN_PASSWORD="one that never takes")
+    failed = run_cli(*project.args("deploy", "--timeout", "60"))
+    assert failed.exit_code == 1, failed.output
+    assert "grafana: boss cannot log in with GRAFANA_ADMIN_PASSWORD" in failed.output
+    assert "one that never takes" not in failed.output
+    again = run_cli(*project.args("deploy", "--dry-run"))
+    assert "converge  grafana (password of user boss)" in again.output, "a failed converge is not recorded"
+    code, out = grafana.exec_run(["sed", "-i", 's/"id": 7,/"id": 1,/', "/var/lib/grafana/grafana.db"])
+    project.write_secrets(GRAFANA_ADMIN_PASSWORD=new)
 
     # The admin password: set with the previous one, which the previous container still had.
     project.write_secrets(INFLUXDB_ADMIN_PASSWORD="the new admin one")
@@ -232,14 +261,11 @@ def test_influxdb2_converges_bucket_retention_and_refuses_a_new_token(deploy_pro
     wait_subscribed(project, since=started)
     publish(project, SEED_READING)
 
-    from polysource.field.influx import query
-    from polysource.pipeline import load_stack
-    from polysource.secrets import Secret, SecretValues
-
-    stack = load_stack(project.inventory)
-    token = SecretValues({Secret("INFLUXDB_TOKEN"): project.secrets["INFLUXDB_TOKEN"]})
-    flux = 'from(bucket: "capteurs") |> range(start: -1h) |> filter(fn: (r) => r._measurement == "capteurs")'
-    wait_for(lambda: query(stack.influx, token, flux), 30, "the seed reading in InfluxDB 2")
+    text = 'from(bucket: "capteurs") |> range(start: -1h) |> filter(fn: (r) => r._measurement == "capteurs")'
+    wait_for(lambda: flux(project, text), 30, "the seed reading in InfluxDB 2")
+    verified = run_cli(*project.args("verify", "Test_4G", "--timeout", "20")[:-2])
+    assert verified.exit_code == 0, verified.output  # the Flux path, through the container's CLI
+    assert verified.output.splitlines()[-1].split()[:2] == ["ok", "stored"]
 
     project.edit("database: capteurs,", "database: capteurs, retention: 7d,")
     plan = run_cli(*project.args("deploy", "--dry-run"))

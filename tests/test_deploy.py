@@ -2,6 +2,7 @@
 
 import socket
 import time
+import urllib.request
 
 from deploy_helpers import (
     SEED_READING,
@@ -15,7 +16,7 @@ from deploy_helpers import (
 )
 
 from helpers import run_cli, service_rows
-from services import wait_for
+from services import free_port, wait_for
 
 
 def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
@@ -53,6 +54,22 @@ def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
     assert table["telegraf"][2:5] == ["running", "healthy", "yes"]
     assert table["influxdb"][2:5] == ["running", "healthy", "yes"]
     assert table["mosquitto-passwd"][2] == "exited"
+
+    # InfluxDB is on no network but the stack's: the field tools reach it through the Docker API.
+    assert containers(project)["influxdb"].attrs["HostConfig"]["PortBindings"] in (None, {})
+    verified = run_cli(*project.args("verify", "Test_4G", "--timeout", "20")[:-2])
+    assert verified.exit_code == 0, verified.output
+    assert [line.split()[:2] for line in verified.output.splitlines()] == [
+        ["ok", "connected"],
+        ["ok", "acknowledged"],
+        ["ok", "stored"],
+    ]
+    containers(project)["telegraf"].stop()
+    broken = run_cli(*project.args("verify", "--timeout", "4")[:-2])
+    assert broken.exit_code == 1, broken.output
+    assert broken.output.splitlines()[-1].split()[:2] == ["FAIL", "stored"]
+    assert "polysource logs telegraf" in broken.output
+    containers(project)["telegraf"].start()
 
     logs = run_cli(*project.args("logs", "telegraf", "--tail", "50"))
     assert logs.exit_code == 0
@@ -103,6 +120,21 @@ def test_changed_sensor_recreates_exactly_telegraf(deploy_project):
     stream, _ = grafana.get_archive(f"/etc/grafana/dashboards/{project.ports['project']}-tests.json")
     assert b"Test 4G (10 s)" in b"".join(stream)
     assert "0 change(s)" in run_cli(*project.args("deploy")).output
+
+
+def test_influxdb_published_only_where_the_inventory_says(deploy_project):
+    project = deploy_project()
+    assert run_cli(*project.args("deploy")).exit_code == 0
+    port = free_port()
+    project.edit("database: polysource}", f"database: polysource, publish: '127.0.0.1:{port}'}}")
+    plan = run_cli(*project.args("deploy", "--dry-run"))
+    assert "recreate  influxdb" in plan.output, plan.output
+    assert run_cli(*project.args("deploy")).exit_code == 0
+    bindings = containers(project)["influxdb"].attrs["HostConfig"]["PortBindings"]
+    assert bindings == {"8086/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as answer:
+        assert answer.status == 204
+    assert "127.0.0.1:" + str(port) + ":8086" in (project.output / "docker-compose.yml").read_text()
 
 
 def test_plan_starts_a_stopped_service_and_removes_one_no_longer_in_the_stack(deploy_project):

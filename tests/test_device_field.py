@@ -43,8 +43,8 @@ def broker(tmp_path_factory, certs):
     broker.stop()
 
 
-def field_inventory(mosquitto, influx_port: int) -> str:
-    text = seed_inventory(mosquitto, influx_port=influx_port)
+def field_inventory(mosquitto) -> str:
+    text = seed_inventory(mosquitto)
     text = text.replace(
         "format: {value: valeur, sensor: idCapteur, unit: unite}",
         "format: {value: valeur, sensor: idCapteur, unit: unite, time: horodatage}",
@@ -148,7 +148,7 @@ def field(tmp_path, broker, certs, influxdb, make_pipeline):
     fronts, sntps = [], []
 
     def make(language: str, year_2000: bool = True, password: str = BOARD["password"]) -> FieldRun:
-        text = field_inventory(broker, influxdb.port)
+        text = field_inventory(broker)
         telegraf = make_pipeline(text=text)
         telegraf.broker = broker
         telegraf.start()

@@ -43,7 +43,7 @@ sensors:
   Test_4G: {{stream: capteurs, unit: m}}
 target: {{docker_host: "unix:///nonexistent.sock", platform: linux/amd64}}
 grafana: {{port: {free_port()}}}
-storage: {{influxdb: {{port: {free_port()}}}}}
+storage: {{influxdb: {{publish: {free_port()}}}}}
 """
     return str(write_inventory(tmp_path, text))
 

@@ -3,9 +3,8 @@ from source, in the stand-in images): the means appear in the long-term series, 
 (backfill) and as new readings arrive (continuous query / task), and a changed plan converges."""
 
 import time
-import urllib.request
 
-from deploy_helpers import containers, deploy, influx, write_lines
+from deploy_helpers import containers, deploy, flux, influx, write_lines
 
 from helpers import run_cli
 from services import wait_for
@@ -59,21 +58,13 @@ def test_influxdb2_keeps_means_in_a_bucket_filled_by_a_task(deploy_project):
     deploy(project)
     start = (int(time.time()) // 600) * 600 - 1800
     lines = [f"capteurs,idCapteur=Test_4G,unite=m valeur={i % 6} {start + 10 * i}" for i in range(120)]
-    url = f"http://127.0.0.1:{project.ports['influxdb']}/api/v2/write?org=lab&bucket=polysource&precision=s"
-    request = urllib.request.Request(url, data="\n".join(lines).encode(), method="POST")
-    request.add_header("Authorization", f"Token {project.secrets['INFLUXDB_TOKEN']}")
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        assert answer.status == 204
+    write_lines(project, lines, "s")
     project.edit("retention: 30d", "retention: 30d, downsample: [{every: 1m, keep: 104w}]")
     deploy(project)
 
-    from polysource.field.influx import flux
-
     def means():
         return flux(
-            f"http://127.0.0.1:{project.ports['influxdb']}",
-            "lab",
-            project.secrets["INFLUXDB_TOKEN"],
+            project,
             'from(bucket: "polysource_1m") |> range(start: -2h) |> filter(fn: (r) => r._field == "valeur")',
         )
 

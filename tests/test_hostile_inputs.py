@@ -78,7 +78,10 @@ REFUSED = {
     "host with a space": (swap("broker.example.test", "local host"), "'local host' is not a host name"),
     "host as a URL": (swap("broker.example.test", "mqtts://localhost"), "write the host name only"),
     "host with a port": (swap("broker.example.test", "localhost:8883"), "write the port as `port:`"),
-    "two services on one port": (MINIMAL + "grafana: {port: 8086}\n", "port 8086 is already published"),
+    "two services on one port": (
+        MINIMAL + "grafana: {port: 8086}\nstorage: {influxdb: {publish: '127.0.0.1:8086'}}\n",
+        "storage.influxdb.publish: port 8086 is already published by grafana.port",
+    ),
     "secret named PATH": (swap("${MQTT_PASSWORD}", "${PATH}"), "PATH is a variable programs read"),
     "secret named LD_PRELOAD": (swap("${MQTT_PASSWORD}", "${LD_PRELOAD}"), "LD_PRELOAD is a variable"),
     "fallback error names no internal type": (
@@ -154,8 +157,30 @@ REFUSED = {
         "grafana.port: port 22 is the target's SSH (ssh://pi@raspberrypi.local)",
     ),
     "a published port that is the Pi's SSH on its own port": (
-        MINIMAL + "storage: {influxdb: {port: 2222}}\ntarget: {docker_host: 'ssh://pi@[fd00::1]:2222'}\n",
-        "storage.influxdb.port: port 2222 is the target's SSH",
+        MINIMAL + "storage: {influxdb: {publish: 2222}}\ntarget: {docker_host: 'ssh://pi@[fd00::1]:2222'}\n",
+        "storage.influxdb.publish: port 2222 is the target's SSH",
+    ),
+    "InfluxDB's old port key": (
+        MINIMAL + "storage: {influxdb: {port: 8086}}\n",
+        "storage.influxdb.port: InfluxDB is no longer published on the LAN by default",
+    ),
+    "InfluxDB published on a host name": (
+        MINIMAL + "storage: {influxdb: {publish: 'pi.local:8086'}}\n",
+        "storage.influxdb.publish: 'pi.local' is not an IP address",
+    ),
+    "InfluxDB published on an IPv6 address without brackets": (
+        MINIMAL + "storage: {influxdb: {publish: '::1:8086'}}\n",
+        "storage.influxdb.publish: write an IPv6 address in brackets",
+    ),
+    "InfluxDB published beyond a port": (
+        MINIMAL + "storage: {influxdb: {publish: '127.0.0.1:70000'}}\n",
+        "storage.influxdb.publish: expected an integer 1-65535",
+    ),
+    "InfluxDB published on an address of a swarm": (
+        MINIMAL
+        + "storage: {influxdb: {publish: '127.0.0.1:8086'}}\n"
+        + "target: {docker_host: 'unix:///var/run/docker.sock', swarm: {}}\n",
+        "storage.influxdb.publish: a swarm publishes on every interface of its nodes",
     ),
     "an endless sensor interval": (
         swap("unit: m}", "unit: m, interval: inf}"),

@@ -83,11 +83,9 @@ def write_month(url: str, authorization: str) -> None:
 
 
 def test_influxdb1_panels_hold_a_value_in_every_bucket_at_every_range(tmp_path, certs, influxdb):
-    from polysource.field.influx import influxql
+    from influx_http import influxql
 
-    panel, ds_interval = render(
-        tmp_path, certs, f"{{influxdb: {{version: 1, database: polysource, port: {influxdb.port}}}}}"
-    )
+    panel, ds_interval = render(tmp_path, certs, "{influxdb: {version: 1, database: polysource}}")
     login = base64.b64encode(f"admin:{influxdb.admin_password}".encode()).decode()
     write_month(f"{influxdb.url}/write?db={influxdb.database}&precision=s", f"Basic {login}")
     query = panel["targets"][0]["query"]
@@ -105,7 +103,7 @@ def test_influxdb1_panels_hold_a_value_in_every_bucket_at_every_range(tmp_path, 
 def test_influxdb2_panels_hold_a_value_in_every_window_at_every_range(tmp_path, certs, influxdb2):
     storage = (
         f"{{influxdb: {{version: 2, database: {influxdb2.bucket}, organization: {influxdb2.organization}, "
-        f"port: {influxdb2.port}, retention: {influxdb2.retention}}}}}"
+        f"retention: {influxdb2.retention}}}}}"
     )
     panel, ds_interval = render(tmp_path, certs, storage)
     org = urllib.parse.quote(influxdb2.organization)

@@ -35,7 +35,7 @@ def publish(mosquitto, values) -> None:
 def test_two_telegrafs_share_the_readings_and_lose_none_when_one_stops(
     make_pipeline, mosquitto, influxdb, tmp_path
 ):
-    text = seed_inventory(mosquitto, "tls", "shared", influxdb.port) + "telegraf: {instances: 2}\n"
+    text = seed_inventory(mosquitto, "tls", "shared") + "telegraf: {instances: 2}\n"
     first = make_pipeline(text=text)
     assert (  # $$: Telegraf reads it back as $ (a bare $share would be an environment reference)
         'topics = ["$$share/polysource/polysource/capteurs"]'

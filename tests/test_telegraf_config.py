@@ -65,7 +65,7 @@ def test_dollar_signs_reach_telegraf_as_written(make_pipeline, mosquitto, influx
     in a topic or a client id must reach the broker as written, never an environment value."""
     from conftest import seed_inventory
 
-    text = seed_inventory(mosquitto, influx_port=influxdb.port).replace(
+    text = seed_inventory(mosquitto).replace(
         "    topic: polysource/capteurs\n",
         "    topic: polysource/$HOME/capteurs\n    client_id: pi-$HOME-${USER}-$$\n",
     )

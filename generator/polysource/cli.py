@@ -224,6 +224,7 @@ def status(inventory: Path, output: Path, host: str | None, all_sensors: bool) -
     """
     from polysource.deploy import run
     from polysource.errors import InfluxError
+    from polysource.field.influx import reader_on
     from polysource.field.silence import sensor_states, silent_after
 
     target = run.prepare(inventory, output, host)
@@ -240,7 +241,7 @@ def status(inventory: Path, output: Path, host: str | None, all_sensors: bool) -
     click.echo()
     now = time.time()
     try:
-        states = sensor_states(target.stack, target.values, now)
+        states = sensor_states(reader_on(target.engine, target.stack, target.values), target.stack, now)
     except InfluxError as error:
         click.echo(f"sensors: cannot read their last readings: {error}", err=True)
         return
@@ -456,21 +457,35 @@ def simulate(
 
 @main.command()
 @inventory_option
+@host_option
 @click.argument("sensor", required=False)
 @click.option("--timeout", type=Finite(0.1, 3600), default=30.0, show_default=True, help="Seconds to wait.")
 @tag_option
-def verify(inventory: Path, sensor: str | None, timeout: float, tags: tuple[str, ...]) -> None:
+def verify(
+    inventory: Path, host: str | None, sensor: str | None, timeout: float, tags: tuple[str, ...]
+) -> None:
     """Publish a unique probe reading and follow it into InfluxDB, hop by hop.
 
+    The reading goes to the broker as a board's would; InfluxDB is read inside its container
+    through the Docker API (it publishes no port unless the inventory says `publish`).
     Exit 0 when it arrived within the timeout, 1 naming the hop where it stopped.
     Default SENSOR: the inventory's first.
+
+    \b
+    Examples:
+      polysource verify
+      polysource verify Test_4G --host ssh://pi@raspberrypi.local --timeout 60
     """
+    from polysource.deploy.engine import connect
     from polysource.field.probe import verify as follow
-    from polysource.field.readings import first_sensor
+    from polysource.field.readings import find_sensor, first_sensor
     from polysource.pipeline import load_stack
 
     stack = load_stack(inventory)
-    hops = follow(stack, sensor or first_sensor(stack), _tags(tags), timeout)
+    sensor = sensor or first_sensor(stack)
+    find_sensor(stack, sensor)  # an unknown sensor is said before any connection
+    engine = connect(host or stack.inventory.target.docker_host)
+    hops = follow(stack, engine, sensor, _tags(tags), timeout)
     for hop in hops:
         took = f"{1000 * hop.seconds:7.0f} ms" if hop.seconds is not None else "      -   "
         click.echo(f"{'ok' if hop.ok else 'FAIL':<4}  {hop.name:<12} {took}  {hop.detail}")

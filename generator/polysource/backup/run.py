@@ -52,14 +52,6 @@ INFLUX1_BACKUP = (
 INFLUX1_RESTORE = 'influxd restore -portable -db "$POLYSOURCE_DB" -newdb "$POLYSOURCE_SIDE" "$POLYSOURCE_DIR"'
 
 
-def _running(target: Target, service: str) -> Box:
-    box = target.engine.services(target.stack.name).get(service)
-    if box is None or box.status != "running":
-        state = "not deployed" if box is None else box.status
-        raise BackupError(f"{service} is {state}: deploy the stack first (polysource status)")
-    return box
-
-
 def _copy_out(box: Box, path: str, into: Path, label: str, echo: Echo) -> None:
     """Docker's tar stream of path, written to a file, with progress every 16 MB."""
     done, shown = 0, 0
@@ -118,7 +110,7 @@ def _output_files(output: Path) -> list[Path]:
 def take(target: Target, output: Path, inventory: Path, folder: Path, keep: int, echo: Echo) -> Path:
     """Write one archive into folder, then prune the project's archives to the `keep` newest."""
     stack = target.stack
-    influx_box = _running(target, "influxdb")
+    influx_box = target.engine.running(target.stack.name, "influxdb")
     grafana_box = target.engine.services(stack.name).get("grafana")
     folder.mkdir(parents=True, exist_ok=True)
     when = datetime.now(UTC)
@@ -275,7 +267,7 @@ def restore(target: Target, archive: Path, timeout: float, echo: Echo) -> None:
     from polysource.deploy import run
 
     shown = str(archive)
-    influx_box = _running(target, "influxdb")
+    influx_box = target.engine.running(target.stack.name, "influxdb")
     grafana_box = target.engine.services(target.stack.name).get("grafana")
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     with open_archive(archive) as tar, tempfile.TemporaryDirectory(prefix="polysource-restore-") as work:

@@ -224,7 +224,7 @@ def start_container(engine: Engine, spec: ContainerSpec, network: str) -> Box:
             box.remove(force=True)
         text = str(error)
         if "port is already allocated" in text or "address already in use" in text:
-            ports = ", ".join(str(h) for h, _ in spec.service.ports)
+            ports = ", ".join(str(p.host) for p in spec.service.ports)
             raise DeployError(
                 f"{spec.service.name}: a host port it publishes ({ports}) is already taken: {text}"
             ) from None

@@ -11,6 +11,7 @@ digests), so the plan can say what will change (`retention 90d -> 30d`, `passwor
 telegraf`) and a deploy with nothing changed does nothing.
 """
 
+import base64
 import json
 import math
 import shlex
@@ -23,7 +24,7 @@ from polysource.errors import DeployError
 from polysource.inventory.durations import seconds
 from polysource.secrets import SecretValues
 from polysource.stack import Stack, paths
-from polysource.stack.model import InfluxFacts
+from polysource.stack.model import GrafanaFacts, InfluxFacts
 from polysource.stack.queries import (
     downsample_flux,
     downsample_name,
@@ -189,15 +190,20 @@ class Influx1State:
 class Influx1:
     """Talks InfluxQL to the server inside the container, as some account."""
 
-    def __init__(self, box: Exec, login: tuple[str, str] | None):
+    def __init__(self, box: Exec, login: tuple[str, str] | None, database: str | None = None):
         self.box = box
         self.login = login
+        self.database = database  # the statements' default database; times then in Unix seconds
 
     def run(self, statements: list[str]) -> list[dict[str, Any]]:
         env = {"POLYSOURCE_QUERY": ";\n".join(statements)}
         if self.login:
             env |= {"INFLUX_USERNAME": self.login[0], "INFLUX_PASSWORD": self.login[1]}
         command = INFLUX1_CLI.format(port=paths.INFLUX_PORT)
+        if self.database:
+            env["POLYSOURCE_DB"] = self.database
+            command += ' -database "$POLYSOURCE_DB" -precision s'
+
         code, output = self.box.run(["sh", "-c", command], env)
         answer = _json_line(output)
         errors = [r["error"] for r in answer.get("results", []) if "error" in r] if answer else []
@@ -505,12 +511,74 @@ GRAFANA_RESET = (
 )
 
 
-def converge_grafana(box: Exec, password: str) -> None:
-    """Grafana keeps its admin password in its database: reset it to the inventory's (handed
-    to the exec's environment, so it works the same where secrets are files, on a swarm)."""
+# Grafana's HTTP API from inside its container: curl reads its options (the Authorization
+# header, a body) from standard input, so no credential is on a command line.
+GRAFANA_API = (
+    'printf "%s\\n" "$POLYSOURCE_CURL" | curl -sS -K - -w "\\n%{{http_code}}" '
+    '"http://127.0.0.1:{port}$POLYSOURCE_PATH"'
+)
+
+
+def _curl_quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def grafana_api(
+    box: Exec, login: tuple[str, str], path: str, body: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON answer) of a request to Grafana's API as login; PUT when a body is given."""
+    token = base64.b64encode(":".join(login).encode()).decode()
+    config = [f"header = {_curl_quoted('Authorization: Basic ' + token)}"]
+    if body is not None:
+        config += ['request = "PUT"', 'header = "Content-Type: application/json"']
+        config.append(f"data = {_curl_quoted(json.dumps(body))}")
+    env = {"POLYSOURCE_CURL": "\n".join(config), "POLYSOURCE_PATH": path}
+    code, output = box.run(["sh", "-c", GRAFANA_API.format(port=paths.GRAFANA_PORT)], env)
+    text, _, status = output.rstrip("\n").rpartition("\n")
+    if code != 0 or not status.isdigit():
+        raise DeployError(f"grafana: its HTTP API does not answer in its container: {output.strip()[-300:]}")
+    try:
+        answer = json.loads(text) if text.strip() else {}
+    except ValueError:
+        answer = {}
+    return int(status), answer if isinstance(answer, dict) else {}
+
+
+def _logs_in(box: Exec, user: str, password: str) -> bool:
+    status, me = grafana_api(box, (user, password), "/api/user")
+    return status == 200 and me.get("login") == user
+
+
+def converge_grafana(
+    box: Exec, grafana: GrafanaFacts, values: SecretValues, recorded: dict[str, Any] | None
+) -> None:
+    """The inventory's admin logs in with the inventory's password, proven by logging in.
+
+    Grafana reads GF_SECURITY_ADMIN_* once, when it creates the account. The password is reset
+    with `grafana cli` (which prints success on several failure paths, so its exit status proves
+    nothing); a changed admin_user renames the account (user id 1) through the HTTP API.
+    """
+    user, password = str(grafana.admin.user), values[grafana.admin.password]
+    if _logs_in(box, user, password):
+        return
     code, output = box.run(["sh", "-c", GRAFANA_RESET], {"POLYSOURCE_PASSWORD": password})
-    if code != 0:
-        raise DeployError(f"grafana: resetting the admin password failed: {output.strip()[-300:]}")
+    previous = ((recorded or {}).get("settings") or {}).get("admin user")
+    if previous and previous != user and _logs_in(box, previous, password):
+        _, account = grafana_api(box, (previous, password), "/api/users/1")
+        rename = {"login": user, "email": account.get("email", ""), "name": account.get("name", "")}
+        status, answer = grafana_api(box, (previous, password), "/api/users/1", rename)
+        if status != 200:
+            raise DeployError(
+                f"grafana: renaming the admin account {previous} -> {user} was refused: "
+                f"HTTP {status} {answer.get('message', '')}".rstrip()
+            )
+    if not _logs_in(box, user, password):
+        said = output.strip().splitlines()[-1][-200:] if output.strip() else "no output"
+        raise DeployError(
+            f"grafana: {user} cannot log in with {grafana.admin.password.var} after "
+            f"`grafana cli admin reset-admin-password` (exit {code}: {said}); nothing was recorded "
+            "(does the admin account still exist? polysource logs grafana)"
+        )
 
 
 @dataclass(frozen=True)
@@ -537,7 +605,7 @@ def convergers(stack: Stack, values: SecretValues) -> dict[str, Converger]:
         "influxdb": influx_converger,
         "grafana": Converger(
             None,
-            lambda box, recorded, previous: converge_grafana(box, values[stack.grafana.admin.password]),
+            lambda box, recorded, previous: converge_grafana(box, stack.grafana, values, recorded),
         ),
     }
 

@@ -292,6 +292,17 @@ class Engine:
             if not box.name.endswith("-previous") and f"{LABEL}.service" in box.labels
         }
 
+    def running(self, project: str, service: str) -> Box:
+        """The service's running container here, or an error saying what to do."""
+        box = self.services(project).get(service)
+        if box is None or box.status != "running":
+            state = "not deployed" if box is None else box.status
+            raise EngineError(
+                f"{service} is {state} on {self.url}: deploy the stack first (polysource status); "
+                "on a swarm, --host names the node its task runs on"
+            )
+        return box
+
     @translated("cannot create a container")
     def create(self, **kwargs: Any) -> Box:
         return Box(self.client.containers.create(**kwargs))

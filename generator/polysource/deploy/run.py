@@ -57,11 +57,18 @@ def prepare(inventory: Path, output: Path, host: str | None, full: bool = True) 
     return Target(stack, desired_containers(stack, files, values), engine, values)
 
 
+GRAFANA_MIN_PASSWORD = 4  # grafana cli refuses a shorter one ("new password is too short")
+
+
 def check_secret_values(stack: Stack, values: SecretValues) -> None:
     """Values the services cannot take, found before anything changes (never shown)."""
     problems = []
     if stack.influx.version == 2 and len(values[stack.influx.admin.password]) < 8:
         problems.append(f"{stack.influx.admin.password.var}: InfluxDB 2 wants 8 characters or more")
+    if len(values[stack.grafana.admin.password]) < GRAFANA_MIN_PASSWORD:
+        problems.append(
+            f"{stack.grafana.admin.password.var}: Grafana wants {GRAFANA_MIN_PASSWORD} characters or more"
+        )
     broker = stack.managed_broker
     if broker and broker.credential:
         for secret in [broker.credential.password, *broker.device_accounts.values()]:
@@ -199,10 +206,10 @@ def writer_note(target: Target) -> str:
     missing database) and counts it written; only its heartbeat going stale tells.
     """
     from polysource.errors import InfluxError
-    from polysource.field.influx import last_write
+    from polysource.field.influx import last_write, reader_on
 
     try:
-        last = last_write(target.stack.influx, target.values)
+        last = last_write(reader_on(target.engine, target.stack, target.values))
     except InfluxError as error:
         return f"cannot tell whether it writes: {error}"
     now = time.time()

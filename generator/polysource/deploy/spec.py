@@ -100,7 +100,7 @@ class ContainerSpec:
                 k: ("secret:" + self.secret_digest[v.var]) if isinstance(v, Secret) else v
                 for k, v in s.environment.items()
             },
-            "ports": [list(p) for p in s.ports],
+            "ports": [[p.host, p.container, *([p.address] if p.address else [])] for p in s.ports],
             "mounts": [[m.target, m.volume or m.config, m.read_only] for m in s.mounts],
             "healthcheck": dataclasses.asdict(s.healthcheck) if s.healthcheck else None,
             "mem_limit": s.mem_limit,
@@ -131,7 +131,7 @@ class ContainerSpec:
                 DockerMount(m.target, self.volume_name(m), type="volume", read_only=m.read_only)
                 for m in s.mounts
             ],
-            "ports": {f"{container}/tcp": host for host, container in s.ports},
+            "ports": {f"{p.container}/tcp": (p.address, p.host) if p.address else p.host for p in s.ports},
             "mem_limit": s.mem_limit,
             "restart_policy": {"Name": s.restart},
             "network": network,

@@ -111,7 +111,7 @@ def swarm_services(stack: Stack, specs: list[ContainerSpec], values: SecretValue
             "volumes": [[m.target, spec.volume_name(m), m.read_only] for m in service.mounts if m.volume],
             "configs": [[name, path] for name, path, _ in configs],
             "secrets": [[name, key] for name, key, _ in secret_files],
-            "ports": [list(p) for p in service.ports],
+            "ports": [[p.host, p.container] for p in service.ports],
             "constraints": [
                 f"node.labels.{k}=={v}" for k, v in sorted(placement(stack, service.name).items())
             ],

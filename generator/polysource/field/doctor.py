@@ -353,19 +353,12 @@ def _run(stack: Stack, jobs: list[tuple[Endpoint, Probe]], services: bool = True
     with ThreadPoolExecutor(max(4, len(jobs) + len(hosts) + 2)) as pool:
         futures = [pool.submit(check_endpoint, *job) for job in jobs]
         refs = {h: pool.submit(tcp_probe, h, REFERENCE_PORT) for h in hosts}
-        checked = (
-            [
-                pool.submit(
-                    check_http,
-                    "influxdb",
-                    f"{influx.url_outside}{'/ping' if influx.version == 1 else '/health'}",
-                    204 if influx.version == 1 else 200,
-                ),
-                pool.submit(check_http, "grafana", f"{stack.grafana.url_outside}/api/health", 200),
-            ]
-            if services
-            else []
-        )
+        checked = []
+        if services and influx.url_outside:  # unpublished, it is reached through the Docker API only
+            health = f"{influx.url_outside}{'/ping' if influx.version == 1 else '/health'}"
+            checked.append(pool.submit(check_http, "influxdb", health, 204 if influx.version == 1 else 200))
+        if services:
+            checked.append(pool.submit(check_http, "grafana", f"{stack.grafana.url_outside}/api/health", 200))
         reports = [f.result() for f in futures]
         reference = {h: f.result() for h, f in refs.items()}
         checks = [f.result() for f in checked]

@@ -1,62 +1,62 @@
-"""Reading back from the stack's InfluxDB over HTTP, as Grafana does, with Grafana's credential.
+"""Reading back from the stack's InfluxDB inside its container, through the Docker API.
 
-urllib's errors are translated here into InfluxError, once.
+InfluxDB publishes no port by default: status, verify and doctor reach it as deploy and backup
+do, by running the image's own `influx` CLI in the container (over ssh:// too), with Grafana's
+account (v1) or the token (v2) handed through the exec's environment, never a command line.
+What the CLI or Docker refuses is translated here into InfluxError, once.
 """
 
-import base64
 import csv
 import io
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from datetime import datetime
 from typing import Any
 
-from polysource.errors import InfluxError
+from polysource.deploy.converge import Exec, Influx1, Influx1Refused
+from polysource.deploy.engine import Engine
+from polysource.errors import EngineError, InfluxError
 from polysource.secrets import Secret, SecretValues
+from polysource.stack import Stack, paths
 from polysource.stack.model import InfluxFacts, Series, StreamFacts
 from polysource.stack.queries import heartbeat_query, last_by_sensor_query, last_query, point_query
 
-TIMEOUT = 5.0
+# The Flux text goes through the environment to printf (a builtin) and on to the CLI's stdin.
+INFLUX2_QUERY = (
+    'printf "%s\\n" "$POLYSOURCE_FLUX" | influx query --org "$POLYSOURCE_ORG" --raw - '
+    '--host "http://$HOSTNAME:{port}"'
+)
 
 
 def read_secrets(influx: InfluxFacts) -> list[Secret]:
     return influx.reader.secrets
 
 
-def query(influx: InfluxFacts, values: SecretValues, text: str) -> list[dict[str, Any]]:
-    """Rows of a query (InfluxQL for v1, Flux for v2) as dicts; InfluxError on any failure."""
-    if influx.version == 1:
-        login = (str(values.text(influx.reader.user)), values[influx.reader.password])
-        return influxql(influx.url_outside, influx.database, login, text)
-    return flux(influx.url_outside, influx.organization, values[influx.reader.password], text)
+class Reader:
+    """Queries (InfluxQL for v1, Flux for v2) run by the CLI inside the InfluxDB container."""
 
+    def __init__(self, box: Exec, influx: InfluxFacts, values: SecretValues):
+        self.box, self.influx, self.values = box, influx, values
 
-def influxql(
-    url: str, database: str | None, login: tuple[str, str] | None, text: str
-) -> list[dict[str, Any]]:
-    """InfluxDB 1.x /query (POST, basic auth), times in seconds."""
-    params = urllib.parse.urlencode({"q": text, "epoch": "s", **({"db": database} if database else {})})
-    request = urllib.request.Request(f"{url}/query", data=params.encode())
-    if login:
-        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(login).encode()).decode())
-    request.add_header("Content-Type", "application/x-www-form-urlencoded")
-    return influxql_rows(json.loads(_fetch(request)))
-
-
-def flux(url: str, organization: str, token: str, text: str) -> list[dict[str, Any]]:
-    """InfluxDB 2.x /api/v2/query, answered as annotated CSV."""
-    request = urllib.request.Request(
-        f"{url}/api/v2/query?org={urllib.parse.quote(organization)}",
-        data=json.dumps({"query": text}).encode(),
-        headers={
-            "Authorization": f"Token {token}",
-            "Content-Type": "application/json",
-            "Accept": "application/csv",
-        },
-    )
-    return flux_rows(_fetch(request))
+    def query(self, text: str) -> list[dict[str, Any]]:
+        """Rows as dicts; InfluxError on any failure, an error inside the answer included."""
+        influx = self.influx
+        try:
+            if influx.version == 1:
+                login = (str(self.values.text(influx.reader.user)), self.values[influx.reader.password])
+                results = Influx1(self.box, login, influx.database).run([text])
+                return influxql_rows({"results": results})
+            env = {
+                "POLYSOURCE_FLUX": text,
+                "POLYSOURCE_ORG": influx.organization,
+                "INFLUX_TOKEN": self.values[influx.reader.password],
+            }
+            code, output = self.box.run(["sh", "-c", INFLUX2_QUERY.format(port=paths.INFLUX_PORT)], env)
+        except Influx1Refused as refusal:
+            raise InfluxError(f"InfluxDB refused the query: {refusal}") from None
+        except EngineError as error:
+            raise InfluxError(f"cannot run a query in the influxdb container: {error}") from None
+        if code != 0:
+            raise InfluxError(f"InfluxDB refused the query: {output.strip()[-300:] or f'exit {code}'}")
+        return flux_rows(output)
 
 
 def influxql_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -91,9 +91,9 @@ def flux_rows(text: str) -> list[dict[str, Any]]:
     return rows
 
 
-def point_stored(influx: InfluxFacts, values: SecretValues, series: Series, value: float) -> bool:
+def point_stored(reader: Reader, series: Series, value: float) -> bool:
     """Whether the exact reading (sensor, value) is queryable in InfluxDB."""
-    return bool(query(influx, values, point_query(influx, series, value)))
+    return bool(reader.query(point_query(reader.influx, series, value)))
 
 
 def _last(influx: InfluxFacts, rows: list[dict[str, Any]]) -> tuple[float, float] | None:
@@ -107,37 +107,31 @@ def _last(influx: InfluxFacts, rows: list[dict[str, Any]]) -> tuple[float, float
     return when, float(row["_value"])
 
 
-def last_reading(influx: InfluxFacts, values: SecretValues, series: Series) -> tuple[float, float] | None:
+def last_reading(reader: Reader, series: Series) -> tuple[float, float] | None:
     """(unix time, value) of the sensor's last reading within 30 days, or None."""
-    return _last(influx, query(influx, values, last_query(influx, series)))
+    return _last(reader.influx, reader.query(last_query(reader.influx, series)))
 
 
-def last_by_sensor(
-    influx: InfluxFacts, values: SecretValues, stream: StreamFacts
-) -> dict[str, tuple[float, float]]:
+def last_by_sensor(reader: Reader, stream: StreamFacts) -> dict[str, tuple[float, float]]:
     """sensor id -> (unix time, value) of its last reading on the stream within 30 days."""
     found = {}
-    for row in query(influx, values, last_by_sensor_query(influx, stream)):
+    for row in reader.query(last_by_sensor_query(reader.influx, stream)):
         sensor = row.get(stream.sensor_tag)
-        reading = _last(influx, [row])
+        reading = _last(reader.influx, [row])
         if sensor and reading:
             found[str(sensor)] = reading
     return found
 
 
-def last_write(influx: InfluxFacts, values: SecretValues) -> float | None:
+def last_write(reader: Reader) -> float | None:
     """Unix time of Telegraf's last write that reached InfluxDB (its heartbeat), or None."""
-    found = _last(influx, query(influx, values, heartbeat_query(influx)))
+    found = _last(reader.influx, reader.query(heartbeat_query(reader.influx)))
     return found[0] if found else None
 
 
-def _fetch(request: urllib.request.Request) -> str:
-    where = request.full_url.split("?")[0]
+def reader_on(engine: Engine, stack: Stack, values: SecretValues) -> Reader:
+    """A Reader for the stack's running InfluxDB container on that Docker host."""
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return str(response.read().decode())
-    except urllib.error.HTTPError as error:
-        detail = error.read()[:200].decode(errors="replace")
-        raise InfluxError(f"InfluxDB {where}: HTTP {error.code}: {detail.strip()}") from None
-    except (OSError, ValueError) as error:
-        raise InfluxError(f"InfluxDB at {where} unreachable: {error}") from None
+        return Reader(engine.running(stack.name, "influxdb"), stack.influx, values)
+    except EngineError as error:
+        raise InfluxError(str(error)) from None

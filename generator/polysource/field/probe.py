@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from polysource import secrets
+from polysource.deploy.engine import Engine
 from polysource.errors import PolysourceError
-from polysource.field.influx import point_stored, read_secrets
+from polysource.field.influx import point_stored, read_secrets, reader_on
 from polysource.field.mqtt import Session, open_session
 from polysource.field.readings import Reading, find_sensor, reading_for
 from polysource.inventory.model import Sensor
@@ -95,11 +96,13 @@ class Hop:
     detail: str
 
 
-def verify(stack: Stack, sensor_id: str, tags: dict[str, str], timeout: float) -> list[Hop]:
-    """Publish a unique probe reading and poll InfluxDB until that exact point appears."""
+def verify(stack: Stack, engine: Engine, sensor_id: str, tags: dict[str, str], timeout: float) -> list[Hop]:
+    """Publish a unique probe reading and poll InfluxDB (in its container, on that Docker host)
+    until that exact point appears."""
     value = round(random.uniform(*sensor_range(find_sensor(stack, sensor_id))), 6)
     reading = reading_for(stack, sensor_id, value, tags)
     values = _values(stack, broker_secrets(stack, reading.broker) + read_secrets(stack.influx))
+    reader = reader_on(engine, stack, values)  # before publishing: a stack not deployed is said at once
     hops = []
     start = time.monotonic()
     session = open_session(stack, reading.broker, values)
@@ -112,7 +115,7 @@ def verify(stack: Stack, sensor_id: str, tags: dict[str, str], timeout: float) -
     series = stack.series[sensor_id]
     deadline = start + timeout
     while time.monotonic() < deadline:
-        if point_stored(stack.influx, values, series, value):
+        if point_stored(reader, series, value):
             hops.append(Hop("stored", True, time.monotonic() - start, f"InfluxDB has {sensor_id}={value}"))
             return hops
         time.sleep(0.25)

@@ -5,10 +5,13 @@ The rule is the alert rule's (render/alerting.py): silent after `alerts.silent_a
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from polysource.inventory.durations import seconds
-from polysource.secrets import SecretValues
 from polysource.stack import Stack
+
+if TYPE_CHECKING:
+    from polysource.field.influx import Reader
 
 DEFAULT_SILENT_AFTER = 3
 
@@ -45,13 +48,13 @@ def classify(stack: Stack, readings: dict[str, tuple[float, float]], now: float)
     return rows
 
 
-def sensor_states(stack: Stack, values: SecretValues, now: float) -> list[SensorState]:
+def sensor_states(reader: "Reader", stack: Stack, now: float) -> list[SensorState]:
     """Every sensor's state, one InfluxDB query per stream."""
     from polysource.field.influx import last_by_sensor
 
     readings: dict[str, tuple[float, float]] = {}
     for name, stream in stack.streams.items():
-        found = last_by_sensor(stack.influx, values, stream)
+        found = last_by_sensor(reader, stream)
         # A stream's measurement may hold other streams' sensors: keep this stream's own.
         readings |= {
             s: r

@@ -64,9 +64,18 @@ def parse_inventory(data: bytes | str, shown: str, base: Path = Path(".")) -> In
     return inventory
 
 
+MOVED = {
+    ("storage", "influxdb", "port"): "InfluxDB is no longer published on the LAN by default (polysource's "
+    "tools reach it through the Docker API): remove `port`, or write `publish: 127.0.0.1:8086` "
+    "(or `publish: 8086` for every interface) if something else must reach it",
+}
+
+
 def _from_pydantic(shown: str, located: Located, error: Any) -> Problem:
     path = tuple(part for part in error["loc"] if part != "[key]")  # a mapping's key: its own name
     kind = error["type"]
+    if kind == "extra_forbidden" and path in MOVED:
+        return located.problem(shown, path, MOVED[path], prefer_key=True)
     if kind == "extra_forbidden":
         known = _fields_at(path[:-1])
         close = difflib.get_close_matches(str(path[-1]), known, n=1)

@@ -113,6 +113,39 @@ def _host(value: Any) -> str:
     return text
 
 
+def _publish(value: Any) -> Any:
+    """PORT or ADDRESS:PORT ([v6]:PORT), as Docker publishes it; normalised to text."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return str(_port(value))
+    if not isinstance(value, str):
+        return value
+    address, colon, port = value.rpartition(":")
+    if not re.fullmatch(r"[0-9]{1,5}", port) or (colon and not address):
+        raise PydanticCustomError("publish", "PORT or ADDRESS:PORT, e.g. 8086 or 127.0.0.1:8086")
+    _port(int(port))
+    literal = address[1:-1] if address.startswith("[") and address.endswith("]") else address
+    if address:
+        try:
+            parsed = ipaddress.ip_address(literal)
+        except ValueError:
+            raise PydanticCustomError(
+                "publish",
+                "{got} is not an IP address (Docker binds addresses, not names)",
+                {"got": repr(address)},
+            ) from None
+        if parsed.version == 6 and literal == address:
+            raise PydanticCustomError("publish", "write an IPv6 address in brackets: [::1]:8086")
+    return f"{address}:{int(port)}" if address else str(int(port))
+
+
+def published(value: str) -> tuple[str, int]:
+    """(address, port) of a `publish` value; address "" is every interface, brackets dropped."""
+    address, _, port = value.rpartition(":")
+    return address.strip("[]"), int(port)
+
+
 def _retention(value: Any) -> Any:
     if isinstance(value, str) and re.match(DURATION, value) and seconds(value) < MIN_RETENTION_S:
         raise PydanticCustomError("retention", "InfluxDB keeps data at least 1h: use 1h or more, or inf")
@@ -338,7 +371,12 @@ class InfluxDB(Strict):
     """InfluxDB in the stack. 1 = InfluxQL (runs on 32-bit Pi OS); 2 = Flux (64-bit only)."""
 
     version: Literal[1, 2] = 1
-    port: Port = Field(8086, description="Host port InfluxDB's HTTP API is published on.")
+    publish: Annotated[str | None, BeforeValidator(_publish)] = Field(
+        None,
+        description="Publish InfluxDB's HTTP API on the Docker host: PORT (every interface) or "
+        "ADDRESS:PORT, e.g. 127.0.0.1:8086. Default: not published; polysource's own tools reach "
+        "InfluxDB through the Docker API.",
+    )
     database: Annotated[Name, BeforeValidator(_database)] = Field(
         "polysource", description="Database (v1) or bucket (v2)."
     )

@@ -365,10 +365,17 @@ def _rule_group_problems(sensors: dict[str, Any]) -> Found:
 def _port_problems(data: dict[str, Any]) -> Found:
     """Host ports the stack publishes must differ, or the second service cannot start."""
     influx = _mapping(_mapping(data.get("storage")).get("influxdb"))
-    published: list[tuple[Path, Any]] = [
-        (("storage", "influxdb", "port"), influx.get("port", 8086)),
-        (("grafana", "port"), _mapping(data.get("grafana")).get("port", 3000)),
-    ]
+    grafana = _mapping(data.get("grafana"))
+    published: list[tuple[Path, Any]] = [(("grafana", "port"), grafana.get("port", 3000))]
+    publish = influx.get("publish")
+    if isinstance(publish, int) or (isinstance(publish, str) and publish.rpartition(":")[2].isdigit()):
+        port = int(str(publish).rpartition(":")[2])
+        published.append((("storage", "influxdb", "publish"), port))
+        if _mapping(data.get("target")).get("swarm") is not None and ":" in str(publish):
+            yield (
+                ("storage", "influxdb", "publish"),
+                "a swarm publishes on every interface of its nodes: write the port alone",
+            )
     for name, broker in _mapping(data.get("brokers")).items():
         if _mapping(broker).get("managed") is True:
             published.append((("brokers", name, "port"), _mapping(broker).get("port", 1883)))

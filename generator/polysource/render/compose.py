@@ -39,7 +39,7 @@ def compose_service(service: Service, platform: str) -> dict[str, Any]:
             for key, value in service.environment.items()
         }
     if service.ports:
-        spec["ports"] = [f"{host}:{container}" for host, container in service.ports]
+        spec["ports"] = [port.compose for port in service.ports]
     if service.mounts:
         spec["volumes"] = [
             f"{mount.volume or './' + str(mount.config)}:{mount.target}" + (":ro" if mount.read_only else "")

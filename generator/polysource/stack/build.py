@@ -1,13 +1,14 @@
 """From the validated inventory to the stack model: facts first, then the services using them."""
 
 import hashlib
+import ipaddress
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from polysource import secrets
 from polysource.inventory.certs import read_ca
-from polysource.inventory.model import Broker, Inventory, Stream, Transport
+from polysource.inventory.model import Broker, Inventory, Stream, Transport, published
 from polysource.inventory.topics import SENSOR, placeholders, subscription
 from polysource.secrets import Secret
 from polysource.stack import paths
@@ -23,6 +24,7 @@ from polysource.stack.model import (
     Healthcheck,
     InfluxFacts,
     Mount,
+    PublishedPort,
     Series,
     Service,
     Smtp,
@@ -183,6 +185,19 @@ def _tiers(inventory: Inventory, streams: dict[str, StreamFacts]) -> tuple[Tier,
     return tuple(tiers)
 
 
+def _influx_outside(publish: str | None, host: str) -> str | None:
+    """Where the laptop can reach a published InfluxDB: the address it is bound to, or the Docker
+    host's name when bound to every interface; None when not published, or bound to a loopback
+    address of another machine."""
+    if not publish:
+        return None
+    address, port = published(publish)
+    if address and ipaddress.ip_address(address).is_loopback and host not in ("localhost", address):
+        return None
+    unspecified = not address or ipaddress.ip_address(address).is_unspecified
+    return f"http://{url_host(host if unspecified else address)}:{port}"
+
+
 def _influx(inventory: Inventory, host: str, streams: dict[str, StreamFacts]) -> InfluxFacts:
     db = inventory.storage.influxdb
     admin = Credential(db.admin_user, _secret(db.admin_password))
@@ -196,9 +211,9 @@ def _influx(inventory: Inventory, host: str, streams: dict[str, StreamFacts]) ->
         database=db.database,
         organization=db.organization,
         retention=db.retention,
-        port=db.port,
+        published=published(db.publish) if db.publish else None,
         url_inside=f"http://influxdb:{paths.INFLUX_PORT}",
-        url_outside=f"http://{url_host(host)}:{db.port}",
+        url_outside=_influx_outside(db.publish, host),
         admin=admin,
         writer=writer,
         reader=reader,
@@ -273,7 +288,9 @@ def _influxdb_service(inventory: Inventory, influx: InfluxFacts) -> Service:
         name="influxdb",
         image=_image(inventory, "influxdb"),
         environment=env,
-        ports=((influx.port, paths.INFLUX_PORT),),
+        ports=(PublishedPort(influx.published[1], paths.INFLUX_PORT, influx.published[0]),)
+        if influx.published
+        else (),
         mounts=mounts,
         healthcheck=Healthcheck(("CMD-SHELL", health)),
         mem_limit="300m",
@@ -318,7 +335,7 @@ def _mosquitto(inventory: Inventory, broker: BrokerFacts) -> Service:
     return Service(
         name="mosquitto",
         image=_image(inventory, "mosquitto"),
-        ports=((broker.endpoints[0].port, paths.MQTT_PORT),),
+        ports=(PublishedPort(broker.endpoints[0].port, paths.MQTT_PORT),),
         mounts=(
             Mount(paths.MOSQUITTO_CONFIG_MOUNT, config=paths.MOSQUITTO_DIR),
             Mount(paths.MOSQUITTO_AUTH, volume=paths.MOSQUITTO_AUTH_VOLUME),
@@ -413,7 +430,7 @@ def _grafana(inventory: Inventory, influx: InfluxFacts, grafana: GrafanaFacts) -
             **_env(influx.reader),
             **_alert_env(grafana.alerts),
         },
-        ports=((grafana.port, paths.GRAFANA_PORT),),
+        ports=(PublishedPort(grafana.port, paths.GRAFANA_PORT),),
         mounts=(
             Mount(paths.GRAFANA_DATA, volume=paths.GRAFANA_VOLUME, read_only=False),
             Mount(paths.GRAFANA_PROVISIONING_MOUNT, config=paths.GRAFANA_PROVISIONING_DIR),

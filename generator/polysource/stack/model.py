@@ -145,9 +145,9 @@ class InfluxFacts:
     database: str  # or bucket
     organization: str
     retention: str
-    port: int  # published on the Docker host
-    url_inside: str  # as Telegraf and Grafana reach it
-    url_outside: str  # as the laptop reaches it
+    published: tuple[str, int] | None  # (address, port) on the Docker host; None: not on the LAN
+    url_inside: str  # as Telegraf and Grafana reach it (polysource's tools: through the Docker API)
+    url_outside: str | None  # as the laptop reaches it, when published (doctor probes it)
     admin: Credential
     writer: Credential  # v1: Telegraf's account; v2: the token
     reader: Credential  # v1: Grafana's account; v2: the token
@@ -243,12 +243,25 @@ class Healthcheck:
 
 
 @dataclass(frozen=True)
+class PublishedPort:
+    host: int
+    container: int
+    address: str = ""  # "" is every interface
+
+    @property
+    def compose(self) -> str:
+        """Compose's short syntax: [ADDRESS:]HOST:CONTAINER, an IPv6 address in brackets."""
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{address}:{self.host}:{self.container}" if address else f"{self.host}:{self.container}"
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     image: str
     command: tuple[str, ...] = ()
     environment: dict[str, str | Secret] = field(default_factory=dict)
-    ports: tuple[tuple[int, int], ...] = ()  # (host, container)
+    ports: tuple[PublishedPort, ...] = ()
     mounts: tuple[Mount, ...] = ()
     depends_on: dict[str, str] = field(default_factory=dict)  # service -> compose condition
     healthcheck: Healthcheck | None = None

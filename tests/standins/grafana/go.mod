@@ -1,0 +1,3 @@
+module polysource.test/grafana-standin
+
+go 1.21
