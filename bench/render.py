@@ -1,5 +1,6 @@
-"""Render time for 10, 1,000 and 10,000 sensors, in-process and as a whole command,
-and the start-up time of `polysource --help`. Prints a table; asserts nothing.
+"""Render time for 10, 1,000 and 10,000 sensors, in-process and as a whole command, with the
+command's peak memory; the same with a threshold per sensor and alerts on; and the start-up time
+of `polysource --help`. Prints a table; asserts nothing.
 
     python bench/render.py [--repeat 3]
 """
@@ -19,7 +20,7 @@ from polysource.pipeline import fresh_files
 UNITS = ["°C", "%RH", "hPa", "ppm", "m", "V", "lux", "L"]
 
 
-def inventory(n: int) -> dict:
+def inventory(n: int, alerts: bool = False) -> dict:
     sensors = {
         f"S{i:05d}": {
             "stream": "capteurs" if i % 2 else "sites",
@@ -27,10 +28,12 @@ def inventory(n: int) -> dict:
             "min": 0,
             "max": 100,
             "group": f"group-{i % 20:02d}",
+            **({"thresholds": [{"value": 50 + i % 7, "color": "red"}]} if alerts else {}),
         }
         for i in range(n)
     }
     return {
+        **({"alerts": {"webhook": "${HOOK}"}} if alerts else {}),
         "project": "bench",
         "brokers": {"cloud": {"host": "broker.example.test", "username": "pi", "password": "${P}"}},
         "streams": {
@@ -54,17 +57,32 @@ def timed(action, repeat: int) -> float:
     return statistics.median(samples)
 
 
+PEAK = (
+    "import resource, sys\n"
+    "from pathlib import Path\n"
+    "from polysource.pipeline import fresh_files\n"
+    "fresh_files(Path(sys.argv[1]), Path(sys.argv[2]))\n"
+    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+)
+
+
+def peak_mb(path: Path, out: Path) -> float:
+    """Peak resident memory of one render in a fresh interpreter."""
+    found = subprocess.run([sys.executable, "-c", PEAK, str(path), str(out)], check=True, capture_output=True)
+    return int(found.stdout.split()[-1]) / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     polysource = [sys.executable, "-m", "polysource"]
-    print(f"{'sensors':>8} {'in-process s':>13} {'command s':>10} {'ms/sensor':>10}")
+    print(f"{'sensors':>15} {'in-process s':>13} {'command s':>10} {'ms/sensor':>10} {'peak MB':>8}")
     with tempfile.TemporaryDirectory() as tmp:
-        for n in (10, 1_000, 10_000):
-            path = Path(tmp) / f"inv-{n}.yml"
-            path.write_text(yaml.safe_dump(inventory(n), allow_unicode=True))
-            out = Path(tmp) / f"out-{n}"
+        for n, alerts in ((10, False), (1_000, False), (10_000, False), (10_000, True)):
+            path = Path(tmp) / f"inv-{n}-{alerts}.yml"
+            path.write_text(yaml.safe_dump(inventory(n, alerts), allow_unicode=True))
+            out = Path(tmp) / f"out-{n}-{alerts}"
             in_process = timed(lambda p=path, o=out: fresh_files(p, o), args.repeat)
             command = timed(
                 lambda p=path, o=out: subprocess.run(
@@ -72,7 +90,11 @@ def main() -> None:
                 ),
                 args.repeat,
             )
-            print(f"{n:>8} {in_process:>13.3f} {command:>10.3f} {1000 * in_process / n:>10.3f}")
+            label = f"{n:,}" + (" + alerts" if alerts else "")
+            print(
+                f"{label:>15} {in_process:>13.3f} {command:>10.3f} {1000 * in_process / n:>10.3f}"
+                f" {peak_mb(path, out):>8.0f}"
+            )
     help_time = timed(lambda: subprocess.run([*polysource, "--help"], check=True, capture_output=True), 5)
     print(f"\npolysource --help: {help_time:.3f} s (median of 5)")
 

@@ -241,3 +241,58 @@ def test_each_rules_query_runs_on_the_real_influxdb(version, make_pipeline, mosq
             )
             found = [float(r["_value"]) for r in rows]
         assert found == expected, (sensor, kind, query)
+
+
+# Every family of text a YAML reader treats specially, in the free-text fields a rule carries.
+YAML_HOSTILE = [
+    'quote " and \\ backslash',
+    "colon: space # hash",
+    "- dash * star & amp ! bang | pipe > gt % pct @ at ` tick",
+    "{{ braces }} [brackets], commas",
+    "yes",
+    "null",
+    "1e5",
+    "line\u2028separator \u2029 paragraph \u0085 next line",
+    "del \x7f and c1 \x9b",
+    "emoji 🌡 and é µg",
+    "'single' quotes",
+    "  spaces around  ",
+]
+
+
+@pytest.mark.parametrize("text", YAML_HOSTILE)
+def test_a_quoted_scalar_reads_back_as_written(text):
+    from polysource.render.grafana_provisioning import yaml_scalar
+
+    assert yaml.safe_load(f"k: {yaml_scalar(text)}\n")["k"] == text
+    assert yaml.safe_load(f"k: [{yaml_scalar(text)}]\n")["k"] == [text]  # inside a flow collection
+
+
+@pytest.mark.parametrize("value", [0.1, 1e-05, 1e22, -3.0, 12.5, 7])
+def test_a_number_reads_back_as_a_number(value):
+    from polysource.render.grafana_provisioning import yaml_scalar
+
+    assert yaml.safe_load(f"k: {yaml_scalar(value)}\n")["k"] == value
+
+
+def test_rules_read_back_as_the_inventory_says(tmp_path):
+    """The rules are written as text (for speed at 10,000 sensors): the inventory's texts must
+    read back exactly, whatever YAML would otherwise make of them."""
+    accepted = [t for t in YAML_HOSTILE if t.isprintable()]
+    sensors = "".join(
+        f"  S{i}: {{stream: capteurs, unit: m, name: {json.dumps(t, ensure_ascii=False)},"
+        f" group: {json.dumps(t[::-1], ensure_ascii=False)},"
+        f" thresholds: [{{value: 1e-05, color: red}}]}}\n"
+        for i, t in enumerate(accepted)
+    )
+    text = SEED.read_text().replace("sensors:\n", "sensors:\n" + sensors, 1)
+    inventory = write_inventory(tmp_path, text + ALERTS, "polysource.yml")
+    document = yaml.safe_load(fresh_files(inventory, tmp_path / "out")[ALERTING])
+    rules = {r["uid"]: r for g in document["groups"] for r in g["rules"]}
+    for i, t in enumerate(accepted):
+        mine = [r for r in rules.values() if r["labels"]["sensor"] == f"S{i}"]
+        assert {r["labels"]["group"] for r in mine} == {t[::-1]}
+        assert all(r["annotations"]["summary"].startswith(t) for r in mine)
+        (threshold,) = [r for r in mine if r["labels"]["kind"] == "threshold"]
+        assert threshold["data"][2]["model"]["conditions"][0]["evaluator"]["params"] == [1e-05]
+    assert {g["name"] for g in document["groups"]} >= {t[::-1] for t in accepted}

@@ -19,7 +19,9 @@ def bench(*args: str, timeout: float) -> str:
 
 def test_render_bench_prints_its_table():
     out = bench("bench/render.py", "--repeat", "1", timeout=120)
-    assert [line.split()[0] for line in out.splitlines()[1:4]] == ["10", "1000", "10000"]
+    rows = [line.split() for line in out.splitlines()[1:5]]
+    assert [row[0] for row in rows] == ["10", "1,000", "10,000", "10,000"]
+    assert rows[3][1:3] == ["+", "alerts"] and all(float(row[-1]) > 0 for row in rows)
 
 
 @pytest.mark.services

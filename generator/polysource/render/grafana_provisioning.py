@@ -1,5 +1,7 @@
 """Grafana provisioning: the InfluxDB datasource and the file provider for the dashboards."""
 
+import json
+import re
 from typing import Any
 
 import yaml
@@ -19,9 +21,32 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+def yaml_body(document: Any) -> str:
+    return str(yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000))
+
+
 def dump_yaml(stack: Stack, document: dict[str, Any]) -> str:
-    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
-    return header(stack.name) + body
+    return header(stack.name) + yaml_body(document)
+
+
+_encode_string = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
+# Characters YAML wants escaped inside "..." that JSON leaves as they are: DEL, C1 controls, the
+# Unicode line and paragraph separators (YAML would fold them into spaces), a BOM.
+_YAML_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+def yaml_scalar(value: str | float) -> str:
+    """A string as a double-quoted YAML scalar (JSON's escapes are YAML's too), or a number as
+    PyYAML writes it (a float always with a dot, so every YAML reader takes it for a float)."""
+    if isinstance(value, str):
+        quoted = _encode_string(value)
+        if _YAML_UNPRINTABLE.search(quoted):
+            quoted = _YAML_UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
+        return str(quoted)
+    if isinstance(value, float):
+        text = repr(value)
+        return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
+    return str(value)
 
 
 def render_datasource(stack: Stack) -> str:
