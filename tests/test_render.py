@@ -221,3 +221,23 @@ def test_backup_units_find_the_inventory_and_output_from_their_working_directory
     assert words[0] == "backup"
     assert (repo / words[words.index("-i") + 1]).resolve() == inventory.resolve()
     assert (repo / words[words.index("-o") + 1]).resolve() == output.resolve()
+
+
+@pytest.mark.parametrize("output_name", ["build/output", "out with space/output"])
+def test_the_compose_usage_line_works_from_the_repository_root(tmp_path, output_name):
+    """The comment says to run from the repository root: its --env-file and -f must lead there
+    to the .env beside the inventory and to this very compose file, whatever -o render had."""
+    import shlex
+
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "inventory").mkdir()
+    inventory = write_inventory(repo / "inventory", MINIMAL, "lab.yml")
+    output = repo / output_name
+    output.parent.mkdir(parents=True)
+    assert run_cli("render", "-i", str(inventory), "-o", str(output)).exit_code == 0
+    compose = output / "docker-compose.yml"
+    line = next(line for line in compose.read_text().splitlines() if "docker compose" in line)
+    words = shlex.split(line.lstrip("# "))
+    assert (repo / words[words.index("--env-file") + 1]).resolve() == (repo / "inventory/.env").resolve()
+    assert (repo / words[words.index("-f") + 1]).resolve() == compose.resolve()

@@ -246,3 +246,9 @@ def unified_diff(output: Path, files: dict[str, bytes]) -> str:
         b = f"b/{path}" if path in files else "/dev/null"
         chunks.extend(difflib.unified_diff(before, after, a, b))
     return "".join(chunks)
+
+
+def repository_root(output: Path) -> Path:
+    """Where the generated commands run from (the backup unit's WorkingDirectory, the compose
+    usage line): the nearest folder above output/ holding .git, or else the output's parent."""
+    return next((folder for folder in output.parents if (folder / ".git").exists()), output.parent)

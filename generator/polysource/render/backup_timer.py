@@ -12,6 +12,7 @@ from pathlib import Path
 
 from polysource.render.header import header
 from polysource.stack import Stack
+from polysource.workspace import repository_root
 
 BACKUP_DIR = "backup"
 
@@ -22,12 +23,6 @@ def unit_word(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
     escaped = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in escaped)
     return f'"{escaped}"'
-
-
-def repository_root(output: Path) -> Path:
-    """The unit's WorkingDirectory stands for the repository's clone: the nearest folder above
-    output/ holding .git, or else the output's parent."""
-    return next((folder for folder in output.parents if (folder / ".git").exists()), output.parent)
 
 
 def render_backup_timer(stack: Stack, output: Path) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """docker-compose.yml: the same stack model deploy uses, for users who run `docker compose`."""
 
+import shlex
 from typing import Any
 
 import yaml
@@ -11,7 +12,7 @@ from polysource.stack.model import Service
 
 USAGE = (
     "# Run from the repository root, with the secrets in the .env beside the inventory:\n"
-    "#   docker compose -p {project} --env-file {env_file} -f output/docker-compose.yml up -d\n"
+    "#   docker compose -p {project} --env-file {env_file} -f {compose_file} up -d\n"
     "# (-p keeps the volume names polysource deploy uses; Compose v1 has no top-level name:)\n"
     "# Compose applies InfluxDB's and Grafana's settings on their first start only; `polysource\n"
     "# deploy` also converges them (database, users, passwords, retention) on every deploy.\n"
@@ -62,12 +63,17 @@ def compose_service(service: Service, platform: str) -> dict[str, Any]:
     return spec
 
 
-def render_compose(stack: Stack, env_file: str) -> str:
+def render_compose(stack: Stack, env_file: str, compose_file: str) -> str:
+    """env_file, compose_file: relative to the repository root, where the usage line runs."""
     platform = stack.inventory.target.platform
     document = {
         "services": {s.name: compose_service(s, platform) for s in stack.services},
         "volumes": {name: {} for name in stack.volumes},
     }
     body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=10_000)
-    usage = USAGE.format(project=stack.name, env_file=comment_text(env_file))
+    usage = USAGE.format(
+        project=stack.name,
+        env_file=comment_text(shlex.quote(env_file)),
+        compose_file=comment_text(shlex.quote(compose_file)),
+    )
     return header(stack.name) + usage + body

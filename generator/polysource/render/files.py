@@ -19,13 +19,16 @@ from polysource.render.manifest import render_manifest
 from polysource.render.mosquitto import render_mosquitto
 from polysource.render.telegraf import render_telegraf
 from polysource.stack import Stack, paths
+from polysource.workspace import repository_root
 
 
 def render_files(stack: Stack, output: Path) -> dict[str, bytes]:
     """Relative path -> content, manifest included."""
-    env_file = os.path.relpath(stack.inventory_dir.resolve() / ".env", output.resolve().parent)
+    root = repository_root(output.resolve())
+    env_file = os.path.relpath(stack.inventory_dir.resolve() / ".env", root)
+    compose_file = os.path.relpath(output.resolve() / paths.COMPOSE_FILE, root)
     files: dict[str, str | bytes] = {
-        paths.COMPOSE_FILE: render_compose(stack, env_file),
+        paths.COMPOSE_FILE: render_compose(stack, env_file, compose_file),
         paths.ENV_EXAMPLE: render_env_example(stack),
         paths.TELEGRAF_CONF: render_telegraf(stack),
         DATASOURCES_FILE: render_datasource(stack),
