@@ -160,6 +160,14 @@ REFUSED = {
         MINIMAL + "storage: {influxdb: {publish: 2222}}\ntarget: {docker_host: 'ssh://pi@[fd00::1]:2222'}\n",
         "storage.influxdb.publish: port 2222 is the target's SSH",
     ),
+    "a backup schedule systemd cannot read": (
+        MINIMAL + "backup: {schedule: 'daily at 3'}\n",
+        "backup.schedule: not a systemd calendar expression: unexpected 'at 3'",
+    ),
+    "a backup schedule at an hour that does not exist": (
+        MINIMAL + "backup: {schedule: '*-*-* 25:00'}\n",
+        "backup.schedule: not a systemd calendar expression: '25': a hour is 0..23",
+    ),
     "InfluxDB's old port key": (
         MINIMAL + "storage: {influxdb: {port: 8086}}\n",
         "storage.influxdb.port: InfluxDB is no longer published on the LAN by default",

@@ -17,6 +17,8 @@ from pydantic_core import PydanticCustomError
 
 from polysource import secrets
 from polysource.inventory.boards import BOARDS
+from polysource.inventory.calendar import EXAMPLES as CALENDAR_EXAMPLES
+from polysource.inventory.calendar import CalendarError, check_calendar
 from polysource.inventory.durations import MIN_RETENTION_S, seconds
 from polysource.inventory.units import GRAFANA_UNITS, grafana_unit
 
@@ -398,6 +400,20 @@ class Storage(Strict):
     influxdb: InfluxDB = InfluxDB()
 
 
+def _calendar(value: Any) -> Any:
+    """A systemd OnCalendar expression, checked here rather than when the timer loads."""
+    if isinstance(value, str):
+        try:
+            check_calendar(value)
+        except CalendarError as error:
+            raise PydanticCustomError(
+                "calendar",
+                "not a systemd calendar expression: {why}; " + CALENDAR_EXAMPLES,
+                {"why": str(error)},
+            ) from None
+    return value
+
+
 class Backup(Strict):
     """`polysource backup` with no --to writes here, and keeps this many archives."""
 
@@ -405,7 +421,7 @@ class Backup(Strict):
         "backups", description="Folder, relative to the inventory."
     )
     keep: int = Field(7, ge=1, le=365)
-    schedule: Annotated[str, BeforeValidator(_text)] | None = Field(
+    schedule: Annotated[str, BeforeValidator(_calendar), BeforeValidator(_text)] | None = Field(
         "*-*-* 03:00:00", description="systemd OnCalendar for the timer render writes; null: none."
     )
 
