@@ -9,7 +9,8 @@ scripts below are written from that description, not copied):
   substitution (`CREATE DATABASE $INFLUXDB_DB` unquoted) under `set -e`, and the admin password
   unquoted on the CLI's command line; a failed setup is never retried.
 - influxdb:2.7: DOCKER_INFLUXDB_INIT_* read only while influxd.bolt is missing, setup on a
-  temporary server on :9999; influxd runs as uid 1000.
+  temporary server on :9999; a failed setup deletes the bolt and engine files so the next start
+  sets up again; influxd runs as uid 1000.
 - telegraf: runs as the telegraf user (config files must be world-readable); curl inside.
 - grafana: runs as 472; the admin account from GF_SECURITY_ADMIN_USER/PASSWORD only when it is
   first created; `grafana cli admin reset-admin-password --password-from-stdin` changes user id
@@ -87,6 +88,14 @@ export INFLUX_CONFIGS_PATH=/etc/influxdb2/influx-configs INFLUXD_REPORTING_DISAB
 chown -R 1000:1000 /var/lib/influxdb2 /etc/influxdb2
 as_influxdb="/usr/bin/setpriv --reuid 1000 --regid 1000 --clear-groups"
 if [ ! -f "$INFLUXD_BOLT_PATH" ] && [ "$DOCKER_INFLUXDB_INIT_MODE" = setup ]; then
+  for var in USERNAME PASSWORD ORG BUCKET; do
+    eval "value=\${DOCKER_INFLUXDB_INIT_$var}"
+    [ -n "$value" ] || { echo "missing parameter: DOCKER_INFLUXDB_INIT_$var" >&2; exit 1; }
+  done
+  # A failed setup deletes what it wrote, so that the next start sets up again (the real
+  # entrypoint's EXIT trap): a half-made bolt file would be taken for a finished setup.
+  trap 'echo "cleaning bolt and engine files to prevent conflicts on retry" >&2
+        rm -rf "$INFLUXD_BOLT_PATH" "$INFLUXD_ENGINE_PATH"/*' EXIT
   $as_influxdb influxd --http-bind-address 127.0.0.1:9999 & temp=$!
   until wget -q -O /dev/null http://127.0.0.1:9999/health; do sleep 0.2; done
   $as_influxdb influx setup --host http://127.0.0.1:9999 --force \
@@ -94,6 +103,7 @@ if [ ! -f "$INFLUXD_BOLT_PATH" ] && [ "$DOCKER_INFLUXDB_INIT_MODE" = setup ]; th
     --org "$DOCKER_INFLUXDB_INIT_ORG" --bucket "$DOCKER_INFLUXDB_INIT_BUCKET" \
     --retention "${DOCKER_INFLUXDB_INIT_RETENTION:-0}" --token "$DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"
   kill "$temp"; wait "$temp" || true
+  trap - EXIT
 fi
 exec $as_influxdb influxd --http-bind-address :8086
 """

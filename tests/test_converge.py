@@ -18,7 +18,7 @@ from deploy_helpers import (
 )
 
 from helpers import run_cli, steadily
-from services import wait_for
+from services import require, wait_for
 
 ODD = {
     # the image's setup breaks on each: unquoted on a command line, inside '...' in InfluxQL
@@ -284,3 +284,52 @@ def test_influxdb2_converges_bucket_retention_and_refuses_a_new_token(deploy_pro
     assert "INFLUXDB_TOKEN differs from the operator token" in result.stderr
     assert "nothing was changed" in result.stderr
     assert container_ids(project) == ids
+
+
+def test_the_influxdb2_stand_in_forgets_a_failed_setup_as_the_image_does(docker_engine, test_images):
+    """The image's entrypoint deletes the bolt and engine files when its setup fails (an EXIT
+    trap), so the next start sets up again instead of taking a half-made database for a
+    finished one. influx setup refuses a password under 8 characters: the first start fails;
+    with a good one, the same volume is set up."""
+    import uuid
+
+    import docker
+
+    require("influxdb2" in test_images, "influxdb 2.x (built by scripts/services.sh)")
+    client = docker.DockerClient(base_url=docker_engine)
+    volume = client.volumes.create(f"t{uuid.uuid4().hex[:8]}-influxdb2")
+    env = {
+        "DOCKER_INFLUXDB_INIT_MODE": "setup",
+        "DOCKER_INFLUXDB_INIT_USERNAME": "admin",
+        "DOCKER_INFLUXDB_INIT_ORG": "lab",
+        "DOCKER_INFLUXDB_INIT_BUCKET": "polysource",
+        "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN": "test-only-operator-token",
+    }
+    mounts = [docker.types.Mount("/var/lib/influxdb2", volume.name)]
+
+    def listing() -> str:
+        return client.containers.run(
+            test_images["influxdb2"], ["ls", "/var/lib/influxdb2"], entrypoint=[], mounts=mounts, remove=True
+        ).decode()
+
+    try:
+        failed = client.containers.run(
+            test_images["influxdb2"], environment={**env, "DOCKER_INFLUXDB_INIT_PASSWORD": "short"},
+            mounts=mounts, detach=True,
+        )  # fmt: skip
+        assert failed.wait(timeout=60)["StatusCode"] != 0
+        assert b"cleaning bolt and engine files" in failed.logs()
+        failed.remove()
+        assert "influxd.bolt" not in listing()
+        good = client.containers.run(
+            test_images["influxdb2"], environment={**env, "DOCKER_INFLUXDB_INIT_PASSWORD": "long enough"},
+            mounts=mounts, detach=True,
+        )  # fmt: skip
+        try:
+            check = 'curl -fsS -H "Authorization: Token test-only-operator-token" http://127.0.0.1:8086/api/v2/buckets'
+            wait_for(lambda: good.exec_run(["sh", "-c", check])[0] == 0, 60, "InfluxDB 2 set up on the retry")
+            assert b'"name":"polysource"' in good.exec_run(["sh", "-c", check])[1].replace(b" ", b"")
+        finally:
+            good.remove(force=True)
+    finally:
+        volume.remove(force=True)
