@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Install and build, idempotently, the real components the tests use:
-#   from Debian: Mosquitto, OpenSSH server, Docker Engine, busybox, curl, openssl, iptables, gcc with
+#   from Debian: Mosquitto's clients, OpenSSH server, Docker Engine, busybox, curl, openssl, iptables, gcc with
 #     mbedTLS (the boards' TLS library), libfaketime (a board's clock that boots at 2000);
 #   from the Go module proxy: Telegraf (only the plugins polysource emits), InfluxDB 1.8.10 (the Pi's
-#     server and CLI), InfluxDB 2.7.12 (its Flux engine built with the machine's Rust) and its CLI.
+#     server and CLI), InfluxDB 2.7.12 (its Flux engine built with the machine's Rust) and its CLI;
+#   from Debian's source archive: Mosquitto 2.0.21 (the broker the image runs; bookworm ships 2.0.11,
+#     whose shared subscriptions and durable sessions differ), checked against its SHA-256.
 # Builds are cached under ~/.cache/polysource. Prints the environment the tests read on its last line.
 set -euo pipefail
 
 TELEGRAF_VERSION="${TELEGRAF_VERSION:-1.39.3}"
 INFLUXDB1_VERSION="1.8.10"
 INFLUXDB2_VERSION="2.7.12"
+MOSQUITTO_VERSION="2.0.21"  # keep in step with eclipse-mosquitto in generator/polysource/stack/images.py
+MOSQUITTO_SHA256="551daff96cd0675faf888f8881536177934424ecc45924fecf94cffe207f6e81"  # its Debian .dsc says so
 # The influx CLI 2.x is a module of its own; this is the version influxdb 2.7.12's go.mod requires.
 INFLUX_CLI2_VERSION="v2.2.1-0.20221028161653-3285a03e9e28"
 # Every plugin render can emit: keep in step with templates/telegraf.conf.j2.
@@ -20,7 +24,10 @@ mkdir -p "$TOOLS"
 log() { printf 'services: %s\n' "$*" >&2; }
 
 need_apt=()
-command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+[ -f /usr/include/libwebsockets.h ] || need_apt+=(libwebsockets-dev)  # to build Mosquitto
+[ -f /usr/include/cjson/cJSON.h ] || need_apt+=(libcjson-dev)
+[ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+command -v make >/dev/null || need_apt+=(make)
 command -v mosquitto_pub >/dev/null || need_apt+=(mosquitto-clients)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v curl >/dev/null || need_apt+=(curl)
@@ -96,5 +103,34 @@ else
   log "cargo not found: InfluxDB 2 is not built, its tests will fail in CI"
 fi
 
+# --- Mosquitto ----------------------------------------------------------------------------------
+# Built from the upstream tarball Debian distributes (deb.debian.org's pool), with websockets and
+# TLS as the image has them; an rpath keeps its tools on its own libmosquitto, not Debian's 2.0.11.
+mosquitto_dir="$TOOLS/mosquitto-$MOSQUITTO_VERSION"
+if [ -x "$mosquitto_dir/sbin/mosquitto" ] && [ -x "$mosquitto_dir/bin/mosquitto_passwd" ]; then
+  log "mosquitto $MOSQUITTO_VERSION already built in $mosquitto_dir"
+else
+  log "building mosquitto $MOSQUITTO_VERSION from Debian's source archive"
+  work=$(mktemp -d)
+  curl -fsS -o "$work/src.tar.gz" \
+    "http://deb.debian.org/debian/pool/main/m/mosquitto/mosquitto_$MOSQUITTO_VERSION.orig.tar.gz"
+  echo "$MOSQUITTO_SHA256  $work/src.tar.gz" | sha256sum -c --quiet - >&2
+  mkdir "$work/src" && tar -xzf "$work/src.tar.gz" -C "$work/src" --strip-components=1
+  options=(WITH_WEBSOCKETS=yes WITH_CJSON=yes WITH_DOCS=no WITH_SRV=no WITH_SYSTEMD=no
+    WITH_STATIC_LIBRARIES=no "prefix=$mosquitto_dir" "LDFLAGS=-Wl,-rpath,$mosquitto_dir/lib")
+  make -C "$work/src" -j2 "${options[@]}" binary >&2
+  mkdir -p "$mosquitto_dir/sbin" "$mosquitto_dir/bin" "$mosquitto_dir/lib"  # not `make install`: it writes /etc
+  cp "$work/src/lib/libmosquitto.so.1" "$mosquitto_dir/lib/"
+  cp "$work/src/apps/mosquitto_passwd/mosquitto_passwd" "$work/src/client/mosquitto_sub" \
+    "$work/src/client/mosquitto_pub" "$mosquitto_dir/bin/"
+  cp "$work/src/src/mosquitto" "$mosquitto_dir/sbin/"
+  rm -rf "$work"
+fi
+mosquitto_says=$("$mosquitto_dir/sbin/mosquitto" -h 2>&1 || true)
+case "$mosquitto_says" in
+  "mosquitto version $MOSQUITTO_VERSION"*) ;;
+  *) log "mosquitto in $mosquitto_dir is not $MOSQUITTO_VERSION"; exit 1 ;;
+esac
+
 "$telegraf" --version >&2
-echo "POLYSOURCE_TELEGRAF=$telegraf POLYSOURCE_INFLUXDB1=$influx1_dir POLYSOURCE_INFLUXDB2=$influx2_dir"
+echo "POLYSOURCE_TELEGRAF=$telegraf POLYSOURCE_INFLUXDB1=$influx1_dir POLYSOURCE_INFLUXDB2=$influx2_dir POLYSOURCE_MOSQUITTO=$mosquitto_dir"

@@ -21,6 +21,7 @@ from services import (
     free_port,
     influx_binaries,
     influx_dir,
+    mosquitto_tool,
     require,
 )
 
@@ -149,6 +150,7 @@ def docker_engine() -> Iterator[str]:
 
 def stand_in_binaries() -> dict[str, Path]:
     binaries = {"telegraf": Telegraf.binary(), **influx_binaries(1)}
+    binaries |= {name: mosquitto_tool(name) for name in ("mosquitto", "mosquitto_passwd", "mosquitto_sub")}
     if influx_dir(2):
         two = influx_binaries(2)
         binaries |= {"influxd2": two["influxd"], "influx2": two["influx"]}

@@ -140,9 +140,7 @@ def grafana_binary() -> Path:
 MOSQUITTO_ENTRYPOINT = """#!/bin/sh
 # Like eclipse-mosquitto's: chown everything (fails, harmlessly, on read-only mounts).
 chown -R 1883:1883 /mosquitto 2>/dev/null || true
-# Debian's mosquitto is 2.0.11; 2.0.18 writes its log to stdout line by line (setlinebuf, upstream
-# commit cc97f433), 2.0.11 does not: stdbuf gives the stand-in 2.0.18's behaviour.
-exec stdbuf -oL "$@"
+exec "$@"
 """
 
 
@@ -210,7 +208,8 @@ def build(client, name: str, context: ImageContext, dockerfile: str) -> str:
 def build_all(client, binaries: dict[str, Path]) -> dict[str, str]:
     """service -> image tag, for the inventory's target.images.
 
-    binaries: telegraf, influxd, influx (1.8), influxd2, influx2 (2.7) paths.
+    binaries: telegraf, influxd, influx (1.8), influxd2, influx2 (2.7), mosquitto,
+    mosquitto_passwd, mosquitto_sub (2.0.21) paths.
     """
     images = {}
 
@@ -263,14 +262,9 @@ def build_all(client, binaries: dict[str, Path]) -> dict[str, str]:
 
     ctx = ImageContext()
     ctx.add_base("mosquitto:x:1883:1883::/mosquitto:/bin/sh\n")
-    for binary in (
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto_passwd",
-        "/usr/bin/mosquitto_sub",
-        "/usr/bin/stdbuf",
-    ):
-        ctx.add_binary(binary)
-    ctx.add_binary("/usr/libexec/coreutils/libstdbuf.so")
+    ctx.add_binary(binaries["mosquitto"], "/usr/sbin/mosquitto")
+    for tool in ("mosquitto_passwd", "mosquitto_sub"):
+        ctx.add_binary(binaries[tool], f"/usr/bin/{tool}")
     ctx.add_bytes("rootfs/docker-entrypoint.sh", MOSQUITTO_ENTRYPOINT.encode())
     images["mosquitto"] = build(
         client,

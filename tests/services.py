@@ -67,6 +67,19 @@ def telegraf_binary() -> Path | None:
     return built[-1] if built else None
 
 
+MOSQUITTO_VERSION = "2.0.21"  # built by scripts/services.sh: the version the stack's image runs
+
+
+def mosquitto_tool(name: str) -> Path:
+    """mosquitto (sbin) or one of its tools (bin), as scripts/services.sh built them; never
+    Debian's 2.0.11, whose shared subscriptions and durable sessions differ."""
+    explicit = os.environ.get("POLYSOURCE_MOSQUITTO")
+    folder = Path(explicit) if explicit else tools_dir() / f"mosquitto-{MOSQUITTO_VERSION}"
+    found = folder / ("sbin" if name == "mosquitto" else "bin") / name
+    require(found.is_file(), f"mosquitto {MOSQUITTO_VERSION} (built by scripts/services.sh)")
+    return found
+
+
 def influx_dir(major: int) -> Path | None:
     """The folder holding influxd and influx built by scripts/services.sh (1.8.10 or 2.7.12)."""
     explicit = os.environ.get(f"POLYSOURCE_INFLUXDB{major}")
@@ -155,8 +168,7 @@ class Mosquitto:
     process: subprocess.Popen | None = None
 
     def start(self) -> "Mosquitto":
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        require(Path(binary).exists(), "mosquitto")
+        binary = mosquitto_tool("mosquitto")
         cert, key = (self.server_ca or self.certs).server(
             f"broker-{self.tls_port}", self.hostname, expired=self.expired
         )
@@ -164,7 +176,7 @@ class Mosquitto:
         for i, (user, password) in enumerate({self.username: self.password, **self.accounts}.items()):
             create = ["-c"] if i == 0 else []
             subprocess.run(
-                ["mosquitto_passwd", *create, "-b", str(passwd), user, password],
+                [mosquitto_tool("mosquitto_passwd"), *create, "-b", str(passwd), user, password],
                 check=True,
                 capture_output=True,
             )

@@ -60,10 +60,11 @@ IMAGES: dict[tuple[str, str], tuple[ImageChoice, ...]] = {
     ),
     ("mosquitto", ""): (
         ImageChoice(
-            "eclipse-mosquitto:2.0.18",
+            "eclipse-mosquitto:2.0.21",
             ALL,
             "official-images library/eclipse-mosquitto: amd64, arm32v6, arm64v8, ...; no arm32v7 entry, "
-            "but Docker runs an arm/v6 image on an arm/v7 host (moby's platform matcher)",
+            "but Docker runs an arm/v6 image on an arm/v7 host (moby's platform matcher); 2.0.21 is "
+            "the release the tests build and run (Debian's source archive)",
         ),
     ),
 }
