@@ -296,3 +296,16 @@ def test_rules_read_back_as_the_inventory_says(tmp_path):
         (threshold,) = [r for r in mine if r["labels"]["kind"] == "threshold"]
         assert threshold["data"][2]["model"]["conditions"][0]["evaluator"]["params"] == [1e-05]
     assert {g["name"] for g in document["groups"]} >= {t[::-1] for t in accepted}
+
+
+def test_thresholds_close_together_are_two_rules_with_their_own_titles(tmp_path):
+    swap = (
+        "group: tests",
+        "group: tests, thresholds: [{value: 5, color: red}, {value: 5.0000001, color: orange}]",
+    )
+    _, document, _ = render(tmp_path, swap=swap)
+    rules = [r for g in document["groups"] for r in g["rules"] if r["labels"]["kind"] == "threshold"]
+    assert [r["title"] for r in rules] == ["Test_4G: above 5 m", "Test_4G: above 5.0000001 m"]
+    assert len({r["uid"] for r in rules}) == 2
+    values = [r["data"][2]["model"]["conditions"][0]["evaluator"]["params"][0] for r in rules]
+    assert values == [5, 5.0000001]

@@ -168,6 +168,10 @@ REFUSED = {
         MINIMAL + "backup: {schedule: '*-*-* 25:00'}\n",
         "backup.schedule: not a systemd calendar expression: '25': a hour is 0..23",
     ),
+    "a threshold set twice": (
+        swap("unit: m}", "unit: m, thresholds: [{value: 5, color: red}, {value: 5.0, color: orange}]}"),
+        "sensors.Test_4G.thresholds[1].value: 5 is already thresholds[0]",
+    ),
     "InfluxDB's old port key": (
         MINIMAL + "storage: {influxdb: {port: 8086}}\n",
         "storage.influxdb.port: InfluxDB is no longer published on the LAN by default",

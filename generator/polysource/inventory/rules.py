@@ -163,6 +163,15 @@ def _sensor_problems(name: str, sensor: dict[str, Any], streams: dict[str, Any])
     low, high = _number(sensor.get("min")), _number(sensor.get("max"))
     if low is not None and high is not None and low >= high:
         yield ("sensors", name, "max"), f"max ({sensor['max']}) must be above min ({sensor['min']})"
+    thresholds = sensor.get("thresholds")
+    seen: dict[float, int] = {}
+    for i, threshold in enumerate(thresholds if isinstance(thresholds, list) else []):
+        value = _number(_mapping(threshold).get("value"))
+        if value is not None and seen.setdefault(value, i) != i:
+            yield (
+                ("sensors", name, "thresholds", i, "value"),
+                f"{value:g} is already thresholds[{seen[value]}]: one alert rule per threshold",
+            )
 
 
 def _case_collisions(sensors: dict[str, Any]) -> Found:

@@ -36,6 +36,13 @@ def annotation_text(sensor_id: str, sensor: Sensor) -> str:
     return sensor_id if sensor.name is None or "$" in sensor.name else sensor.name
 
 
+def exact(value: float) -> str:
+    """A threshold as people write it (5, 12.5), yet never two thresholds alike: 5.0000001 is not
+    shown as 5, which would give two rules one title and one uid."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
 def rule_uid(stack: Stack, *parts: str) -> str:
     """At most 40 of [A-Za-z0-9_-], stable across renders."""
     digest = hashlib.sha256("\0".join((stack.name, *parts)).encode()).hexdigest()[:20]
@@ -135,13 +142,14 @@ def sensor_rules(stack: Stack, sensor_id: str, sensor: Sensor, alerts: AlertFact
     range_s = str(max(MIN_RANGE_S, int(3 * seconds(sensor.interval))))
     last = yaml_scalar(alert_query(stack.influx, series, "last"))
     for threshold in sorted(sensor.thresholds, key=lambda t: t.value):
-        summary = f"{name} is above {threshold.value:g} {sensor.unit} ({threshold.color})."
+        shown = exact(threshold.value)
+        summary = f"{name} is above {shown} {sensor.unit} ({threshold.color})."
         rules.append(
             _rule(
                 stack,
                 sensor_id,
                 "threshold",
-                f"{sensor_id}: above {threshold.value:g} {sensor.unit}",
+                f"{sensor_id}: above {shown} {sensor.unit}",
                 common,
                 range_s=range_s,
                 query=last,
