@@ -67,6 +67,30 @@ def telegraf_binary() -> Path | None:
     return built[-1] if built else None
 
 
+TELEGRAF_VIEW = Path(__file__).parent / "standins" / "telegraf-view"
+
+
+def telegraf_view() -> Path:
+    """tests/standins/telegraf-view built against Telegraf v1.39.3 from the Go module proxy (once
+    per source, under ~/.cache): what the real Telegraf's config package reads from a file."""
+    import hashlib
+
+    require(shutil.which("go") is not None, "go (to build the Telegraf config view)")
+    files = sorted(TELEGRAF_VIEW.glob("*"))
+    digest = hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files)).hexdigest()[:16]
+    binary = tools_dir() / "standins" / f"telegraf-view-{digest}"
+    if not binary.exists():
+        work = tools_dir() / "standins" / f"telegraf-view-src-{digest}"
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(TELEGRAF_VIEW, work)
+        env = {**os.environ, "CGO_ENABLED": "0"}
+        for command in (["go", "mod", "tidy"], ["go", "build", "-o", str(binary) + ".partial", "."]):
+            subprocess.run(command, cwd=work, env=env, check=True, capture_output=True, timeout=900)
+        Path(str(binary) + ".partial").replace(binary)
+        shutil.rmtree(work, ignore_errors=True)
+    return binary
+
+
 MOSQUITTO_VERSION = "2.0.21"  # built by scripts/services.sh: the version the stack's image runs
 
 

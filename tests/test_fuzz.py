@@ -30,6 +30,11 @@ ODD_TEXT = st.sampled_from(
         "localhost:8883", "mqtts://h", "-leading", ".dot", "_internal", "time", "topic", "ssl://x",
         "unix:///var/run/docker.sock", "ssh://pi@pi", "registry.lan/grafana:11", "inventory.yml",
         LITERAL, f"${{{'MQTT_PASSWORD'}}}",
+        # every consumer that expands text: Telegraf and Compose ($), systemd (%), templates ({{)
+        "$", "$$", "$FOO", "${FOO}", "${MQTT_PASSWORD", "$${X}", "%", "%h", "%%", "{{ x }}", "{% if %}",
+        "{#", "${FOO:-bar}",
+        # special files where a file is expected (made by _prepare beside the inventory)
+        "fifo.pem", "folder.pem", "zero.pem", "loop.pem", "outside.pem",
     ]
 )  # fmt: skip
 SCALARS = st.one_of(
@@ -78,7 +83,7 @@ KEYS = [
     ("storage", "influxdb", "version"),
     ("storage", "influxdb", "database"),
     ("storage", "influxdb", "retention"),
-    ("storage", "influxdb", "port"),
+    ("storage", "influxdb", "publish"),
     ("storage", "influxdb", "write_password"),
     ("grafana", "port"),
     ("grafana", "admin_user"),
@@ -175,6 +180,16 @@ def check(tmp_path, data: bytes, literal_is_secret: bool = False) -> None:
 def _prepare(tmp_path) -> None:
     (tmp_path / ".env").write_text(f"MQTT_PASSWORD={SECRET_VALUE}\nX={SECRET_VALUE}\n")
     (tmp_path / "ca.pem").write_text("not a certificate\n")
+    special = {
+        "zero.pem": lambda p: p.symlink_to("/dev/zero"),
+        "loop.pem": lambda p: p.symlink_to(p),
+        "outside.pem": lambda p: p.symlink_to("/etc/passwd"),
+        "fifo.pem": lambda p: os.mkfifo(p),
+        "folder.pem": lambda p: p.mkdir(),
+    }
+    for name, make in special.items():
+        if not os.path.lexists(tmp_path / name):
+            make(tmp_path / name)
 
 
 FUZZ = settings(
@@ -232,6 +247,8 @@ REGRESSIONS = [
     MINIMAL.replace("polysource/capteurs", '"polysource/\\x7f"').encode(),
     MINIMAL.replace("value: valeur", "value: time").encode(),
     MINIMAL.replace("${MQTT_PASSWORD}", LITERAL).encode(),
+    (MINIMAL + "storage: {influxdb: {publish: false}}\n").encode(),
+    (MINIMAL + "storage: {influxdb: {publish: '127.0.0.1:99999999999999999999'}}\n").encode(),
 ]
 
 
@@ -239,3 +256,69 @@ def test_regressions(tmp_path):
     _prepare(tmp_path)
     for data in REGRESSIONS:
         check(tmp_path, data, literal_is_secret=True)
+
+
+# Free text that lands in telegraf.conf, hostile to every expansion Telegraf does on the whole
+# file before parsing it ($VAR, ${VAR}, ${VAR:-default}, $$). The real Telegraf's config package
+# (tests/standins/telegraf-view) loads the rendered file with every variable such a text could name
+# set, and what it read must be what the stack model says: a `$` reaches Telegraf as a `$`.
+TELEGRAF_TEXT_KEYS = [
+    ("streams", "capteurs", "topic"),
+    ("streams", "capteurs", "client_id"),
+    ("streams", "capteurs", "measurement"),
+    ("streams", "capteurs", "format", "value"),
+    ("streams", "capteurs", "format", "sensor"),
+    ("streams", "capteurs", "format", "unit"),
+    ("brokers", "cloud", "username"),
+]
+EXPANDING = st.lists(
+    st.sampled_from(
+        ["$a", "${a}", "$$", "$", "${b:-x}", "$_", "$ab", "a", "b", "%", "%h", "{{", "}}", "-", "x", "'"]
+    ),
+    min_size=1,
+    max_size=6,
+).map("".join)
+NAMES = ["".join(p) for n in range(1, 5) for p in __import__("itertools").product("ab_", repeat=n)]
+TRAPS = {name: f"EXPANDED-{name}" for name in NAMES if not name[0].isdigit()}
+
+
+@settings(
+    max_examples=max(10, EXAMPLES // 10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=os.environ.get("CI") == "true",
+    database=None,
+)
+@given(edits=st.lists(st.tuples(st.sampled_from(TELEGRAF_TEXT_KEYS), EXPANDING), min_size=1, max_size=3))
+def test_text_with_dollars_reaches_the_real_telegraf_as_written(tmp_path, edits):
+    import subprocess
+
+    from polysource.pipeline import load_stack
+    from polysource.secrets import Secret
+    from services import telegraf_view
+
+    view = telegraf_view()
+    _prepare(tmp_path)
+    document = yaml.safe_load(MINIMAL)
+    for path, value in edits:
+        _set(document, path, value)
+    check(tmp_path, yaml.safe_dump(document, allow_unicode=True).encode())
+    conf = tmp_path / "out" / "telegraf" / "telegraf.conf"
+    if not conf.exists():
+        return  # refused, located: check() proved it
+    env = {"PATH": "/usr/bin:/bin", "MQTT_PASSWORD": SECRET_VALUE, "INFLUXDB_WRITE_PASSWORD": "x", **TRAPS}
+    loaded = subprocess.run([view, conf], env=env, capture_output=True, text=True, timeout=60)
+    assert loaded.returncode == 0, (edits, loaded.stderr)
+    (read,) = json.loads(loaded.stdout)["consumers"]
+    stack = load_stack(tmp_path / "inventory.yml")
+    stream = stack.streams["capteurs"]
+    (config,) = read["json_v2"]
+    assert read["topics"] == [stream.subscription], edits
+    assert read["client_id"] == stream.client_id, edits
+    assert config["MeasurementName"] == stream.measurement, edits
+    assert [f["Path"] for f in config["Fields"]] == [stream.value_path], edits
+    assert {t["Path"] for t in config["Tags"]} == set(stream.tag_paths), edits
+    user = stack.brokers["cloud"].credential.user
+    # A user name may be a ${VAR} reference on purpose (a secret user): that one is expanded.
+    expected = env.get(user.var, user.reference) if isinstance(user, Secret) else user
+    assert read["username"] == expected, edits

@@ -377,7 +377,9 @@ def _port_problems(data: dict[str, Any]) -> Found:
     grafana = _mapping(data.get("grafana"))
     published: list[tuple[Path, Any]] = [(("grafana", "port"), grafana.get("port", 3000))]
     publish = influx.get("publish")
-    if isinstance(publish, int) or (isinstance(publish, str) and publish.rpartition(":")[2].isdigit()):
+    if (isinstance(publish, int) and not isinstance(publish, bool)) or (
+        isinstance(publish, str) and publish.rpartition(":")[2].isdigit()
+    ):
         port = int(str(publish).rpartition(":")[2])
         published.append((("storage", "influxdb", "publish"), port))
         if _mapping(data.get("target")).get("swarm") is not None and ":" in str(publish):
