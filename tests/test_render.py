@@ -189,6 +189,19 @@ def test_output_is_readable_by_the_containers_users(tmp_path):
     assert (out / "telegraf/telegraf.conf").stat().st_mode & 0o004
 
 
+def render_in_repository(tmp_path, text: str, output_name: str):
+    """(repository, inventory, output): a clone with the inventory in inventory/, rendered to
+    a nested -o below it."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "inventory").mkdir()
+    inventory = write_inventory(repo / "inventory", text, "lab.yml")
+    output = repo / output_name
+    output.parent.mkdir(parents=True)
+    assert run_cli("render", "-i", str(inventory), "-o", str(output)).exit_code == 0
+    return repo, inventory, output
+
+
 @pytest.mark.parametrize("output_name", ["build/output", "out with\nnewline/output"])
 def test_backup_units_find_the_inventory_and_output_from_their_working_directory(tmp_path, output_name):
     """The service runs in the repository's root (its WorkingDirectory): its -i and -o must lead
@@ -200,14 +213,9 @@ def test_backup_units_find_the_inventory_and_output_from_their_working_directory
     from services import require
 
     require(shutil.which("systemd-analyze") is not None, "systemd-analyze (Debian's systemd)")
-    repo = tmp_path / "repo"
-    (repo / ".git").mkdir(parents=True)
-    text = MINIMAL + "backup: {schedule: daily}\n"
-    (repo / "inventory").mkdir()
-    inventory = write_inventory(repo / "inventory", text, "lab.yml")
-    output = repo / output_name
-    output.parent.mkdir(parents=True)
-    assert run_cli("render", "-i", str(inventory), "-o", str(output)).exit_code == 0
+    repo, inventory, output = render_in_repository(
+        tmp_path, MINIMAL + "backup: {schedule: daily}\n", output_name
+    )
     service = output / "backup/demo-backup.service"
     unit = tmp_path / "demo-backup.service"
     unit.write_text(service.read_text().replace("%h/polysource", str(repo)))
@@ -229,13 +237,7 @@ def test_the_compose_usage_line_works_from_the_repository_root(tmp_path, output_
     to the .env beside the inventory and to this very compose file, whatever -o render had."""
     import shlex
 
-    repo = tmp_path / "repo"
-    (repo / ".git").mkdir(parents=True)
-    (repo / "inventory").mkdir()
-    inventory = write_inventory(repo / "inventory", MINIMAL, "lab.yml")
-    output = repo / output_name
-    output.parent.mkdir(parents=True)
-    assert run_cli("render", "-i", str(inventory), "-o", str(output)).exit_code == 0
+    repo, _, output = render_in_repository(tmp_path, MINIMAL, output_name)
     compose = output / "docker-compose.yml"
     line = next(line for line in compose.read_text().splitlines() if "docker compose" in line)
     words = shlex.split(line.lstrip("# "))
