@@ -18,12 +18,12 @@ from typing import Any
 from polysource.inventory.durations import seconds
 from polysource.inventory.model import Sensor
 from polysource.inventory.units import grafana_unit
-from polysource.stack import Stack
+from polysource.stack import Stack, paths
 from polysource.stack.model import InfluxFacts, StreamFacts
 from polysource.stack.queries import RESOLUTION, panel_query, sensor_variable_query, stream_panel_query
 
 SCHEMA_VERSION = 39  # Grafana 10.4-11.5; 11.6 migrates it on load without changes to these panels
-DATASOURCE_UID = "polysource-influxdb"
+DATASOURCE_UID = paths.GRAFANA_DATASOURCE_UID
 DATASOURCE = {"type": "influxdb", "uid": DATASOURCE_UID}
 PANEL_WIDTH = 8
 PANEL_HEIGHT = 8

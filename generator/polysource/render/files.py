@@ -6,6 +6,7 @@ from pathlib import Path
 from polysource.render.alerting import ALERTING_FILE, render_alerting
 from polysource.render.backup_timer import render_backup_timer
 from polysource.render.compose import render_compose
+from polysource.render.custom_dashboards import render_custom_dashboards
 from polysource.render.dashboards import render_dashboards
 from polysource.render.devices import render_devices
 from polysource.render.env_example import render_env_example
@@ -34,7 +35,9 @@ def render_files(stack: Stack, output: Path) -> dict[str, bytes]:
         DATASOURCES_FILE: render_datasource(stack),
         DASHBOARD_PROVIDER_FILE: render_dashboard_provider(stack),
     }
-    for name, text in render_dashboards(stack).items():
+    generated = render_dashboards(stack)
+    taken = {name.removesuffix(".json").casefold() for name in generated}
+    for name, text in (generated | render_custom_dashboards(stack, taken)).items():
         files[f"{paths.GRAFANA_DASHBOARDS_DIR}/{name}"] = text
     files |= render_backup_timer(stack, output)
     alerting = render_alerting(stack)

@@ -62,3 +62,4 @@ KEPT = ("devices/*/secrets.h", "devices/*/micropython/secrets.py")
 MANIFEST = "manifest.json"
 ENV_EXAMPLE = ".env.example"
 COMPOSE_FILE = "docker-compose.yml"
+GRAFANA_DATASOURCE_UID = "polysource-influxdb"  # the stack's InfluxDB, as every panel and rule names it

@@ -1,0 +1,156 @@
+"""A user's own dashboards: `dashboards/NAME.dashboard.py` beside the inventory, grafanalib's
+convention (a module-level `dashboard`), rendered into output/ beside the generated ones.
+
+These files are Python and run at render (and at deploy, which renders to compare): only the
+repository's own code belongs there. A module that raises, defines no Dashboard, or gives one
+that Grafana would refuse (a bad or taken uid, overlapping panels) is a located error.
+"""
+
+import json
+import re
+import traceback
+from pathlib import Path
+from typing import Any
+
+from polysource.errors import InventoryError, Problem
+from polysource.regular_files import NotReadable, read_regular
+from polysource.render.dashboards import DATASOURCE, dashboard_text
+from polysource.stack import Stack
+from polysource.views import viewing
+
+FOLDER = "dashboards"
+SUFFIX = ".dashboard.py"
+MAX_BYTES = 1_000_000
+UID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def modules(stack: Stack) -> list[Path]:
+    folder = stack.inventory_dir / FOLDER
+    return sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
+
+
+def render_custom_dashboards(stack: Stack, taken: set[str]) -> dict[str, str]:
+    """File name -> JSON text for each module; taken: the generated dashboards' uids."""
+    problems: list[Problem] = []
+    found: dict[str, str] = {}
+    for path in modules(stack):
+        shown = str(path)
+        try:
+            board = modernised(_dashboard_of(stack, path))
+            _complete(board, stack, path)
+            _check(board, taken | {u.casefold() for u in taken}, shown)
+        except _Located as error:
+            problems.append(Problem(shown, error.line, 1, "", error.message))
+            continue
+        taken.add(board["uid"].casefold())
+        found[f"{board['uid']}.json"] = dashboard_text(board)
+    if problems:
+        raise InventoryError(problems)
+    return found
+
+
+class _Located(Exception):
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+def _dashboard_of(stack: Stack, path: Path) -> dict[str, Any]:
+    """Run the module (its own namespace) and encode its `dashboard` as grafanalib does."""
+    from grafanalib._gen import DashboardEncoder
+    from grafanalib.core import Dashboard
+
+    try:
+        source = read_regular(path, MAX_BYTES)
+    except NotReadable as error:
+        raise _Located(1, str(error)) from None
+    namespace: dict[str, Any] = {"__name__": f"polysource_dashboard_{path.stem}", "__file__": str(path)}
+    try:
+        code = compile(source, str(path), "exec")
+        with viewing(stack):
+            exec(code, namespace)  # noqa: S102 - the repository's own dashboard module, by design
+    except SyntaxError as error:
+        raise _Located(error.lineno or 1, f"SyntaxError: {error.msg}") from None
+    except Exception as error:  # noqa: BLE001 - any failure of the user's module is reported, located
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == str(path)]
+        line = frames[-1].lineno if frames and frames[-1].lineno else 1
+        raise _Located(line, f"{type(error).__name__}: {error}") from None
+    dashboard = namespace.get("dashboard")
+    if not isinstance(dashboard, Dashboard):
+        raise _Located(1, "defines no module-level `dashboard` (a grafanalib.core.Dashboard)")
+    try:
+        encoded = json.dumps(dashboard.to_json_data(), cls=DashboardEncoder, sort_keys=True)
+    except (TypeError, ValueError) as error:
+        raise _Located(1, f"grafanalib cannot encode the dashboard: {error}") from None
+    board: dict[str, Any] = json.loads(encoded)
+    return board
+
+
+# Keys grafanalib still writes for Grafana's pre-5 model, which the current dashboard schema
+# refuses (Grafana ignores them); a null means "Grafana's default", as an absent key does.
+LEGACY_DASHBOARD_KEYS = ("__inputs", "hideControls", "sharedCrosshair", "style")
+LEGACY_PANEL_KEYS = ("editable", "error", "height", "minSpan", "span")
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def modernised(board: dict[str, Any]) -> dict[str, Any]:
+    """grafanalib's JSON as the current schema wants it: no nulls, no pre-Grafana-5 keys."""
+    if board.get("rows"):
+        raise _Located(1, "uses rows (Grafana's layout before 5.0): give panels a gridPos instead")
+    board = _without_nulls({k: v for k, v in board.items() if k not in (*LEGACY_DASHBOARD_KEYS, "rows")})
+    if isinstance(board.get("timepicker"), dict):
+        board["timepicker"].pop("time_options", None)
+    for panel in _panels(board):
+        for key in LEGACY_PANEL_KEYS:
+            panel.pop(key, None)
+        thresholds = panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds")
+        if isinstance(thresholds, dict) and not isinstance(thresholds.get("steps"), list):
+            thresholds["steps"] = []
+    return board
+
+
+def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every panel, those inside collapsed rows too."""
+    found = []
+    for panel in board.get("panels") or []:
+        found.append(panel)
+        found += [p for p in panel.get("panels") or [] if isinstance(p, dict)]
+    return found
+
+
+def _complete(board: dict[str, Any], stack: Stack, path: Path) -> None:
+    """The stack's datasource where none is named, and a stable uid when the module gives none."""
+    for panel in _panels(board):
+        if panel.get("type") != "row" and not panel.get("datasource"):
+            panel["datasource"] = dict(DATASOURCE)
+        for target in panel.get("targets") or []:
+            if isinstance(target, dict) and not target.get("datasource"):
+                target["datasource"] = dict(DATASOURCE)
+    if not board.get("uid"):
+        name = re.sub(r"[^A-Za-z0-9_-]+", "-", path.name[: -len(SUFFIX)]).strip("-") or "custom"
+        board["uid"] = f"{stack.name}-{name}"[:40]
+
+
+def _check(board: dict[str, Any], taken: set[str], shown: str) -> None:
+    uid = board["uid"]
+    if not isinstance(uid, str) or not UID.fullmatch(uid):
+        raise _Located(1, f"uid {uid!r}: Grafana takes at most 40 of A-Z a-z 0-9 _ -")
+    if uid.casefold() in taken:
+        raise _Located(1, f"uid {uid!r} is another dashboard's (generated or custom): set another")
+    boxes: list[tuple[int, int, int, int, str]] = []
+    for panel in _panels(board):
+        grid = panel.get("gridPos") or {}
+        if panel.get("type") == "row" or not all(isinstance(grid.get(k), int) for k in "xywh"):
+            continue
+        box = (grid["x"], grid["y"], grid["x"] + grid["w"], grid["y"] + grid["h"], panel.get("title", ""))
+        for other in boxes:
+            if box[0] < other[2] and other[0] < box[2] and box[1] < other[3] and other[1] < box[3]:
+                raise _Located(1, f"panels {other[4]!r} and {box[4]!r} overlap (gridPos)")
+        boxes.append(box)
