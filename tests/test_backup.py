@@ -3,6 +3,7 @@ with its tags onto a fresh stack, none acknowledged before a live backup started
 and a damaged or foreign archive restores nothing."""
 
 import io
+import json
 import tarfile
 import threading
 import time
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from deploy_helpers import (
     SEED_READING,
+    client_for,
     containers,
     deploy,
     influx,
@@ -40,6 +42,23 @@ def grafana_file(project) -> bytes:
         return tar.extractfile(tar.next()).read()
 
 
+def grafana_api(project, path: str, user: str = "admin", password: str | None = None, body=None) -> int:
+    """HTTP status of a request to the Grafana in the stack (inside its container)."""
+    password = password or project.secrets["GRAFANA_ADMIN_PASSWORD"]
+    command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", f"{user}:{password}"]
+    if body is not None:
+        command += ["-H", "Content-Type: application/json", "--data", json.dumps(body)]
+    code, out = containers(project)["grafana"].exec_run([*command, f"http://127.0.0.1:3000{path}"])
+    return int(out.decode())
+
+
+def add_grafana_user(project, login: str) -> None:
+    """Grafana's own data, made after the first deploy: what only a real restore brings back."""
+    body = {"name": login, "email": f"{login}@example.org", "login": login, "password": "teacher-pw"}
+    assert grafana_api(project, "/api/admin/users", body=body) == 200
+    assert grafana_api(project, "/api/user", login, "teacher-pw") == 200
+
+
 def key(row: dict) -> tuple:
     return (row["time"], row["idCapteur"], row["unite"], row["valeur"])
 
@@ -58,6 +77,7 @@ def test_backup_down_deploy_restore_brings_every_reading_back(deploy_project, tm
     write_lines(project, lines)
     publish(project, SEED_READING)
     before = wait_readings(project, 601)
+    add_grafana_user(project, "teacher")
     grafana_before = grafana_file(project)
 
     # A live backup while readings keep arriving: those acknowledged before it started are in it.
@@ -98,9 +118,11 @@ def test_backup_down_deploy_restore_brings_every_reading_back(deploy_project, tm
     wait_subscribed(project, since=deploy(project)[0])
     publish(project, {**SEED_READING, "valeur": 42.0})
     (fresh,) = wait_readings(project, 1)
+    assert grafana_api(project, "/api/user", "teacher", "teacher-pw") == 401, "a fresh Grafana"
 
     restored = run_cli(*project.args("restore", str(archive)))
     assert restored.exit_code == 0, restored.output
+    assert grafana_api(project, "/api/user", "teacher", "teacher-pw") == 200, "Grafana's data restored"
     after = readings(project)
     rows = {key(r) for r in after}
     assert {key(r) for r in before} <= rows, "a reading of the backup is missing"
@@ -117,6 +139,40 @@ def test_backup_down_deploy_restore_brings_every_reading_back(deploy_project, tm
     again = run_cli(*project.args("restore", str(archive)))
     assert again.exit_code == 0, again.output
     assert len(readings(project)) == len(after)
+
+
+def test_a_restore_that_fails_at_grafana_leaves_the_previous_grafana_running(
+    deploy_project, tmp_path, monkeypatch
+):
+    """The Grafana copy fails (Docker refusing it, a full card): first while staged, before
+    anything running is touched; then in the swap itself, after the old data was moved aside."""
+    import polysource.backup.run as restore_code
+
+    project = deploy_project()
+    wait_subscribed(project, since=deploy(project)[0])
+    result = run_cli(*project.args("backup", "--to", str(tmp_path / "backups")))
+    assert result.exit_code == 0, result.output
+    (archive,) = archives(tmp_path / "backups", project.ports["project"])
+    add_grafana_user(project, "kept")  # made after the backup: only the old data has it
+    publish(project, SEED_READING)
+    wait_readings(project, 1)
+    before = grafana_file(project)
+
+    monkeypatch.setattr(restore_code, "STAGED_CHECK", "echo no space left on device >&2; exit 1")
+    staged = run_cli(*project.args("restore", str(archive)))
+    assert staged.exit_code == 1 and "could not be staged" in staged.output, staged.output
+    assert "nothing was restored" in staged.output
+    assert grafana_file(project) == before and containers(project)["grafana"].status == "running"
+
+    monkeypatch.undo()
+    monkeypatch.setattr(restore_code, "SWAP", restore_code.SWAP + " && exit 3")
+    swapped = run_cli(*project.args("restore", str(archive)))
+    assert swapped.exit_code == 1, swapped.output
+    assert "its previous data was put back and it was started again" in swapped.output
+    assert grafana_file(project) == before
+    wait_for(lambda: grafana_api(project, "/api/user", "kept", "teacher-pw") == 200, 30, "the old Grafana")
+    leftovers = [v for v in client_for(project).volumes.list() if "-restore-" in v.name or "-kept-" in v.name]
+    assert leftovers == [], [v.name for v in leftovers]
 
 
 def test_a_damaged_or_unknown_archive_restores_nothing(tmp_path):

@@ -8,13 +8,15 @@ Pi reached over ssh:// is backed up onto the laptop like a local one.
 
 Restore writes the readings back next to what the fresh stack already holds: InfluxDB restores
 into a side database (bucket), whose points are copied into the stack's with their tags, then
-dropped; Grafana's folder is replaced while Grafana is stopped; then deploy converges users and
-passwords to the inventory (the backup's accounts are not restored over them).
+dropped. Grafana's data is staged and checked in a volume of its own before anything running is
+touched, and its old data kept aside until Grafana answers on the new one (put back on any
+failure). Then deploy converges users and passwords to the inventory.
 """
 
 import io
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,10 +36,12 @@ from polysource.backup.archive import (
     read_index,
     to_prune,
 )
+from polysource.deploy.apply import probe_command, run_in_volumes, volume_helper, wait_until
 from polysource.deploy.converge import INFLUX2_CLI, Influx1, Influx1Refused, influx2, result_rows
-from polysource.deploy.engine import Box
+from polysource.deploy.engine import LABEL, Box
 from polysource.deploy.run import Target
-from polysource.errors import DeployError
+from polysource.deploy.spec import ContainerSpec
+from polysource.errors import DeployError, PolysourceError
 from polysource.stack import paths
 from polysource.stack.model import InfluxFacts
 from polysource.stack.queries import flux_string, influxql_identifier
@@ -246,21 +250,75 @@ def _copy_influx2(box: Box, target: Target, buckets: list[str], stamp: str, echo
             )
 
 
-def _restore_grafana(target: Target, box: Box, part: Path, echo: Echo) -> None:
-    """Stopped, emptied by a helper, filled from the archive, started again."""
-    from polysource.deploy.apply import run_in_volume
+STAGE, LIVE, KEPT = "/polysource-stage", "/polysource-live", "/polysource-kept"
+# POSIX globs for every entry of a folder, dot files included (busybox's find may lack -delete)
+EVERYTHING = "{0}/* {0}/.[!.]* {0}/..?*"
+STAGED_CHECK = f"test -f {STAGE}/grafana/grafana.db"
+SWAP = f"cp -a {LIVE}/. {KEPT}/ && rm -rf {EVERYTHING.format(LIVE)} && cp -a {STAGE}/grafana/. {LIVE}/"
+PUT_BACK = f"rm -rf {EVERYTHING.format(LIVE)}; cp -a {KEPT}/. {LIVE}/"
 
+
+def _grafana_volume(target: Target) -> tuple[ContainerSpec, str]:
     spec = next(s for s in target.specs if s.service.name == "grafana")
     mount = next(m for m in spec.service.mounts if m.target == paths.GRAFANA_DATA)
-    echo("grafana: stopped while its data folder is replaced")
+    return spec, spec.volume_name(mount)
+
+
+def _stage_grafana(target: Target, part: Path, stamp: str, echo: Echo) -> str:
+    """The archive's Grafana data extracted into a volume of its own and checked, before anything
+    running is touched: a copy Docker refuses, or a full card, fails here, with nothing changed."""
+    spec, live = _grafana_volume(target)
+    staged = f"{live}-restore-{stamp}"
+    labels = {f"{LABEL}.project": spec.project, f"{LABEL}.role": "restore"}
+    target.engine.create_volume(staged, labels)
+    try:
+        helper = volume_helper(target.engine, spec, staged, f"{staged}-task")
+        try:
+            with part.open("rb") as handle:
+                helper.put_archive("/polysource-volume", handle)
+        finally:
+            helper.remove(force=True)
+        run_in_volumes(target.engine, spec, {STAGE: staged}, STAGED_CHECK)
+    except PolysourceError as error:
+        target.engine.remove_volume(staged)
+        raise BackupError(
+            f"grafana: the archive's data could not be staged ({error}); nothing was restored"
+        ) from None
+    echo("grafana: the archive's data staged and checked beside the running Grafana")
+    return staged
+
+
+def _swap_grafana(target: Target, box: Box, staged: str, stamp: str, timeout: float, echo: Echo) -> None:
+    """Grafana's data replaced by the staged copy, the old one kept until Grafana answers on the
+    new one; any failure puts the old data back and starts Grafana again."""
+    spec, live = _grafana_volume(target)
+    kept = f"{live}-kept-{stamp}"
+    target.engine.create_volume(kept, {f"{LABEL}.project": spec.project, f"{LABEL}.role": "restore"})
+    echo("grafana: stopped while its data folder is replaced (the old one kept aside)")
     box.stop(timeout=30)
-    # POSIX globs for every entry, dot files included (busybox's find may lack -delete)
-    everything = "rm -rf /polysource-volume/* /polysource-volume/.[!.]* /polysource-volume/..?*"
-    run_in_volume(target.engine, spec, spec.volume_name(mount), everything)
-    with part.open("rb") as handle:
-        box.put_archive(str(Path(paths.GRAFANA_DATA).parent), handle)
-    box.start()
-    echo("grafana: data folder restored, started")
+    try:
+        run_in_volumes(target.engine, spec, {LIVE: live, STAGE: staged, KEPT: kept}, SWAP, user="0")
+        box.start()
+        health = probe_command(spec.service.healthcheck) if spec.service.healthcheck else ["true"]
+        wait_until(box, spec, health, time.monotonic() + timeout, "answering on the restored data")
+    except PolysourceError as error:
+        try:
+            box.stop(timeout=30)
+            run_in_volumes(target.engine, spec, {LIVE: live, KEPT: kept}, PUT_BACK, user="0")
+            box.start()
+        except PolysourceError as again:
+            raise BackupError(
+                f"grafana: restoring its data failed ({error}), and so did putting the old data back "
+                f"({again}): it is kept in volume {kept}; InfluxDB's readings were restored"
+            ) from None
+        raise BackupError(
+            f"grafana: restoring its data failed ({error}); its previous data was put back and it was "
+            "started again. InfluxDB's readings were restored; Grafana's were not"
+        ) from None
+    finally:
+        target.engine.remove_volume(staged)
+    target.engine.remove_volume(kept)
+    echo("grafana: data folder restored, answering")
 
 
 def restore(target: Target, archive: Path, timeout: float, echo: Echo) -> None:
@@ -284,6 +342,9 @@ def restore(target: Target, archive: Path, timeout: float, echo: Echo) -> None:
             with files[name].open("wb") as handle:
                 extract_part(tar, name, expected, handle, shown)
         echo(f"{shown}: checksums match ({', '.join(sorted(files))})")
+        staged = None
+        if GRAFANA_PART in files and grafana_box is not None:
+            staged = _stage_grafana(target, files[GRAFANA_PART], stamp, echo)
         influx = target.stack.influx
         influx_box.run(["rm", "-rf", WORK_DIR])
         with files[INFLUX_PART].open("rb") as handle:
@@ -300,8 +361,8 @@ def restore(target: Target, archive: Path, timeout: float, echo: Echo) -> None:
                 _copy_influx2(influx_box, target, buckets, stamp, echo)
         finally:
             influx_box.run(["rm", "-rf", WORK_DIR])
-        if GRAFANA_PART in files and grafana_box is not None:
-            _restore_grafana(target, grafana_box, files[GRAFANA_PART], echo)
+        if staged is not None and grafana_box is not None:
+            _swap_grafana(target, grafana_box, staged, stamp, timeout, echo)
     echo("converging the restored stack to the inventory (users, passwords)")
     actions, recorded = run.plan(target)
     run.deploy(target, actions, recorded, timeout, echo)

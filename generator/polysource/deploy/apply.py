@@ -82,27 +82,32 @@ def volume_helper(engine: Engine, spec: ContainerSpec, volume: str, name: str) -
     )
 
 
-def run_in_volume(
-    engine: Engine, spec: ContainerSpec, volume: str, script: str, timeout: float = 120
+def run_in_volumes(
+    engine: Engine,
+    spec: ContainerSpec,
+    volumes: dict[str, str],
+    script: str,
+    timeout: float = 120,
+    user: str | None = None,
 ) -> None:
-    """A shell script run by the service's own image (its user) on a data volume, at /polysource-volume."""
+    """A shell script run by the service's own image on data volumes (folder -> volume), as its
+    user, or as `user` (root, to fill a new volume whose root Docker made root's)."""
     from docker.types import Mount
 
     box = engine.create(
         image=spec.service.image,
-        name=f"{volume}-task",
-        mounts=[Mount("/polysource-volume", volume, type="volume")],
+        name=f"{next(iter(volumes.values()))}-task",
+        mounts=[Mount(folder, volume, type="volume") for folder, volume in volumes.items()],
         labels={f"{LABEL}.project": spec.project, f"{LABEL}.role": "helper"},
         entrypoint=["sh", "-c", script],
         command=[],
+        **({"user": user} if user else {}),
     )
     try:
         box.start()
         code = box.wait(timeout)
         if code != 0:
-            raise DeployError(
-                f"{volume}: `{script}` failed (exit {code}): {box.logs(20).decode(errors='replace')}"
-            )
+            raise DeployError(f"`{script}` failed (exit {code}): {box.logs(20).decode(errors='replace')}")
     finally:
         box.remove(force=True)
 

@@ -7,8 +7,9 @@
 //   - `grafana cli admin reset-admin-password --password-from-stdin` sets user id 1's password,
 //     refuses one shorter than 4 characters, and, like Grafana 11.x on several failure paths,
 //     prints success and exits 0 while changing nothing when there is no user id 1;
-//   - GET /api/health, GET /api/user (basic auth), GET and PUT /api/users/:id (a server admin's
-//     basic auth) answer as Grafana's HTTP API does.
+//   - GET /api/health, GET /api/user (basic auth), GET and PUT /api/users/:id and POST
+//     /api/admin/users (a server admin's basic auth) answer as Grafana's HTTP API does;
+//   - SIGTERM stops the server at once, as Grafana's graceful shutdown does when idle.
 //
 // The state is a JSON file in the data volume (/var/lib/grafana/grafana.db), re-read on every
 // request, so the server and the cli see one another's changes.
@@ -22,8 +23,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 const db = "/var/lib/grafana/grafana.db"
@@ -180,6 +183,41 @@ func serve() {
 			answer(w, 405, map[string]string{"message": "method not allowed"})
 		}
 	})
+	http.HandleFunc("/api/admin/users", func(w http.ResponseWriter, r *http.Request) {
+		state, i, ok := authenticated(r)
+		if !ok || !state.Users[i].Admin || r.Method != http.MethodPost {
+			answer(w, 401, map[string]string{"message": "Unauthorized"})
+			return
+		}
+		var create struct{ Name, Email, Login, Password string }
+		if json.NewDecoder(r.Body).Decode(&create) != nil || create.Login == "" || len(create.Password) < 4 {
+			answer(w, 400, map[string]string{"message": "bad request data"})
+			return
+		}
+		next := 1
+		for _, u := range state.Users {
+			if u.Login == create.Login {
+				answer(w, 412, map[string]string{"message": "user already exists"})
+				return
+			}
+			if u.ID >= next {
+				next = u.ID + 1
+			}
+		}
+		user := User{ID: next, Login: create.Login, Email: create.Email, Name: create.Name, Password: digest(create.Password)}
+		state.Users = append(state.Users, user)
+		if err := save(state); err != nil {
+			answer(w, 500, map[string]string{"message": err.Error()})
+			return
+		}
+		answer(w, 200, map[string]any{"id": next, "message": "User created"})
+	})
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-stop
+		os.Exit(0)
+	}()
 	if err := http.ListenAndServe(":3000", nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
