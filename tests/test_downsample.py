@@ -9,14 +9,25 @@ from deploy_helpers import containers, deploy, flux, influx, write_lines
 from helpers import run_cli
 from services import wait_for
 
+# One minute of readings every 10 s whose mean (2) is neither their median (0), their min (0),
+# their max (11), their first (0) nor their last (11): a tier computing any other aggregate fails.
+MINUTE = [0, 0, 0, 0, 1, 11]
+MEAN = 2.0
+
+
+def minutes_of_readings(start: int, minutes: int) -> list[str]:
+    return [
+        f"capteurs,idCapteur=Test_4G,unite=m valeur={MINUTE[i % 6]} {start + 10 * i}"
+        for i in range(6 * minutes)
+    ]
+
 
 def test_influxdb1_keeps_means_and_follows_a_changed_plan(deploy_project):
     project = deploy_project(influxdb_extra=", retention: 30d")
     deploy(project)
-    # Twenty minutes of readings, one every 10 s, before any tier exists: 0, 1, 2, ... per minute.
+    # Twenty minutes of readings, one every 10 s, before any tier exists.
     start = (int(time.time()) // 600) * 600 - 1800
-    lines = [f"capteurs,idCapteur=Test_4G,unite=m valeur={i % 6} {start + 10 * i}" for i in range(120)]
-    write_lines(project, lines, precision="s")
+    write_lines(project, minutes_of_readings(start, 20), precision="s")
     project.edit("retention: 30d", "retention: 30d, downsample: [{every: 1m, keep: 104w}]")
     plan = run_cli(*project.args("deploy", "--dry-run"))
     assert "downsample none -> 1m means kept 104w" in plan.output, plan.output
@@ -24,7 +35,7 @@ def test_influxdb1_keeps_means_and_follows_a_changed_plan(deploy_project):
     (policy,) = [p for p in influx(project, "SHOW RETENTION POLICIES") if p["name"] == "rp_1m"]
     assert policy["duration"] == "17472h0m0s"
     means = influx(project, 'SELECT "valeur", "idCapteur", "unite" FROM "rp_1m"."capteurs"')
-    assert len(means) == 20 and {m["valeur"] for m in means} == {2.5}, "backfill: one mean per minute"
+    assert len(means) == 20 and {m["valeur"] for m in means} == {MEAN}, "backfill: one mean per minute"
     assert {(m["idCapteur"], m["unite"]) for m in means} == {("Test_4G", "m")}, "tags kept"
     assert [q["name"] for q in influx(project, "SHOW CONTINUOUS QUERIES")] != []
 
@@ -57,8 +68,7 @@ def test_influxdb2_keeps_means_in_a_bucket_filled_by_a_task(deploy_project):
     project = deploy_project(influx_version=2, influxdb_extra=", retention: 30d")
     deploy(project)
     start = (int(time.time()) // 600) * 600 - 1800
-    lines = [f"capteurs,idCapteur=Test_4G,unite=m valeur={i % 6} {start + 10 * i}" for i in range(120)]
-    write_lines(project, lines, "s")
+    write_lines(project, minutes_of_readings(start, 20), "s")
     project.edit("retention: 30d", "retention: 30d, downsample: [{every: 1m, keep: 104w}]")
     deploy(project)
 
@@ -69,7 +79,7 @@ def test_influxdb2_keeps_means_in_a_bucket_filled_by_a_task(deploy_project):
         )
 
     found = means()
-    assert len(found) == 20 and {float(r["_value"]) for r in found} == {2.5}, found[:3]
+    assert len(found) == 20 and {float(r["_value"]) for r in found} == {MEAN}, found[:3]
     assert {(r["idCapteur"], r["unite"]) for r in found} == {("Test_4G", "m")}
     box = containers(project)["influxdb"]
     env = {"INFLUX_TOKEN": project.secrets["INFLUXDB_TOKEN"]}
