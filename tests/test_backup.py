@@ -15,6 +15,7 @@ from deploy_helpers import (
     client_for,
     containers,
     deploy,
+    flux,
     influx,
     publish,
     readings,
@@ -206,3 +207,49 @@ def test_prune_keeps_the_newest(tmp_path):
     assert [p.name for p in to_prune(tmp_path, "demo", 2)] == [
         f"demo-2026010{d}T030000Z.tar.gz" for d in (1, 2, 3)
     ]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_restore_after_the_plan_changed_and_of_an_empty_archive(deploy_project, tmp_path, version):
+    """A tier dropped since the backup is skipped and named; a tier added since is computed from
+    the restored readings; an archive taken before the first reading restores to nothing."""
+    from test_downsample import MEAN, minutes_of_readings
+
+    project = deploy_project(influx_version=version, influxdb_extra=", retention: 30d")
+    deploy(project)
+    empty = run_cli(*project.args("backup", "--to", str(tmp_path / "empty")))
+    assert empty.exit_code == 0, empty.output
+    (empty_archive,) = archives(tmp_path / "empty", project.ports["project"])
+    restored_empty = run_cli(*project.args("restore", str(empty_archive)))
+    assert restored_empty.exit_code == 0, restored_empty.output
+
+    project.edit("retention: 30d", "retention: 30d, downsample: [{every: 1m, keep: 104w}]")
+    deploy(project)
+    start = (int(time.time()) // 600) * 600 - 1800
+    write_lines(project, minutes_of_readings(start, 20), "s")
+    result = run_cli(*project.args("backup", "--to", str(tmp_path / "backups")))
+    assert result.exit_code == 0, result.output
+    (archive,) = archives(tmp_path / "backups", project.ports["project"])
+
+    project.edit("every: 1m, keep: 104w", "every: 5m, keep: 104w")  # the plan changes
+    assert run_cli(*project.args("down", "--volumes")).exit_code == 0
+    deploy(project)
+    restored = run_cli(*project.args("restore", str(archive)))
+    assert restored.exit_code == 0, restored.output
+    if version == 2:
+        assert "skipped polysource_1m: no such tier in the inventory now" in restored.output
+    assert "polysource_5m recomputed from the restored readings" in restored.output.replace(
+        "rp_5m", "polysource_5m"
+    )
+    if version == 1:
+        rows = influx(project, 'SELECT "valeur" FROM "rp_5m"."capteurs"')
+    else:
+        rows = [
+            {"valeur": float(r["_value"])}
+            for r in flux(
+                project,
+                'from(bucket: "polysource_5m") |> range(start: -2h)'
+                ' |> filter(fn: (r) => r._field == "valeur")',
+            )
+        ]
+    assert len(rows) == 4 and {r["valeur"] for r in rows} == {MEAN}, rows

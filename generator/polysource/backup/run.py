@@ -14,6 +14,7 @@ failure). Then deploy converges users and passwords to the inventory.
 """
 
 import io
+import shlex
 import tarfile
 import tempfile
 import time
@@ -37,14 +38,21 @@ from polysource.backup.archive import (
     to_prune,
 )
 from polysource.deploy.apply import probe_command, run_in_volumes, volume_helper, wait_until
-from polysource.deploy.converge import INFLUX2_CLI, Influx1, Influx1Refused, influx2, result_rows
+from polysource.deploy.converge import (
+    INFLUX2_CLI,
+    Influx1,
+    Influx1Refused,
+    buckets_by_name,
+    influx2,
+    result_rows,
+)
 from polysource.deploy.engine import LABEL, Box
 from polysource.deploy.run import Target
 from polysource.deploy.spec import ContainerSpec
 from polysource.errors import DeployError, PolysourceError
 from polysource.stack import paths
 from polysource.stack.model import InfluxFacts
-from polysource.stack.queries import flux_string, influxql_identifier
+from polysource.stack.queries import downsample_flux, downsample_select, flux_string, influxql_identifier
 
 Echo = Callable[[str], None]
 WORK_DIR = "/tmp/polysource-backup"  # inside the InfluxDB container, removed after each use
@@ -250,6 +258,52 @@ def _copy_influx2(box: Box, target: Target, buckets: list[str], stamp: str, echo
             )
 
 
+EMPTY_BACKUP = "DB metadata not changed"  # influxd restore of a database that held nothing
+
+
+def _buckets_to_restore(box: Box, target: Target, document: dict[str, Any], echo: Echo) -> list[str]:
+    """The raw bucket, and the archive's tier buckets the inventory still has (a tier since
+    dropped is skipped, and named)."""
+    influx = target.stack.influx
+    existing = buckets_by_name(box, target.values[influx.writer.password], shlex.quote(influx.organization))
+    wanted = [influx.database]
+    for tier in document["influxdb"].get("tiers", []):
+        if tier in existing:
+            wanted.append(tier)
+        else:
+            echo(f"influxdb: skipped {tier}: no such tier in the inventory now")
+    return wanted
+
+
+def _rebuild_tiers(box: Box, target: Target, echo: Echo) -> None:
+    """Every tier of the inventory now recomputed from the raw readings just restored (idempotent:
+    a mean is written over itself): tiers added since the backup get the past, none keeps a hole."""
+    influx, values = target.stack.influx, target.values
+    for tier in influx.tiers:
+        for source in tier.sources:
+            if influx.version == 1:
+                since = "520w" if influx.retention == "inf" else influx.retention
+                client = Influx1(box, (str(values.text(influx.admin.user)), values[influx.admin.password]))
+                try:
+                    client.run([downsample_select(influx, tier, source, since)])
+                except Influx1Refused as refusal:
+                    raise BackupError(f"influxdb: recomputing {tier.name} failed: {refusal}") from None
+            else:
+                since = "-520w" if influx.retention == "inf" else f"-{influx.retention}"
+                env = {"POLYSOURCE_FLUX": downsample_flux(influx, tier, source, since)}
+                try:
+                    influx2(
+                        box,
+                        values[influx.writer.password],
+                        f"query --org {shlex.quote(influx.organization)} -",
+                        stdin_var="POLYSOURCE_FLUX",
+                        env=env,
+                    )
+                except DeployError as error:
+                    raise BackupError(str(error)) from None
+        echo(f"influxdb: {tier.name} recomputed from the restored readings")
+
+
 STAGE, LIVE, KEPT = "/polysource-stage", "/polysource-live", "/polysource-kept"
 # POSIX globs for every entry of a folder, dot files included (busybox's find may lack -delete)
 EVERYTHING = "{0}/* {0}/.[!.]* {0}/..?*"
@@ -354,11 +408,23 @@ def restore(target: Target, archive: Path, timeout: float, echo: Echo) -> None:
                 side = f"{influx.database}_restore_{stamp}"
                 env = {"POLYSOURCE_DIR": WORK_DIR, "POLYSOURCE_DB": influx.database, "POLYSOURCE_SIDE": side}
                 echo(f"influxdb: influxd restore -portable into the side database {side}")
-                _exec(influx_box, "influxdb: the restore", INFLUX1_RESTORE, env)
-                _copy_influx1(influx_box, target, side, echo)
+                try:
+                    _exec(influx_box, "influxdb: the restore", INFLUX1_RESTORE, env)
+                except BackupError as error:
+                    if EMPTY_BACKUP not in str(error):
+                        raise
+                    echo("influxdb: the archive holds no readings (taken before the first one)")
+                else:
+                    _copy_influx1(influx_box, target, side, echo)
             else:
-                buckets = [influx.database, *(t for t in document["influxdb"].get("tiers", []))]
-                _copy_influx2(influx_box, target, buckets, stamp, echo)
+                _copy_influx2(
+                    influx_box, target, _buckets_to_restore(influx_box, target, document, echo), stamp, echo
+                )
+            _rebuild_tiers(influx_box, target, echo)
+        except BaseException:
+            if staged is not None:
+                target.engine.remove_volume(staged)
+            raise
         finally:
             influx_box.run(["rm", "-rf", WORK_DIR])
         if staged is not None and grafana_box is not None:

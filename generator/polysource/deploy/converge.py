@@ -438,7 +438,7 @@ def converge_influx2(
         influx2(box, token, f"org create --name {org}")
     every = seconds(influx.retention)
     retention = "0" if math.isinf(every) else influx.retention
-    buckets = _buckets(box, token, org)
+    buckets = buckets_by_name(box, token, org)
     found = [buckets[influx.database]] if influx.database in buckets else []
     if not found:
         influx2(box, token, f"bucket create --org {org} --name {bucket} --retention {retention}")
@@ -462,8 +462,9 @@ def converge_influx2(
         )
 
 
-def _buckets(box: Exec, token: str, org: str) -> dict[str, dict[str, Any]]:
-    """The organization's buckets by name (`bucket list --name` fails when there is none)."""
+def buckets_by_name(box: Exec, token: str, org: str) -> dict[str, dict[str, Any]]:
+    """The organization's buckets by name (`bucket list --name` fails when there is none);
+    org: shell-quoted."""
     return {b["name"]: b for b in influx2(box, token, f"bucket list --org {org}") or []}
 
 
