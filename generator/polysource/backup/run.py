@@ -290,7 +290,7 @@ def _rebuild_tiers(box: Box, target: Target, echo: Echo) -> None:
                     raise BackupError(f"influxdb: recomputing {tier.name} failed: {refusal}") from None
             else:
                 since = "-520w" if influx.retention == "inf" else f"-{influx.retention}"
-                env = {"POLYSOURCE_FLUX": downsample_flux(influx, tier, source, since)}
+                env = {"POLYSOURCE_FLUX": downsample_flux(influx, tier, source, since, backfill=True)}
                 try:
                     influx2(
                         box,

@@ -495,7 +495,7 @@ def _converge_tiers2(
             script = f"option task = {{name: {json.dumps(name)}, every: {tier.every}}}\n\n{body}\n"
             env = {"POLYSOURCE_FLUX": script}
             influx2(box, token, f"task create --org {org} -", stdin_var="POLYSOURCE_FLUX", env=env)
-            backfill = {"POLYSOURCE_FLUX": downsample_flux(influx, tier, source, since)}
+            backfill = {"POLYSOURCE_FLUX": downsample_flux(influx, tier, source, since, backfill=True)}
             influx2(box, token, f"query --org {org} -", stdin_var="POLYSOURCE_FLUX", env=backfill)
     for name, task_id in sorted(tasks.items()):
         if name.startswith("polysource_") and name not in wanted:

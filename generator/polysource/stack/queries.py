@@ -193,8 +193,11 @@ def downsample_select(influx: InfluxFacts, tier: Tier, source: TierSource, since
     return f"SELECT mean({field}) AS {field} INTO {into} FROM {source_rp}{clause} {grouping}"
 
 
-def downsample_flux(influx: InfluxFacts, tier: Tier, source: TierSource, start: str) -> str:
-    """The same means in Flux, for an InfluxDB 2 task (start: -task.every) or a backfill."""
+def downsample_flux(
+    influx: InfluxFacts, tier: Tier, source: TierSource, start: str, backfill: bool = False
+) -> str:
+    """The same means in Flux, for an InfluxDB 2 task (start: -task.every) or a backfill, which
+    stops at the start of the interval in progress: its mean is the task's to write, complete."""
     conditions = [
         f"r._measurement == {flux_string(source.measurement)}",
         f"r._field == {flux_string(source.field)}",
@@ -202,9 +205,10 @@ def downsample_flux(influx: InfluxFacts, tier: Tier, source: TierSource, start: 
     if source.sensors:
         either = " or ".join(f"r[{flux_string(source.tag)}] == {flux_string(s)}" for s in source.sensors)
         conditions.append(f"({either})")
+    stop = f", stop: date.truncate(t: now(), unit: {tier.every})" if backfill else ""
     return (
-        f"from(bucket: {flux_string(influx.database)})\n"
-        f"  |> range(start: {start})\n"
+        ('import "date"\n\n' if backfill else "") + f"from(bucket: {flux_string(influx.database)})\n"
+        f"  |> range(start: {start}{stop})\n"
         f"  |> filter(fn: (r) => {' and '.join(conditions)})\n"
         f"  |> aggregateWindow(every: {tier.every}, fn: mean, createEmpty: false)\n"
         f"  |> to(bucket: {flux_string(tier.name)}, org: {flux_string(influx.organization)})"
