@@ -383,3 +383,16 @@ def test_disk_estimate_counts_readings_heartbeat_and_tiers(tmp_path):
     assert found.per_day == pytest.approx((1 / 60 + 0.9) * 86400 * 3 + 288 * 3)
     warning = describe(found)[-1]
     assert warning.startswith("warning: at this rate the 50 MB card fills in about 210 days")
+
+
+def test_a_swarm_of_several_nodes_refuses_unpinned_stateful_services(tmp_path):
+    from polysource.deploy.swarm import placement_problems
+    from polysource.pipeline import load_stack
+
+    text = (INVENTORIES / "lab-local.yml").read_text()
+    docker_host = "  docker_host: unix:///var/run/docker.sock\n"
+    text = text.replace(docker_host, docker_host + "  swarm: {placement: {influxdb: {disk: ssd}}}\n")
+    stack = load_stack(write_inventory(tmp_path, text, "lab-local.yml"))
+    assert placement_problems(stack, 1) == []
+    named = sorted(p.split(":")[0] for p in placement_problems(stack, 2))
+    assert named == ["grafana", "mosquitto"], named  # telegraf keeps nothing; the helper follows mosquitto

@@ -145,10 +145,13 @@ def test_one_inventory_one_deploy_across_two_nodes(deploy_project, two_nodes):
     project.edit(
         "  platform: linux/amd64\n",
         "  platform: linux/amd64\n  swarm:\n"
-        "    placement: {influxdb: {disk: ssd}, mosquitto: {site: b}, telegraf: {site: b},\n"
-        "                grafana: {site: b}}\n"
+        "    placement: {influxdb: {disk: ssd}, mosquitto: {site: b}, telegraf: {site: b}}\n"
         f'    nodes: {{{node.hostname}: "{node.url}"}}\n',
     )
+    unpinned = run_cli(*project.args("deploy", "--dry-run"))
+    assert unpinned.exit_code == 1 and "grafana: keeps its data in a volume" in unpinned.output
+    assert "influxdb:" not in unpinned.output, "pinned services are not named"
+    project.edit("telegraf: {site: b}}", "telegraf: {site: b}, grafana: {site: b}}")
     _, first = deploy(project)
     assert "converging grafana" in first.output and "converging influxdb" in first.output
 

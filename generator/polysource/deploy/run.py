@@ -266,6 +266,9 @@ def deploy_swarm(target: Target, timeout: float, echo: Echo, dry_run: bool) -> i
     from polysource.deploy.engine import SwarmApi
 
     api = SwarmApi(target.engine)
+    problems = swarm.placement_problems(target.stack, len(api.nodes()))
+    if problems:
+        raise DeployError("; ".join(problems) + "; nothing was changed")
     if dry_run:
         items = swarm.swarm_services(target.stack, target.specs, target.values)
         actions = swarm.plan(items, api.services(target.stack.name))

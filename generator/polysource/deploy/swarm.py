@@ -58,6 +58,22 @@ def placement(stack: Stack, service: str) -> dict[str, str]:
     return {}
 
 
+def placement_problems(stack: Stack, nodes: int) -> list[str]:
+    """On a swarm of several nodes, a service keeping data in a volume must be pinned: a volume
+    lives on one node, and a task rescheduled elsewhere would start on an empty one."""
+    if nodes < 2:
+        return []
+    return [
+        f"{service.name}: keeps its data in a volume on the node it runs on; pin it "
+        f"(target.swarm.placement.{service.name}: {{LABEL: VALUE}}) or a reschedule starts it on an "
+        "empty volume"
+        for service in stack.services
+        if not service.one_shot
+        and any(m.volume and not m.read_only for m in service.mounts)
+        and not placement(stack, service.name)
+    ]
+
+
 def update_order(service: Service) -> str:
     return "start-first" if service.start_first else "stop-first"
 
