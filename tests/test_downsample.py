@@ -84,6 +84,16 @@ def test_influxdb2_keeps_means_in_a_bucket_filled_by_a_task(deploy_project):
     found = [r for r in means() if r["_time"] < f"{time.strftime('%Y-%m-%dT%H:%M', time.gmtime(now))}"]
     assert len(found) == 20 and {float(r["_value"]) for r in found} == {MEAN}, found[:3]
     assert all(r["_time"].endswith(":00Z") for r in means()), "a partial mean, stamped mid-interval"
+    # A reading that lands late, in an interval the task already computed: its next run (every
+    # minute, over the last 10) takes it in, as InfluxDB 1's RESAMPLE does.
+    late = (int(time.time()) // 60) * 60 - 120
+    write_lines(project, [f"capteurs,idCapteur=Test_4G,unite=m valeur=1000 {late + 5}"], "s")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(late + 60))
+    wait_for(
+        lambda: [float(r["_value"]) for r in means() if r["_time"] == stamp] == [1000.0],
+        100,
+        "the task's mean of a reading that came late",
+    )
     assert {(r["idCapteur"], r["unite"]) for r in found} == {("Test_4G", "m")}
     box = containers(project)["influxdb"]
     env = {"INFLUX_TOKEN": project.secrets["INFLUXDB_TOKEN"]}

@@ -307,12 +307,18 @@ def influx1_statements(
 RESAMPLE_MIN_S = 600  # a reading up to 10 minutes late still makes its interval's mean
 
 
+def resample_window_s(every: str) -> int:
+    """How far back each run of a tier's query recomputes: whole intervals, at least 10 minutes
+    and 3 intervals, so a reading that lands late (a write in flight at the boundary, Telegraf's
+    buffer, a board's queue, a short outage) still makes its interval's mean."""
+    step = int(seconds(every))
+    return math.ceil(max(RESAMPLE_MIN_S, 3 * step) / step) * step
+
+
 def resample_clause(every: str) -> str:
-    """InfluxDB 1.x computes a continuous query's last interval once, when it ends: a reading that
-    lands after (a write in flight at the boundary, Telegraf's buffer, a board's queue) would
-    never be in a mean. RESAMPLE ... FOR recomputes the recent intervals on every run."""
-    window = max(RESAMPLE_MIN_S, 3 * int(seconds(every)))
-    return f"RESAMPLE EVERY {every} FOR {window}s"
+    """InfluxDB 1.x computes a continuous query's last interval once, when it ends: RESAMPLE ...
+    FOR recomputes the recent intervals on every run."""
+    return f"RESAMPLE EVERY {every} FOR {resample_window_s(every)}s"
 
 
 def tier_statements(state: Influx1State, influx: InfluxFacts) -> list[str]:
@@ -487,7 +493,8 @@ def _converge_tiers2(
         ):
             influx2(box, token, f"bucket update --id {shlex.quote(found[0]['id'])} --retention {keep}")
         for source in tier.sources:
-            body = downsample_flux(influx, tier, source, "-task.every")
+            # the same window as InfluxDB 1's RESAMPLE: the task's now() is its interval's end
+            body = downsample_flux(influx, tier, source, f"-{resample_window_s(tier.every)}s")
             name = downsample_name(tier, source, body)
             wanted.add(name)
             if name in tasks:

@@ -196,7 +196,7 @@ def downsample_select(influx: InfluxFacts, tier: Tier, source: TierSource, since
 def downsample_flux(
     influx: InfluxFacts, tier: Tier, source: TierSource, start: str, backfill: bool = False
 ) -> str:
-    """The same means in Flux, for an InfluxDB 2 task (start: -task.every) or a backfill, which
+    """The same means in Flux, for an InfluxDB 2 task (start: its resample window) or a backfill, which
     stops at the start of the interval in progress: its mean is the task's to write, complete."""
     conditions = [
         f"r._measurement == {flux_string(source.measurement)}",
