@@ -41,3 +41,16 @@ def test_status_flags_a_sensor_that_stops_publishing(deploy_project):
     assert rows["Other"].endswith("SILENT"), later.output
     assert rows["Test_4G"].split()[-1] == "ok" and "50 m" in rows["Test_4G"]
     assert "3 sensor(s), 2 silent" in later.output
+    # the real free space of the filesystem holding InfluxDB's volume, as df sees it here
+    import re
+    import shutil
+
+    found = re.search(
+        r"disk: ([\d.]+) (GB|MB) free of ([\d.]+) (GB|MB) where InfluxDB keeps its data", later.output
+    )
+    assert found, later.output
+    total = float(found[3]) * (1e9 if found[4] == "GB" else 1e6)
+    from services import tools_dir
+
+    real = shutil.disk_usage(tools_dir()).total  # the tests' dockerd keeps its volumes below it
+    assert abs(total - real) / real < 0.05, (total, real)

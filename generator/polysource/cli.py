@@ -224,8 +224,9 @@ def status(inventory: Path, output: Path, host: str | None, all_sensors: bool) -
     """
     from polysource.deploy import run
     from polysource.errors import InfluxError
-    from polysource.field.influx import reader_on
+    from polysource.field.influx import data_disk, reader_on
     from polysource.field.silence import sensor_states, silent_after
+    from polysource.stack.sizing import describe_free, estimate
 
     target = run.prepare(inventory, output, host)
     if target.stack.inventory.target.swarm:
@@ -241,7 +242,8 @@ def status(inventory: Path, output: Path, host: str | None, all_sensors: bool) -
     click.echo()
     now = time.time()
     try:
-        states = sensor_states(reader_on(target.engine, target.stack, target.values), target.stack, now)
+        reader = reader_on(target.engine, target.stack, target.values)
+        states = sensor_states(reader, target.stack, now)
     except InfluxError as error:
         click.echo(f"sensors: cannot read their last readings: {error}", err=True)
         return
@@ -256,6 +258,9 @@ def status(inventory: Path, output: Path, host: str | None, all_sensors: bool) -
         _table(table)
     quiet = silent_after(target.stack)
     click.echo(f"{len(states)} sensor(s), {flagged} silent (nothing for {quiet} of their intervals)")
+    space = data_disk(reader)
+    for line in describe_free(estimate(target.stack), *space) if space else []:
+        click.echo(line, err=line.startswith("warning"))
 
 
 SENSORS_SHOWN = 50  # above, status lists only the silent ones unless --all

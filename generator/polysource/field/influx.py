@@ -135,3 +135,18 @@ def reader_on(engine: Engine, stack: Stack, values: SecretValues) -> Reader:
         return Reader(engine.running(stack.name, "influxdb"), stack.influx, values)
     except EngineError as error:
         raise InfluxError(str(error)) from None
+
+
+def data_disk(reader: Reader) -> tuple[int, int] | None:
+    """(total, free) bytes of the filesystem holding InfluxDB's data volume, as `df` in its
+    container sees it (on the Pi, the SD card); None when df says nothing usable."""
+    path = paths.INFLUXDB1_DATA if reader.influx.version == 1 else paths.INFLUXDB2_DATA
+    try:
+        code, output = reader.box.run(["df", "-Pk", path])
+    except EngineError:
+        return None
+    lines = output.strip().splitlines()
+    fields = lines[-1].split() if code == 0 and len(lines) >= 2 else []
+    if len(fields) < 4 or not (fields[1].isdigit() and fields[3].isdigit()):
+        return None
+    return int(fields[1]) * 1024, int(fields[3]) * 1024

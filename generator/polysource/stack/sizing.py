@@ -85,3 +85,23 @@ def describe(found: Estimate) -> list[str]:
             " shorten storage.influxdb.retention or keep means (storage.influxdb.downsample)"
         )
     return lines
+
+
+FREE_WARNING_DAYS = 90
+
+
+def describe_free(found: Estimate, total: int, free: int) -> list[str]:
+    """status's lines about the real disk, beside the inventory's estimate; the last one a
+    warning when the free space lasts less than FREE_WARNING_DAYS at the estimated rate."""
+    used = 100 * (total - free) / total if total else 0.0
+    lines = [
+        f"disk: {size_text(free)} free of {size_text(total)} where InfluxDB keeps its data "
+        f"({used:.0f}% used); the inventory's readings add about {size_text(found.per_day)} a day"
+    ]
+    days = free / found.per_day if found.per_day else math.inf
+    if days < FREE_WARNING_DAYS:
+        lines.append(
+            f"warning: at this rate the free space lasts about {days:,.0f} days; shorten "
+            "storage.influxdb.retention, keep means (storage.influxdb.downsample) or free the card"
+        )
+    return lines
