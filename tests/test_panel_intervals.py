@@ -16,6 +16,7 @@ import shutil
 import time
 import urllib.parse
 import urllib.request
+from datetime import datetime
 
 import pytest
 from test_device import _FakeBroker
@@ -50,9 +51,10 @@ def grafana_interval_ms(range_s: int, panel: dict, datasource_interval: str) -> 
 
 
 def month_of_readings() -> list[tuple[int, float]]:
-    """(Unix seconds, value): every 60 s for 30 days and an hour, each up to 5 s late or early."""
+    """(Unix seconds, value): every 60 s for 30 days and an hour, each up to 5 s late or early
+    around a minute's start, where Grafana's 60 s buckets begin: the hardest case for a line."""
     rng = random.Random(7)
-    now = int(time.time())
+    now = int(time.time()) // 60 * 60
     start = now - RANGES["30d"] - 3600
     return [(t + rng.randint(-5, 5), 20.0 + (t % 3600) / 360.0) for t in range(start, now, 60)]
 
@@ -70,6 +72,22 @@ def render(tmp_path, certs, storage: str) -> tuple[dict, str]:
     datasources = (output / "grafana/provisioning/datasources/influxdb.yaml").read_text()
     ds_interval = datasources.split("timeInterval:")[1].split()[0].strip("'\"")
     return panel, ds_interval
+
+
+def assert_drawn_as_a_line(name: str, times_ms: list[float], interval_ms: int, panel: dict) -> None:
+    """As Grafana draws the points: two points further apart than the query's interval have a null
+    between them (InfluxQL's fill(null), or the one Grafana inserts between Flux windows, its
+    insertNulls default), and spanNulls joins across it only when the gap is shorter. A reading
+    every 60 s, up to 5 s early or late, leaves a 60 s bucket empty now and then (its neighbour
+    got two): that must never break the line, at any range."""
+    span = panel["fieldConfig"]["defaults"]["custom"]["spanNulls"]
+    assert "insertNulls" not in panel["fieldConfig"]["defaults"]["custom"], "fixed: it breaks long ranges"
+    breaks = [
+        b - a for a, b in zip(times_ms, times_ms[1:], strict=False) if b - a > interval_ms and b - a >= span
+    ]
+    assert times_ms and not breaks, (
+        f"{name}: gaps of {breaks[:3]} ms break the line ({interval_ms} ms buckets)"
+    )
 
 
 def write_month(url: str, authorization: str) -> None:
@@ -97,7 +115,8 @@ def test_influxdb1_panels_hold_a_value_in_every_bucket_at_every_range(tmp_path, 
         rows = influxql(influxdb.url, influxdb.database, ("admin", influxdb.admin_password), sent)
         filled = [r for r in rows[1:-1] if r["mean"] is not None]  # the edge buckets are partial
         share = len(filled) / max(1, len(rows) - 2)
-        assert share > 0.9, f"{name}: {interval} ms buckets, {share:.0%} hold a value (dots, not a line)"
+        assert share > 0.6, f"{name}: {interval} ms buckets, {share:.0%} hold a value (dots, not a line)"
+        assert_drawn_as_a_line(name, [1000 * r["time"] for r in filled], interval, panel)
 
 
 def test_influxdb2_panels_hold_a_value_in_every_window_at_every_range(tmp_path, certs, influxdb2):
@@ -119,7 +138,9 @@ def test_influxdb2_panels_hold_a_value_in_every_window_at_every_range(tmp_path, 
         )
         rows = influxdb2.flux(sent)
         windows = range_s * 1000 // interval
-        assert len(rows) >= 0.9 * windows - 2, f"{name}: {len(rows)} of {windows} windows hold a value"
+        assert len(rows) >= 0.6 * windows - 2, f"{name}: {len(rows)} of {windows} windows hold a value"
+        times = [1000 * datetime.fromisoformat(r["_time"].replace("Z", "+00:00")).timestamp() for r in rows]
+        assert_drawn_as_a_line(name, times, interval, panel)
 
 
 @pytest.mark.parametrize("every", ["1s", "60s", "15m"])
@@ -136,4 +157,4 @@ def test_each_panel_buckets_no_finer_than_its_sensor_reports(tmp_path, certs, ev
             if panel["type"] == "timeseries":
                 assert panel["interval"] == f"{seconds}s", (board.name, panel["interval"])
                 custom = panel["fieldConfig"]["defaults"]["custom"]
-                assert custom["spanNulls"] == custom["insertNulls"] == 3 * seconds * 1000
+                assert custom["spanNulls"] == 3 * seconds * 1000 and "insertNulls" not in custom

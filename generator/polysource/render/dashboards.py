@@ -120,8 +120,12 @@ def _custom(lines: bool, every_s: int) -> dict[str, Any]:
     gap_ms = GAP_INTERVALS * every_s * 1000
     return {
         "thresholdsStyle": LINES if lines else NO_LINES,
-        "spanNulls": gap_ms,  # InfluxQL's fill(null) buckets
-        "insertNulls": gap_ms,  # Flux leaves empty windows out: a longer gap is still a gap
+        # Nulls come from InfluxQL's fill(null), or are inserted by Grafana where two Flux windows
+        # are further apart than the query's interval (its default insertNulls, relative to the
+        # range: a fixed one would cut a 30-day view into dots). Spanning nulls shorter than a few
+        # of the sensor's intervals joins a bucket its jitter left empty; a longer silence stays
+        # a gap at every range.
+        "spanNulls": gap_ms,
     }
 
 
