@@ -33,7 +33,7 @@ BUSYBOX = "/bin/busybox"
 APPLETS = (
     "sh", "wget", "chown", "chmod", "cat", "sed", "sleep", "grep", "httpd", "kill", "ls", "mkdir",
     "mv", "rm", "sha256sum", "cut", "tr", "head", "printf", "test", "[", "true", "id", "env",
-    "tar", "cp", "find", "wc", "sort", "date", "touch", "stat",
+    "tar", "cp", "find", "wc", "sort", "date", "touch", "stat", "df",
 )  # fmt: skip
 NSSWITCH = b"passwd: files\ngroup: files\nhosts: files dns\n"
 

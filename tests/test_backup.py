@@ -172,7 +172,11 @@ def test_a_restore_that_fails_at_grafana_leaves_the_previous_grafana_running(
     assert "its previous data was put back and it was started again" in swapped.output
     assert grafana_file(project) == before
     wait_for(lambda: grafana_api(project, "/api/user", "kept", "teacher-pw") == 200, 30, "the old Grafana")
-    leftovers = [v for v in client_for(project).volumes.list() if "-restore-" in v.name or "-kept-" in v.name]
+    leftovers = [
+        v
+        for v in client_for(project).volumes.list()
+        if v.name.startswith(project.ports["project"]) and ("-restore-" in v.name or "-kept-" in v.name)
+    ]
     assert leftovers == [], [v.name for v in leftovers]
 
 

@@ -360,6 +360,7 @@ def _swap_grafana(target: Target, box: Box, staged: str, stamp: str, timeout: fl
             box.stop(timeout=30)
             run_in_volumes(target.engine, spec, {LIVE: live, KEPT: kept}, PUT_BACK, user="0")
             box.start()
+            target.engine.remove_volume(kept)
         except PolysourceError as again:
             raise BackupError(
                 f"grafana: restoring its data failed ({error}), and so did putting the old data back "
