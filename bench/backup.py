@@ -49,7 +49,7 @@ def write(port: int, lines: list[str]) -> None:
 
 
 def count(port: int) -> int:
-    from polysource.field.influx import influxql
+    from influx_http import influxql
 
     login = ("admin", DEPLOY_SECRETS["INFLUXDB_ADMIN_PASSWORD"])
     rows = influxql(f"http://127.0.0.1:{port}", "polysource", login, 'SELECT count("valeur") FROM "capteurs"')
@@ -69,7 +69,8 @@ def main() -> None:
         ports = {"project": f"b{uuid.uuid4().hex[:6]}", "mqtt": free_port(), "influxdb": free_port()}
         ports["grafana"] = free_port()
         (tmp / ".env").write_text("".join(f"{k}={v}\n" for k, v in DEPLOY_SECRETS.items()))
-        ports["influxdb_extra"] = ", retention: inf"  # the readings span months
+        # the readings span months; InfluxDB published on loopback for the bench's bulk writes
+        ports["influxdb_extra"] = f", retention: inf, publish: '127.0.0.1:{ports['influxdb']}'"
         inventory = write_inventory(tmp, deploy_inventory(engine.url, images, ports), "stack.yml")
         where = ["-i", str(inventory), "-o", str(tmp / "output")]
         polysource("render", *where)
