@@ -100,3 +100,47 @@ def test_influxdb2_keeps_means_in_a_bucket_filled_by_a_task(deploy_project):
     listing = 'influx task list --json --host "http://$HOSTNAME:8086"'
     code, out = box.exec_run(["sh", "-c", listing], environment=env)
     assert code == 0 and "polysource_1m_capteurs_" in out.decode(), out
+
+
+def test_influxdb1_stopped_mid_interval_leaves_no_hole_in_the_means(deploy_project):
+    """InfluxDB stops for 25 s (a reboot, an upgrade) while a board publishes every 0.2 s:
+    Telegraf keeps the readings and writes them when InfluxDB is back, with their own times;
+    the continuous query's RESAMPLE window recomputes the intervals it missed, so every
+    10 s interval's mean is the mean of its raw readings."""
+    import math
+
+    from deploy_helpers import SEED_READING, publish, wait_subscribed
+
+    from helpers import steadily
+
+    project = deploy_project(influxdb_extra=", retention: 30d, downsample: [{every: 10s, keep: 104w}]")
+    wait_subscribed(project, since=deploy(project)[0])
+    box = containers(project)["influxdb"]
+    with steadily(lambda v: publish(project, {**SEED_READING, "valeur": v}), every=0.2) as sent:
+        time.sleep(12)
+        box.stop(timeout=10)
+        time.sleep(25)
+        box.start()
+        time.sleep(12)
+    wait_for(
+        lambda: len(influx(project, 'SELECT "valeur" FROM "autogen"."capteurs"')) >= len(sent), 90, "all raw"
+    )
+
+    def holes() -> list[str]:
+        raw = influx(
+            project,
+            'SELECT mean("valeur") FROM "autogen"."capteurs" WHERE time > now() - 1h'
+            " GROUP BY time(10s) fill(none)",
+        )
+        means = {
+            r["time"]: r["valeur"]
+            for r in influx(project, 'SELECT "valeur" FROM "rp_10s"."capteurs" WHERE time > now() - 1h')
+        }
+        done = int(time.time()) // 10 * 10 - 10  # intervals the query has had a run to compute
+        return [
+            f"{r['time']}: raw {r['mean']} tier {means.get(r['time'])}"
+            for r in raw
+            if r["time"] < done and not math.isclose(r["mean"], means.get(r["time"], math.nan))
+        ]
+
+    wait_for(lambda: not holes(), 60, "every interval's mean, the outage's included")
