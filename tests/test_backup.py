@@ -159,6 +159,19 @@ def test_a_restore_that_fails_at_grafana_leaves_the_previous_grafana_running(
     wait_readings(project, 1)
     before = grafana_file(project)
 
+    # Another project's archive, intact: restore itself refuses it before touching anything.
+    foreign = tmp_path / "other-20260101T000000Z.tar.gz"
+    with tarfile.open(archive) as source, tarfile.open(foreign, "w:gz") as out:
+        for member in source.getmembers():
+            data = source.extractfile(member).read() if member.isfile() else b""
+            if member.name == "backup.json":
+                data = json.dumps({**json.loads(data), "project": "other"}).encode()
+                member.size = len(data)
+            out.addfile(member, io.BytesIO(data))
+    refused = run_cli(*project.args("restore", str(foreign)))
+    assert refused.exit_code == 1 and "is a backup of project 'other'" in refused.output, refused.output
+    assert grafana_file(project) == before and len(readings(project)) == 1
+
     monkeypatch.setattr(restore_code, "STAGED_CHECK", "echo no space left on device >&2; exit 1")
     staged = run_cli(*project.args("restore", str(archive)))
     assert staged.exit_code == 1 and "could not be staged" in staged.output, staged.output

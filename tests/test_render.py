@@ -50,6 +50,7 @@ def test_render_writes_the_whole_stack(tmp_path):
         "devices/esp32-test/polysource_link.h",
         "devices/esp32-test/secrets.example.h",
         "docker-compose.yml",
+        "grafana/dashboards/polysource-at-a-glance.json",  # inventory/dashboards/at-a-glance.dashboard.py
         "grafana/dashboards/polysource-overview.json",
         "grafana/dashboards/polysource-tests.json",
         "grafana/provisioning/dashboards/polysource.yaml",
