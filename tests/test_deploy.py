@@ -71,6 +71,24 @@ def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
     assert "polysource logs telegraf" in broken.output
     containers(project)["telegraf"].start()
 
+    # The Pi watching itself: the real Telegraf in its container gathers the host inputs once.
+    # This machine has no SoC temperature sensor: inputs.temp is loaded but prints nothing here.
+    gather = [
+        "telegraf",
+        "--config",
+        "/etc/telegraf/telegraf.conf",
+        "--test",
+        "--input-filter",
+        "cpu:mem:disk:temp",
+    ]
+    code, out = containers(project)["telegraf"].exec_run(gather)
+    lines = out.decode(errors="replace").splitlines()
+    assert code == 0, lines[-5:]
+    measured = {line[2:].split(",")[0].split(" ")[0] for line in lines if line.startswith("> ")}
+    assert {"pi_cpu", "pi_mem", "pi_disk"} <= measured, lines[-10:]
+    disk = next(line for line in lines if line.startswith("> pi_disk"))
+    assert "path=/polysource/influxdb-data" in disk and "free=" in disk and "used_percent=" in disk
+
     logs = run_cli(*project.args("logs", "telegraf", "--tail", "50"))
     assert logs.exit_code == 0
     assert "[inputs.mqtt_consumer::capteurs] Connected [tcp://mosquitto:1883]" in logs.output

@@ -74,4 +74,5 @@ def render_telegraf(stack: Stack) -> str:
         health_port=paths.TELEGRAF_HEALTH_PORT,
         health_threshold=health_threshold(rate, limit),
         instance_var=paths.INSTANCE_VAR,
+        data_mount=paths.TELEGRAF_DATA_MOUNT,
     )

@@ -378,7 +378,10 @@ def _telegraf(
         name=paths.TELEGRAF,
         image=_image(inventory, paths.TELEGRAF),
         environment=dict(sorted(env.items())),
-        mounts=(Mount(paths.TELEGRAF_MOUNT, config=paths.TELEGRAF_DIR),),
+        mounts=(
+            Mount(paths.TELEGRAF_MOUNT, config=paths.TELEGRAF_DIR),
+            Mount(paths.TELEGRAF_DATA_MOUNT, volume=paths.INFLUXDB_VOLUME, read_only=True),
+        ),
         depends_on=depends,
         healthcheck=Healthcheck(
             ("CMD", "curl", "-fsS", "-o", "/dev/null", f"http://localhost:{paths.TELEGRAF_HEALTH_PORT}/"),

@@ -63,3 +63,4 @@ MANIFEST = "manifest.json"
 ENV_EXAMPLE = ".env.example"
 COMPOSE_FILE = "docker-compose.yml"
 GRAFANA_DATASOURCE_UID = "polysource-influxdb"  # the stack's InfluxDB, as every panel and rule names it
+TELEGRAF_DATA_MOUNT = "/polysource/influxdb-data"  # InfluxDB's volume, read-only: its disk's free space
