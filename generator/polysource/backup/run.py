@@ -42,6 +42,7 @@ from polysource.deploy.converge import (
     INFLUX2_CLI,
     Influx1,
     Influx1Refused,
+    backfill_since,
     buckets_by_name,
     influx2,
     result_rows,
@@ -279,18 +280,17 @@ def _rebuild_tiers(box: Box, target: Target, echo: Echo) -> None:
     """Every tier of the inventory now recomputed from the raw readings just restored (idempotent:
     a mean is written over itself): tiers added since the backup get the past, none keeps a hole."""
     influx, values = target.stack.influx, target.values
+    client = Influx1(box, (str(values.text(influx.admin.user)), values[influx.admin.password]))
+    since = backfill_since(influx)
     for tier in influx.tiers:
         for source in tier.sources:
             if influx.version == 1:
-                since = "520w" if influx.retention == "inf" else influx.retention
-                client = Influx1(box, (str(values.text(influx.admin.user)), values[influx.admin.password]))
                 try:
                     client.run([downsample_select(influx, tier, source, since)])
                 except Influx1Refused as refusal:
                     raise BackupError(f"influxdb: recomputing {tier.name} failed: {refusal}") from None
             else:
-                since = "-520w" if influx.retention == "inf" else f"-{influx.retention}"
-                env = {"POLYSOURCE_FLUX": downsample_flux(influx, tier, source, since, backfill=True)}
+                env = {"POLYSOURCE_FLUX": downsample_flux(influx, tier, source, f"-{since}", backfill=True)}
                 try:
                     influx2(
                         box,
@@ -312,6 +312,12 @@ SWAP = f"cp -a {LIVE}/. {KEPT}/ && rm -rf {EVERYTHING.format(LIVE)} && cp -a {ST
 PUT_BACK = f"rm -rf {EVERYTHING.format(LIVE)}; cp -a {KEPT}/. {LIVE}/"
 
 
+def _restore_volume(target: Target, spec: ContainerSpec, name: str) -> str:
+    """A volume of the restore's own, labelled with the project and the role `restore`."""
+    target.engine.create_volume(name, {f"{LABEL}.project": spec.project, f"{LABEL}.role": "restore"})
+    return name
+
+
 def _grafana_volume(target: Target) -> tuple[ContainerSpec, str]:
     spec = next(s for s in target.specs if s.service.name == "grafana")
     mount = next(m for m in spec.service.mounts if m.target == paths.GRAFANA_DATA)
@@ -322,9 +328,7 @@ def _stage_grafana(target: Target, part: Path, stamp: str, echo: Echo) -> str:
     """The archive's Grafana data extracted into a volume of its own and checked, before anything
     running is touched: a copy Docker refuses, or a full card, fails here, with nothing changed."""
     spec, live = _grafana_volume(target)
-    staged = f"{live}-restore-{stamp}"
-    labels = {f"{LABEL}.project": spec.project, f"{LABEL}.role": "restore"}
-    target.engine.create_volume(staged, labels)
+    staged = _restore_volume(target, spec, f"{live}-restore-{stamp}")
     try:
         helper = volume_helper(target.engine, spec, staged, f"{staged}-task")
         try:
@@ -346,8 +350,7 @@ def _swap_grafana(target: Target, box: Box, staged: str, stamp: str, timeout: fl
     """Grafana's data replaced by the staged copy, the old one kept until Grafana answers on the
     new one; any failure puts the old data back and starts Grafana again."""
     spec, live = _grafana_volume(target)
-    kept = f"{live}-kept-{stamp}"
-    target.engine.create_volume(kept, {f"{LABEL}.project": spec.project, f"{LABEL}.role": "restore"})
+    kept = _restore_volume(target, spec, f"{live}-kept-{stamp}")
     echo("grafana: stopped while its data folder is replaced (the old one kept aside)")
     box.stop(timeout=30)
     try:

@@ -321,6 +321,11 @@ def resample_clause(every: str) -> str:
     return f"RESAMPLE EVERY {every} FOR {resample_window_s(every)}s"
 
 
+def backfill_since(influx: InfluxFacts) -> str:
+    """How far back a tier is computed from raw readings: all that is kept (ten years for inf)."""
+    return "520w" if influx.retention == "inf" else influx.retention
+
+
 def tier_statements(state: Influx1State, influx: InfluxFacts) -> list[str]:
     """Retention policies and continuous queries for the long-term series, and a backfill of each
     new query from the raw readings still kept. A tier left out of the inventory loses its query;
@@ -328,7 +333,7 @@ def tier_statements(state: Influx1State, influx: InfluxFacts) -> list[str]:
     db = influxql_identifier(influx.database)
     policies, queries, backfills = [], [], []
     wanted: set[str] = set()
-    since = "520w" if influx.retention == "inf" else influx.retention
+    since = backfill_since(influx)
     for tier in influx.tiers:
         name = influxql_identifier(tier.name)
         duration = "INF" if tier.keep == "inf" else tier.keep
@@ -480,7 +485,7 @@ def _converge_tiers2(
     """Buckets and tasks for the long-term series, and a backfill for each new task."""
     tasks = {t["name"]: t["id"] for t in influx2(box, token, f"task list --org {org}") or []}
     wanted: set[str] = set()
-    since = "-520w" if influx.retention == "inf" else f"-{influx.retention}"
+    since = f"-{backfill_since(influx)}"
     for tier in influx.tiers:
         keep = "0" if tier.keep == "inf" else tier.keep
         found = [buckets[tier.name]] if tier.name in buckets else []
