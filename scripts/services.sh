@@ -17,7 +17,7 @@ MOSQUITTO_SHA256="551daff96cd0675faf888f8881536177934424ecc45924fecf94cffe207f6e
 # The influx CLI 2.x is a module of its own; this is the version influxdb 2.7.12's go.mod requires.
 INFLUX_CLI2_VERSION="v2.2.1-0.20221028161653-3285a03e9e28"
 # Every plugin render can emit: keep in step with templates/telegraf.conf.j2.
-TELEGRAF_TAGS="custom,inputs.mqtt_consumer,inputs.internal,inputs.cpu,inputs.mem,inputs.disk,inputs.temp,parsers.json_v2,outputs.influxdb,outputs.influxdb_v2,outputs.health"
+TELEGRAF_TAGS="custom,inputs.mqtt_consumer,inputs.internal,inputs.cpu,inputs.mem,inputs.disk,inputs.temp,inputs.multifile,processors.starlark,parsers.json_v2,outputs.influxdb,outputs.influxdb_v2,outputs.health"
 TOOLS="${POLYSOURCE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/polysource}"
 mkdir -p "$TOOLS"
 

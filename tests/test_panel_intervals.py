@@ -46,8 +46,11 @@ def duration_ms(text: str) -> int:
 
 
 def grafana_interval_ms(range_s: int, panel: dict, datasource_interval: str) -> int:
+    """As Grafana's query runner: the panel's maxDataPoints when set (grafanalib sets 100 by
+    default), else its width in pixels; never below the panel's or the datasource's interval."""
     low = duration_ms(panel.get("interval") or datasource_interval)
-    return max(round_interval(range_s * 1000 / POINTS_WIDE), low)
+    points = panel.get("maxDataPoints") or POINTS_WIDE
+    return max(round_interval(range_s * 1000 / points), low)
 
 
 def month_of_readings() -> list[tuple[int, float]]:
@@ -156,5 +159,9 @@ def test_each_panel_buckets_no_finer_than_its_sensor_reports(tmp_path, certs, ev
         for panel in found["panels"]:
             if panel["type"] == "timeseries":
                 assert panel["interval"] == f"{seconds}s", (board.name, panel["interval"])
+                # a day is drawn at the finest the sensor allows on a 1,000-pixel panel: a
+                # maxDataPoints (grafanalib's default is 100) would make it 15-minute means
+                day = grafana_interval_ms(RANGES["24h"], panel, "10s")
+                assert day == max(60000, 1000 * seconds), (board.name, day)
                 custom = panel["fieldConfig"]["defaults"]["custom"]
                 assert custom["spanNulls"] == 3 * seconds * 1000 and "insertNulls" not in custom

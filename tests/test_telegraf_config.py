@@ -1,11 +1,14 @@
 """The real Telegraf is the judge: every telegraf.conf render produces must load."""
 
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from helpers import INVENTORIES, MINIMAL, write_inventory
 from polysource.pipeline import render_output
+from polysource.stack import host
 from services import Telegraf, wait_for
 
 SECRETS = {
@@ -82,3 +85,52 @@ def test_dollar_signs_reach_telegraf_as_written(make_pipeline, mosquitto, influx
     wait_for(lambda: influxdb.points("capteurs"), 30, "the reading")
     (point,) = influxdb.points("capteurs")
     assert (point["valeur"], point["idCapteur"]) == (1.5, "T$1")
+
+
+def gather_once(tmp_path, output, *filters: str) -> list[str]:
+    """The real Telegraf gathers the named inputs once through its processors (`--test`)."""
+    result = subprocess.run(
+        Telegraf(output, SECRETS, tmp_path / "telegraf.log").command(
+            "--test", "--input-filter", ":".join(filters)
+        ),
+        env=Telegraf(output, SECRETS, tmp_path / "t.log").environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [line[2:] for line in result.stdout.splitlines() if line.startswith("> ")]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ("50005", {"flags": 327685, "under_voltage": 1, "capped": 0, "throttled": 1, "soft_temp_limit": 0}),
+        ("0", {"flags": 0, "under_voltage": 0, "capped": 0, "throttled": 0, "soft_temp_limit": 0}),
+        ("8000e", {"flags": 524302, "under_voltage": 0, "capped": 1, "throttled": 1, "soft_temp_limit": 1}),
+    ],
+)
+def test_the_pis_throttling_flags_become_fields_in_real_telegraf(tmp_path, flags, expected):
+    """The firmware's file as a Pi has it (hex, a newline), read by the rendered input and
+    decoded by the rendered Starlark processor. This machine has no such file: it stands in a
+    folder of its own, the only change made to the rendered configuration."""
+    output = tmp_path / "output"
+    render_output(write_inventory(tmp_path, MINIMAL), output)
+    firmware = tmp_path / "firmware"
+    firmware.mkdir()
+    (firmware / host.THROTTLE_FILE).write_text(f"{flags}\n")
+    conf = output / "telegraf/telegraf.conf"
+    text = conf.read_text()
+    assert f'base_dir = "{host.THROTTLE_DIR}"' in text
+    conf.write_text(text.replace(f'base_dir = "{host.THROTTLE_DIR}"', f'base_dir = "{firmware}"'))
+    (line,) = [x for x in gather_once(tmp_path, output, "multifile") if x.startswith("pi_throttle")]
+    fields = dict(pair.split("=") for pair in line.split(" ")[1].split(","))
+    assert {k: int(v.rstrip("i")) for k, v in fields.items()} == expected, line
+
+
+def test_without_the_firmwares_file_real_telegraf_writes_no_throttling_and_no_error(tmp_path):
+    output = tmp_path / "output"
+    render_output(write_inventory(tmp_path, MINIMAL), output)
+    assert not Path(host.THROTTLE_DIR).exists()  # not a Pi: what every other host sees
+    lines = gather_once(tmp_path, output, "multifile:mem")
+    assert [x.split(" ")[0] for x in lines] == ["pi_mem"], lines

@@ -4,13 +4,14 @@ Such a module is Python that render runs (grafanalib's convention: it sets a mod
 `dashboard`, a grafanalib Dashboard). It reads the inventory through these few functions instead
 of copying query text, so its panels follow the inventory as the generated ones do:
 
-    from grafanalib.core import Dashboard, GridPos, Target, TimeSeries
+    from grafanalib.core import Dashboard, GridPos, TimeSeries
+    from grafanalib.influxdb import InfluxDBTarget
     from polysource.views import sensors
 
     dashboard = Dashboard(
         title="Basement",
         panels=[
-            TimeSeries(title=s.name, targets=[Target(query=s.query, rawQuery=True)],
+            TimeSeries(title=s.name, targets=[InfluxDBTarget(refId="A", query=s.query)],
                        unit=s.unit, gridPos=GridPos(h=8, w=12, x=12 * (i % 2), y=8 * (i // 2)))
             for i, s in enumerate(sensors(group="cave"))
         ],

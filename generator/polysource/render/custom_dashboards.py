@@ -14,7 +14,8 @@ from typing import Any
 
 from polysource.errors import InventoryError, Problem
 from polysource.regular_files import NotReadable, read_regular
-from polysource.render.dashboards import DATASOURCE, dashboard_text
+from polysource.render.dashboards import DATASOURCE
+from polysource.render.grafana_json import dashboard_text, json_data, modern_panel, modern_shell
 from polysource.stack import Stack
 from polysource.views import viewing
 
@@ -57,7 +58,6 @@ class _Located(Exception):
 
 def _dashboard_of(stack: Stack, path: Path) -> dict[str, Any]:
     """Run the module (its own namespace) and encode its `dashboard` as grafanalib does."""
-    from grafanalib._gen import DashboardEncoder
     from grafanalib.core import Dashboard
 
     try:
@@ -79,41 +79,24 @@ def _dashboard_of(stack: Stack, path: Path) -> dict[str, Any]:
     if not isinstance(dashboard, Dashboard):
         raise _Located(1, "defines no module-level `dashboard` (a grafanalib.core.Dashboard)")
     try:
-        encoded = json.dumps(dashboard.to_json_data(), cls=DashboardEncoder, sort_keys=True)
+        encoded = json.dumps(dashboard.to_json_data(), default=json_data, sort_keys=True)
     except (TypeError, ValueError) as error:
         raise _Located(1, f"grafanalib cannot encode the dashboard: {error}") from None
     board: dict[str, Any] = json.loads(encoded)
     return board
 
 
-# Keys grafanalib still writes for Grafana's pre-5 model, which the current dashboard schema
-# refuses (Grafana ignores them); a null means "Grafana's default", as an absent key does.
-LEGACY_DASHBOARD_KEYS = ("__inputs", "hideControls", "sharedCrosshair", "style")
-LEGACY_PANEL_KEYS = ("editable", "error", "height", "minSpan", "span")
-
-
-def _without_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
-    return value
-
-
 def modernised(board: dict[str, Any]) -> dict[str, Any]:
     """grafanalib's JSON as the current schema wants it: no nulls, no pre-Grafana-5 keys."""
-    if board.get("rows"):
-        raise _Located(1, "uses rows (Grafana's layout before 5.0): give panels a gridPos instead")
-    board = _without_nulls({k: v for k, v in board.items() if k not in (*LEGACY_DASHBOARD_KEYS, "rows")})
-    if isinstance(board.get("timepicker"), dict):
-        board["timepicker"].pop("time_options", None)
-    for panel in _panels(board):
-        for key in LEGACY_PANEL_KEYS:
-            panel.pop(key, None)
-        thresholds = panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds")
-        if isinstance(thresholds, dict) and not isinstance(thresholds.get("steps"), list):
-            thresholds["steps"] = []
-    return board
+    try:
+        shell = modern_shell(board)
+    except ValueError as error:
+        raise _Located(1, str(error)) from None
+    shell["panels"] = [modern_panel(p) if isinstance(p, dict) else p for p in shell["panels"]]
+    for panel in shell["panels"]:
+        if isinstance(panel, dict) and isinstance(panel.get("panels"), list):
+            panel["panels"] = [modern_panel(p) if isinstance(p, dict) else p for p in panel["panels"]]
+    return shell
 
 
 def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from polysource.inventory.durations import seconds
 from polysource.render.templating import render_template
 from polysource.secrets import Secret
-from polysource.stack import Stack, paths
+from polysource.stack import Stack, host, paths
 from polysource.stack.model import StreamFacts
 
 INFLUX_URL = f"${{POLYSOURCE_INFLUXDB_URL:-http://influxdb:{paths.INFLUX_PORT}}}"
@@ -75,4 +75,5 @@ def render_telegraf(stack: Stack) -> str:
         health_threshold=health_threshold(rate, limit),
         instance_var=paths.INSTANCE_VAR,
         data_mount=paths.TELEGRAF_DATA_MOUNT,
+        host=host,
     )

@@ -7,6 +7,7 @@ end a string or start a second statement.
 
 import hashlib
 
+from polysource.stack.host import WRITES, HostMetric
 from polysource.stack.model import InfluxFacts, Series, StreamFacts, Tier, TierSource
 
 
@@ -155,7 +156,7 @@ def last_by_sensor_query(influx: InfluxFacts, stream: StreamFacts, within: str =
     )
 
 
-HEARTBEAT = "internal_write"  # Telegraf's own write statistics, written every 10 s (telegraf.conf)
+HEARTBEAT = WRITES.measurement  # Telegraf's own write statistics, written every 10 s (telegraf.conf)
 
 
 def heartbeat_query(influx: InfluxFacts, within: str = "1h") -> str:
@@ -169,6 +170,34 @@ def heartbeat_query(influx: InfluxFacts, within: str = "1h") -> str:
         f'  |> filter(fn: (r) => r._measurement == {measurement} and r._field == "metrics_written")\n'
         "  |> last()"
     )
+
+
+def host_query(influx: InfluxFacts, metric: HostMetric, function: str, every: str | None) -> str:
+    """A host metric (stack/host.py) over Grafana's time range: `function` of each `every`
+    window (Grafana's macro for panels), or of the whole range (None, for an alert rule); a
+    running total as its increase per window instead."""
+    v1 = influx.version == 1
+    if v1:
+        field = influxql_identifier(metric.field)
+        selected = f"non_negative_difference(max({field}))" if metric.counter else f"{function}({field})"
+        grouping = [f"time({every})"] if every else []
+        grouping += [influxql_identifier(metric.per_tag)] if metric.per_tag else []
+        group = f" GROUP BY {', '.join(grouping)}" + (" fill(null)" if every else "") if grouping else ""
+        return f"SELECT {selected} FROM {influxql_identifier(metric.measurement)} WHERE $timeFilter{group}"
+    source = (
+        f"from(bucket: {flux_string(influx.database)})\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f"  |> filter(fn: (r) => r._measurement == {flux_string(metric.measurement)}"
+        f" and r._field == {flux_string(metric.field)})"
+    )
+    if metric.counter:
+        return (
+            source + f"\n  |> aggregateWindow(every: {every or '1m'}, fn: max, createEmpty: false)"
+            "\n  |> difference(nonNegative: true)"
+        )
+    if every:
+        return source + f"\n  |> aggregateWindow(every: {every}, fn: {function}, createEmpty: false)"
+    return source + f"\n  |> {function}()"
 
 
 def _sensor_regex(sensors: tuple[str, ...]) -> str:

@@ -21,11 +21,13 @@ import (
 	_ "github.com/influxdata/telegraf/plugins/inputs/disk"
 	_ "github.com/influxdata/telegraf/plugins/inputs/mem"
 	"github.com/influxdata/telegraf/plugins/inputs/mqtt_consumer"
+	_ "github.com/influxdata/telegraf/plugins/inputs/multifile"
 	_ "github.com/influxdata/telegraf/plugins/inputs/temp"
 	_ "github.com/influxdata/telegraf/plugins/outputs/health"
 	"github.com/influxdata/telegraf/plugins/outputs/influxdb"
 	_ "github.com/influxdata/telegraf/plugins/outputs/influxdb_v2"
 	"github.com/influxdata/telegraf/plugins/parsers/json_v2"
+	_ "github.com/influxdata/telegraf/plugins/processors/starlark"
 )
 
 // internalStandIn takes inputs.internal's options: Go refuses the import of a package named
