@@ -52,6 +52,7 @@ def test_render_writes_the_whole_stack(tmp_path):
         "docker-compose.yml",
         "grafana/dashboards/polysource-at-a-glance.json",  # inventory/dashboards/at-a-glance.dashboard.py
         "grafana/dashboards/polysource-overview.json",
+        "grafana/dashboards/polysource-pi.json",
         "grafana/dashboards/polysource-tests.json",
         "grafana/provisioning/dashboards/polysource.yaml",
         "grafana/provisioning/datasources/influxdb.yaml",

@@ -15,9 +15,9 @@ from polysource.inventory.durations import seconds
 from polysource.inventory.model import Sensor
 from polysource.render.dashboards import DATASOURCE_UID
 from polysource.render.grafana_provisioning import dump_yaml, yaml_body, yaml_scalar
-from polysource.stack import Stack, paths
+from polysource.stack import Stack, host, paths
 from polysource.stack.model import AlertFacts
-from polysource.stack.queries import alert_query
+from polysource.stack.queries import alert_query, host_query
 
 ALERTING_FILE = f"{paths.GRAFANA_PROVISIONING_DIR}/alerting/polysource.yaml"
 EXPRESSION = {"type": "__expr__", "uid": "__expr__"}
@@ -79,7 +79,7 @@ RULE = """\
         datasource: {{type: __expr__, uid: __expr__}}
         type: reduce
         expression: A
-        reducer: last
+        reducer: {reducer}
     - refId: C
       relativeTimeRange: {{from: 0, to: 0}}
       datasourceUid: __expr__
@@ -101,6 +101,7 @@ RAW_INFLUXQL = "\n        rawQuery: true\n        resultFormat: time_series"
 
 def _rule(stack: Stack, sensor_id: str, kind: str, title: str, common: dict[str, str], **fields: str) -> str:
     uid = rule_uid(stack, sensor_id, kind, title)
+    fields.setdefault("reducer", "last")
     return RULE.format(uid=uid, title=yaml_scalar(grafana_text(title)), kind=kind, **common, **fields)
 
 
@@ -164,6 +165,62 @@ def sensor_rules(stack: Stack, sensor_id: str, sensor: Sensor, alerts: AlertFact
     return rules
 
 
+PI_GROUP = "pi"  # the rules' group (and label) for the Pi itself; a sensor group "pi" shares it
+PI_WINDOW_S = 600
+
+
+def pi_rules(stack: Stack) -> list[str]:
+    """The Pi watching itself (stack/host.py): a card filling up, sustained throttling, and
+    InfluxDB refusing Telegraf's writes (its own statistics: failed writes, or none arriving,
+    which is also what a refusing InfluxDB looks like from Grafana)."""
+    common = {
+        "datasource": yaml_scalar(DATASOURCE_UID),
+        "raw": RAW_INFLUXQL if stack.influx.version == 1 else "",
+        "project": yaml_scalar(grafana_text(stack.name)),
+        "group": yaml_scalar(PI_GROUP),
+    }
+    influx = stack.influx
+    every = f"{host.EVERY_S}s"
+    cases = [
+        (host.DISK, "disk", f"Card above {host.DISK_ALERT_PERCENT}% used", "last", None, "last", "gt",
+         str(host.DISK_ALERT_PERCENT), "OK", "10m",
+         f"The filesystem holding InfluxDB's data is above {host.DISK_ALERT_PERCENT}% used: shorten the "
+         "retention, keep means (downsample) or free the card."),
+        (host.THROTTLED, "throttled", "Throttled for 10 minutes", "mean", None, "last", "gt", "0.5", "OK",
+         "0s", "The firmware throttled the SoC for most of 10 minutes (heat or power): check cooling "
+         "and the power supply."),
+        (host.WRITE_ERRORS, "writes-failed", "InfluxDB refused writes", "max", every, "max", "gt", "0",
+         "OK", "0s", "Telegraf's writes to InfluxDB failed (refused or unreachable): see polysource logs "
+         "telegraf and influxdb."),
+        (host.WRITES, "writes-stopped", "No writes for 5 minutes", "count", None, "last", "lt", "1",
+         "Alerting", "0s", "No write statistics from Telegraf reached InfluxDB for 5 minutes: InfluxDB "
+         "refuses writes, or Telegraf is down."),
+    ]  # fmt: skip
+    rules = []
+    for metric, kind, title, function, window, reducer, operator, value, no_data, pending, summary in cases:
+        range_s = 300 if kind == "writes-stopped" else PI_WINDOW_S
+        query = host_query(influx, metric, function, window, fill="none")
+        rules.append(
+            _rule(
+                stack,
+                metric.measurement,
+                kind,
+                f"Pi: {title}",
+                {**common, "sensor": yaml_scalar(metric.measurement)},
+                range_s=str(range_s),
+                query=yaml_scalar(query),
+                reducer=reducer,
+                operator=operator,
+                value=value,
+                summary=yaml_scalar(summary),
+                severity="",
+                no_data=no_data,
+                pending=yaml_scalar(pending),
+            )
+        )
+    return rules
+
+
 def contact_point(stack: Stack, alerts: AlertFacts) -> dict[str, Any]:
     receivers = []
     if alerts.webhook:
@@ -199,6 +256,7 @@ def render_alerting(stack: Stack) -> str | None:
     groups: dict[str, list[str]] = {}
     for sensor_id, sensor in stack.inventory.sensors.items():
         groups.setdefault(sensor.group, []).extend(sensor_rules(stack, sensor_id, sensor, alerts))
+    groups.setdefault(PI_GROUP, []).extend(pi_rules(stack))
     rest = {
         "contactPoints": [contact_point(stack, alerts)],
         "policies": [

@@ -21,9 +21,15 @@ from polysource.inventory.durations import seconds
 from polysource.inventory.model import Sensor
 from polysource.inventory.units import grafana_unit
 from polysource.render.grafana_json import Row, SeriesPanel, dashboard_text, generated
-from polysource.stack import Stack, paths
+from polysource.stack import Stack, host, paths
 from polysource.stack.model import InfluxFacts, StreamFacts
-from polysource.stack.queries import RESOLUTION, panel_query, sensor_variable_query, stream_panel_query
+from polysource.stack.queries import (
+    RESOLUTION,
+    host_query,
+    panel_query,
+    sensor_variable_query,
+    stream_panel_query,
+)
 
 SCHEMA_VERSION = 39  # Grafana 10.4-11.5; 11.6 migrates it on load without changes to these panels
 DATASOURCE_UID = paths.GRAFANA_DATASOURCE_UID
@@ -34,9 +40,12 @@ PAGE = 48  # panels per group dashboard: more and a browser tab slows to a crawl
 TAG = "polysource"
 
 
-def dashboard_uid(stack: Stack) -> str:
-    """The overview's uid, stable across renders so links and bookmarks survive."""
-    return f"{stack.name}-overview"[:40]
+def dashboard_uid(stack: Stack, name: str = "overview") -> str:
+    """The overview's (or the Pi's) uid, stable across renders so links and bookmarks survive."""
+    return f"{stack.name}-{name}"[:40]
+
+
+RESERVED = ("overview", "pi")  # a sensor group of that name gets a uid with a digest
 
 
 def group_uid(stack: Stack, group: str, page: int) -> str:
@@ -44,7 +53,7 @@ def group_uid(stack: Stack, group: str, page: int) -> str:
     ascii_name = unicodedata.normalize("NFKD", f"{stack.name}-{group}").encode("ascii", "ignore").decode()
     readable = re.sub(r"[^A-Za-z0-9_-]+", "-", ascii_name).strip("-")
     suffix = f"-{page}" if page > 1 else ""
-    exact = readable == f"{stack.name}-{group}" and group != "overview"
+    exact = readable == f"{stack.name}-{group}" and group not in RESERVED
     if exact and len(readable) + len(suffix) <= 40:
         return readable + suffix
     digest = hashlib.sha256(f"{group}".encode()).hexdigest()[:8]
@@ -68,9 +77,10 @@ def _panel(
     query: str,
     alias: str,
     grid: GridPos,
-    sensor: Sensor | None,
     unit: str | None,
     every_s: int,
+    sensor: Sensor | None = None,
+    limit: float | None = None,
     **more: Any,
 ) -> SeriesPanel:
     """A time series of one sensor's means, bucketed no finer than the sensor reports (`every_s`,
@@ -81,8 +91,12 @@ def _panel(
     further apart than the query's interval (its default insertNulls, relative to the range: a
     fixed one would cut a 30-day view into dots). Spanning nulls shorter than a few of the
     sensor's intervals joins a bucket its jitter left empty; a longer silence stays a gap at
-    every range."""
-    lines = sensor is not None and bool(sensor.thresholds)
+    every range. A sensor's thresholds, range and unit; or a `limit` drawn as a red line on a
+    0-100 % scale (the Pi's panels)."""
+    steps = _steps(sensor) if limit is None else [BASE_STEP, {"color": "red", "value": limit}]
+    low, high = (None, None) if sensor is None else (sensor.min, sensor.max)
+    if unit == "percent" and sensor is None:
+        low, high = 0, 100
     return SeriesPanel(  # type: ignore[call-arg]  # mypy sees only the fields grafanalib's subclass adds
         title=title,
         description=description,
@@ -91,11 +105,11 @@ def _panel(
         interval=f"{every_s}s",
         maxDataPoints=None,  # Grafana's default: one point per pixel (grafanalib's is 100)
         gridPos=grid,
-        thresholds=_steps(sensor),
-        thresholdsStyleMode="line" if lines else "off",
+        thresholds=steps,
+        thresholdsStyleMode="line" if len(steps) > 1 else "off",
         unit=unit or "",
-        rangeMin=None if sensor is None else sensor.min,
-        rangeMax=None if sensor is None else sensor.max,
+        rangeMin=low,
+        rangeMax=high,
         legendCalcs=[],
         spanNullsMs=GAP_INTERVALS * every_s * 1000,
         **more,
@@ -148,7 +162,11 @@ def _range(keep: str) -> str:
     return "5y" if keep == "inf" else keep
 
 
-def _dashboard(stack: Stack, uid: str, title: str, panels: list[Any], variables: list[Template]) -> Dashboard:
+def _dashboard(
+    stack: Stack, uid: str, title: str, panels: list[Any], variables: list[Template], tiers: bool = True
+) -> Dashboard:
+    """tiers: whether the panels can read a tier of means (the readings can; the Pi's are raw)."""
+    tiered = tiers and bool(stack.influx.tiers)
     return Dashboard(
         uid=uid,
         title=title,
@@ -160,8 +178,8 @@ def _dashboard(stack: Stack, uid: str, title: str, panels: list[Any], variables:
         time=Time("now-24h", "now"),
         refresh="30s",
         schemaVersion=SCHEMA_VERSION,
-        templating=Templating(list=_resolution_variable(stack.influx) + variables),
-        links=_links(stack),
+        templating=Templating(list=(_resolution_variable(stack.influx) if tiered else []) + variables),
+        links=_links(stack) if tiered else _links(stack)[:1],
         panels=panels,
     )
 
@@ -200,7 +218,6 @@ def overview(stack: Stack) -> Dashboard:
                 stream_panel_query(stack.influx, stream, variable),
                 f"${variable}",
                 GridPos(h=PANEL_HEIGHT, w=PANEL_WIDTH, x=0, y=y + 1),
-                None,
                 _stream_unit(stack, name),
                 min(_every_s(stack.inventory.sensors[s]) for s in sensors),
                 id=len(panels) + 1,
@@ -246,15 +263,40 @@ def group_dashboards(stack: Stack) -> Iterator[Dashboard]:
                     panel_query(stack.influx, stack.series[sensor_id]),
                     sensor.name or sensor_id,
                     _grid(i, 0),
-                    sensor,
                     grafana_unit(sensor.unit),
                     _every_s(sensor),
+                    sensor,
                     id=i + 1,
                 )
                 for i, (sensor_id, sensor) in enumerate(page)
             ]
             title = f"{stack.name}: {group}" + (f" ({number}/{len(pages)})" if len(pages) > 1 else "")
             yield _dashboard(stack, group_uid(stack, group, number), title, panels, [])
+
+
+def pi_dashboard(stack: Stack) -> Dashboard:
+    """The Pi watching itself (stack/host.py): what Telegraf gathers of its host, and its writes."""
+    every_s = host.EVERY_S
+    panels = []
+    for i, metric in enumerate(host.PANELS):
+        alias = f"$tag_{metric.per_tag}" if metric.per_tag else metric.title
+        panels.append(
+            _panel(
+                metric.title,
+                f"{metric.measurement}.{metric.field}" + (" (increase)" if metric.counter else ""),
+                host_query(stack.influx, metric, "mean", PANEL_INTERVAL[stack.influx.version]),
+                alias,
+                _grid(i, 0),
+                metric.unit,
+                every_s,
+                limit=host.DISK_ALERT_PERCENT if metric is host.DISK else None,
+                id=i + 1,
+            )
+        )
+    return _dashboard(stack, dashboard_uid(stack, "pi"), f"{stack.name}: Pi", panels, [], tiers=False)
+
+
+PANEL_INTERVAL = {1: "$__interval", 2: "v.windowPeriod"}
 
 
 def render_dashboards(stack: Stack) -> dict[str, str]:
@@ -264,6 +306,6 @@ def render_dashboards(stack: Stack) -> dict[str, str]:
     validated with the inventory, the output is checked against Grafana's schema in the tests,
     and the checks were a tenth of a 10,000-sensor render."""
     with attr.validators.disabled():
-        built = [overview(stack), *group_dashboards(stack)]
+        built = [overview(stack), pi_dashboard(stack), *group_dashboards(stack)]
     boards = [generated(b) for b in built]
     return {f"{b['uid']}.json": dashboard_text(b) for b in boards}

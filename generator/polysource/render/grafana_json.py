@@ -82,7 +82,8 @@ def modern_shell(board: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("uses rows (Grafana's layout before 5.0): give panels a gridPos instead")
     panels = board.get("panels")
     shell = {k: v for k, v in board.items() if k not in (*LEGACY_DASHBOARD_KEYS, "panels")}
-    shell = {k: without_nulls(v) for k, v in json.loads(json.dumps(shell, default=json_data)).items()}
+    plain = json.loads(json.dumps(shell, default=json_data))
+    shell = {k: without_nulls(v) for k, v in plain.items() if v is not None}
     if isinstance(shell.get("timepicker"), dict):
         shell["timepicker"].pop("time_options", None)
     for variable in (shell.get("templating") or {}).get("list") or []:

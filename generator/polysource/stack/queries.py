@@ -172,17 +172,21 @@ def heartbeat_query(influx: InfluxFacts, within: str = "1h") -> str:
     )
 
 
-def host_query(influx: InfluxFacts, metric: HostMetric, function: str, every: str | None) -> str:
+def host_query(
+    influx: InfluxFacts, metric: HostMetric, function: str, every: str | None, fill: str = "null"
+) -> str:
     """A host metric (stack/host.py) over Grafana's time range: `function` of each `every`
     window (Grafana's macro for panels), or of the whole range (None, for an alert rule); a
-    running total as its increase per window instead."""
+    running total as its increase per window instead, when windowed. fill: InfluxQL's, for empty windows (a
+    panel's gap is null; an alert's reduction wants none)."""
     v1 = influx.version == 1
     if v1:
         field = influxql_identifier(metric.field)
-        selected = f"non_negative_difference(max({field}))" if metric.counter else f"{function}({field})"
+        increase = metric.counter and every
+        selected = f"non_negative_difference(max({field}))" if increase else f"{function}({field})"
         grouping = [f"time({every})"] if every else []
         grouping += [influxql_identifier(metric.per_tag)] if metric.per_tag else []
-        group = f" GROUP BY {', '.join(grouping)}" + (" fill(null)" if every else "") if grouping else ""
+        group = f" GROUP BY {', '.join(grouping)}" + (f" fill({fill})" if every else "") if grouping else ""
         return f"SELECT {selected} FROM {influxql_identifier(metric.measurement)} WHERE $timeFilter{group}"
     source = (
         f"from(bucket: {flux_string(influx.database)})\n"
@@ -190,9 +194,9 @@ def host_query(influx: InfluxFacts, metric: HostMetric, function: str, every: st
         f"  |> filter(fn: (r) => r._measurement == {flux_string(metric.measurement)}"
         f" and r._field == {flux_string(metric.field)})"
     )
-    if metric.counter:
+    if metric.counter and every:
         return (
-            source + f"\n  |> aggregateWindow(every: {every or '1m'}, fn: max, createEmpty: false)"
+            source + f"\n  |> aggregateWindow(every: {every}, fn: max, createEmpty: false)"
             "\n  |> difference(nonNegative: true)"
         )
     if every:
