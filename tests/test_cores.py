@@ -385,6 +385,9 @@ def test_disk_estimate_counts_readings_heartbeat_and_tiers(tmp_path):
     assert warning.startswith("warning: at this rate the 50 MB card fills in about 210 days")
 
 
+from polysource.deploy.swarm import Node  # noqa: E402
+
+
 def test_a_swarm_of_several_nodes_refuses_unpinned_stateful_services(tmp_path):
     from polysource.deploy.swarm import placement_problems
     from polysource.pipeline import load_stack
@@ -393,6 +396,29 @@ def test_a_swarm_of_several_nodes_refuses_unpinned_stateful_services(tmp_path):
     docker_host = "  docker_host: unix:///var/run/docker.sock\n"
     text = text.replace(docker_host, docker_host + "  swarm: {placement: {influxdb: {disk: ssd}}}\n")
     stack = load_stack(write_inventory(tmp_path, text, "lab-local.yml"))
-    assert placement_problems(stack, 1) == []
-    named = sorted(p.split(":")[0] for p in placement_problems(stack, 2))
+    pi, worker = Node("pi", "192.168.1.10", {"disk": "ssd"}), Node("worker", "192.168.1.11", {"site": "b"})
+    assert placement_problems(stack, [pi]) == []
+    named = sorted(p.split(":")[0] for p in placement_problems(stack, [pi, worker]))
     assert named == ["grafana", "mosquitto"], named  # telegraf keeps nothing; the helper follows mosquitto
+
+
+def test_a_swarm_refuses_a_published_service_pinned_away_from_where_boards_connect(tmp_path):
+    """Without the routing mesh a port answers only on its task's node: Grafana pinned to the
+    worker while boards and the CLI use the Pi's address is refused, and named; with the mesh,
+    or pinned to the Pi, it is not."""
+    from polysource.deploy.swarm import placement_problems
+    from polysource.pipeline import load_stack
+
+    text = (INVENTORIES / "lab-local.yml").read_text().replace("raspberrypi.local", "192.168.1.10")
+    docker_host = "  docker_host: unix:///var/run/docker.sock\n"
+    pins = "{influxdb: {disk: ssd}, mosquitto: {disk: ssd}, grafana: {site: b}}"
+    pi, worker = Node("pi", "192.168.1.10", {"disk": "ssd"}), Node("worker", "192.168.1.11", {"site": "b"})
+
+    def problems(swarm: str) -> list[str]:
+        found = text.replace(docker_host, f"{docker_host}  swarm: {swarm}\n")
+        return placement_problems(load_stack(write_inventory(tmp_path, found, "lab-local.yml")), [pi, worker])
+
+    (problem,) = problems(f"{{placement: {pins}}}")
+    assert problem.startswith("grafana: pinned to {'site': 'b'}, which does not match node pi (192.168.1.10)")
+    assert problems(f"{{placement: {pins}, mesh: true}}") == []
+    assert problems(f"{{placement: {pins.replace('{site: b}', '{disk: ssd}')}}}") == []

@@ -144,3 +144,51 @@ def test_influxdb1_stopped_mid_interval_leaves_no_hole_in_the_means(deploy_proje
         ]
 
     wait_for(lambda: not holes(), 60, "every interval's mean, the outage's included")
+
+
+def test_readings_later_than_the_resample_window_are_healed_within_minutes(deploy_project):
+    """Hours without InfluxDB, then Telegraf's buffer arriving: readings land with their own
+    times, 20 minutes old, beyond the RESAMPLE window (10 min) of the tier's query. The healing
+    query (InfluxDB 1) recomputes the past day every minute for a 10 s tier: the interval gets
+    the mean of its readings (3: not their median, first, last, min or max)."""
+    project = deploy_project(influxdb_extra=", retention: 30d, downsample: [{every: 10s, keep: 104w}]")
+    deploy(project)
+    names = [q["name"] for q in influx(project, "SHOW CONTINUOUS QUERIES")]
+    assert len(names) == 2, names  # the RESAMPLE one and the healing one
+    late = (int(time.time()) // 10) * 10 - 1200
+    values = [0, 0, 9, 0, 6]  # mean 3
+    write_lines(
+        project,
+        [f"capteurs,idCapteur=Test_4G,unite=m valeur={v} {late + 2 * i}" for i, v in enumerate(values)],
+        precision="s",
+    )
+    query = f'SELECT "valeur" FROM "rp_10s"."capteurs" WHERE time = {late}s'
+    wait_for(lambda: influx(project, query), 100, "the healing query's mean of readings 20 minutes late")
+    assert [r["valeur"] for r in influx(project, query)] == [3.0]
+
+
+def test_influxdb2_readings_later_than_the_task_window_are_healed_within_minutes(deploy_project):
+    """The same on InfluxDB 2: a second task per tier recomputes the past day, up to the
+    interval in progress, every minute for a 10 s tier."""
+    project = deploy_project(
+        influx_version=2, influxdb_extra=", retention: 30d, downsample: [{every: 10s, keep: 104w}]"
+    )
+    deploy(project)
+    late = (int(time.time()) // 10) * 10 - 1200
+    values = [0, 0, 9, 0, 6]
+    write_lines(
+        project,
+        [f"capteurs,idCapteur=Test_4G,unite=m valeur={v} {late + 2 * i}" for i, v in enumerate(values)],
+        "s",
+    )
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(late + 10))  # Flux stamps a window's end
+
+    def healed() -> list[float]:
+        rows = flux(
+            project,
+            'from(bucket: "polysource_10s") |> range(start: -2h) |> filter(fn: (r) => r._field == "valeur")',
+        )
+        return [float(r["_value"]) for r in rows if r["_time"] == stamp]
+
+    wait_for(healed, 100, "the healing task's mean of readings 20 minutes late")
+    assert healed() == [3.0]

@@ -321,6 +321,32 @@ def resample_clause(every: str) -> str:
     return f"RESAMPLE EVERY {every} FOR {resample_window_s(every)}s"
 
 
+HEAL_FOR_S = 86400  # Telegraf's buffer is sized for a day without InfluxDB: its readings land late
+
+
+def heal_every_s(every: str) -> int:
+    """How often a tier's past day is recomputed from raw: every six of its intervals, between
+    a minute and an hour, in whole intervals."""
+    step = int(seconds(every))
+    return math.ceil(min(3600, max(60, 6 * step)) / step) * step
+
+
+def heal_for_s(influx: InfluxFacts, every: str) -> int:
+    """How far back the healing recomputes: a day (what Telegraf can hold back and write late,
+    a board's queue included), within the raw retention, in whole intervals."""
+    step = int(seconds(every))
+    kept = HEAL_FOR_S if influx.retention == "inf" else min(HEAL_FOR_S, int(seconds(influx.retention)))
+    return max(resample_window_s(every), kept // step * step)
+
+
+def heal_clause(influx: InfluxFacts, every: str) -> str:
+    """A second continuous query per tier: the same means over the past day, every few
+    intervals, so an outage longer than the RESAMPLE window (hours with the Pi off, then
+    Telegraf's buffer arriving) leaves no hole once its readings are in. Idempotent: the means
+    overwrite themselves."""
+    return f"RESAMPLE EVERY {heal_every_s(every)}s FOR {heal_for_s(influx, every)}s"
+
+
 def backfill_since(influx: InfluxFacts) -> str:
     """How far back a tier is computed from raw readings: all that is kept (ten years for inf)."""
     return "520w" if influx.retention == "inf" else influx.retention
@@ -346,15 +372,16 @@ def tier_statements(state: Influx1State, influx: InfluxFacts) -> list[str]:
             policies.append(
                 f"ALTER RETENTION POLICY {name} ON {db} DURATION {duration} SHARD DURATION {shard}"
             )
-        resample = resample_clause(tier.every)
         for source in tier.sources:
             body = downsample_select(influx, tier, source)
-            query = downsample_name(tier, source, f"{resample} {body}")
-            wanted.add(query)
-            if query not in state.queries:
-                name = influxql_identifier(query)
-                queries.append(f"CREATE CONTINUOUS QUERY {name} ON {db} {resample} BEGIN {body} END")
-                backfills.append(downsample_select(influx, tier, source, since))
+            for resample in (resample_clause(tier.every), heal_clause(influx, tier.every)):
+                query = downsample_name(tier, source, f"{resample} {body}")
+                wanted.add(query)
+                if query not in state.queries:
+                    name = influxql_identifier(query)
+                    queries.append(f"CREATE CONTINUOUS QUERY {name} ON {db} {resample} BEGIN {body} END")
+                    if resample == resample_clause(tier.every):
+                        backfills.append(downsample_select(influx, tier, source, since))
     stale = sorted(q for q in state.queries if q.startswith("polysource_") and q not in wanted)
     drops = [f"DROP CONTINUOUS QUERY {influxql_identifier(q)} ON {db}" for q in stale]
     return drops + policies + queries + backfills
@@ -479,6 +506,15 @@ def buckets_by_name(box: Exec, token: str, org: str) -> dict[str, dict[str, Any]
     return {b["name"]: b for b in influx2(box, token, f"bucket list --org {org}") or []}
 
 
+def task_script(name: str, every: str, body: str) -> str:
+    """An InfluxDB 2 task: Flux wants the imports first, then the task's options, then the query."""
+    lines = body.split("\n")
+    imports = [line for line in lines if line.startswith("import ")]
+    query = "\n".join(line for line in lines if not line.startswith("import ")).strip("\n")
+    head = "\n".join(imports) + "\n\n" if imports else ""
+    return f"{head}option task = {{name: {json.dumps(name)}, every: {every}}}\n\n{query}\n"
+
+
 def _converge_tiers2(
     box: Exec, influx: InfluxFacts, token: str, org: str, buckets: dict[str, dict[str, Any]]
 ) -> None:
@@ -498,17 +534,27 @@ def _converge_tiers2(
         ):
             influx2(box, token, f"bucket update --id {shlex.quote(found[0]['id'])} --retention {keep}")
         for source in tier.sources:
-            # the same window as InfluxDB 1's RESAMPLE: the task's now() is its interval's end
-            body = downsample_flux(influx, tier, source, f"-{resample_window_s(tier.every)}s")
-            name = downsample_name(tier, source, body)
-            wanted.add(name)
-            if name in tasks:
-                continue
-            script = f"option task = {{name: {json.dumps(name)}, every: {tier.every}}}\n\n{body}\n"
-            env = {"POLYSOURCE_FLUX": script}
-            influx2(box, token, f"task create --org {org} -", stdin_var="POLYSOURCE_FLUX", env=env)
-            backfill = {"POLYSOURCE_FLUX": downsample_flux(influx, tier, source, since, backfill=True)}
-            influx2(box, token, f"query --org {org} -", stdin_var="POLYSOURCE_FLUX", env=backfill)
+            # the same windows as InfluxDB 1's RESAMPLE and its healing query: the task's now()
+            # is its interval's end; the healing stops at the interval in progress
+            regular = downsample_flux(influx, tier, source, f"-{resample_window_s(tier.every)}s")
+            healing = downsample_flux(
+                influx, tier, source, f"-{heal_for_s(influx, tier.every)}s", backfill=True
+            )
+            for body, every in ((regular, tier.every), (healing, f"{heal_every_s(tier.every)}s")):
+                name = downsample_name(tier, source, body)
+                wanted.add(name)
+                if name in tasks:
+                    continue
+                imports, _, query = body.rpartition('import "date"\n\n')
+                head = 'import "date"\n\n' if _ else ""
+                option = f"option task = {{name: {json.dumps(name)}, every: {every}}}"
+                env = {"POLYSOURCE_FLUX": f"{head}{option}\n\n{query}\n"}
+                influx2(box, token, f"task create --org {org} -", stdin_var="POLYSOURCE_FLUX", env=env)
+                if body is regular:
+                    backfill = {
+                        "POLYSOURCE_FLUX": downsample_flux(influx, tier, source, since, backfill=True)
+                    }
+                    influx2(box, token, f"query --org {org} -", stdin_var="POLYSOURCE_FLUX", env=backfill)
     for name, task_id in sorted(tasks.items()):
         if name.startswith("polysource_") and name not in wanted:
             influx2(box, token, f"task delete --id {shlex.quote(task_id)}")

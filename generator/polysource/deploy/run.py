@@ -266,7 +266,7 @@ def deploy_swarm(target: Target, timeout: float, echo: Echo, dry_run: bool) -> i
     from polysource.deploy.engine import SwarmApi
 
     api = SwarmApi(target.engine)
-    problems = swarm.placement_problems(target.stack, len(api.nodes()))
+    problems = swarm.placement_problems(target.stack, [swarm.Node.of(n) for n in api.nodes().values()])
     if problems:
         raise DeployError("; ".join(problems) + "; nothing was changed")
     if dry_run:

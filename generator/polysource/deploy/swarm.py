@@ -58,20 +58,64 @@ def placement(stack: Stack, service: str) -> dict[str, str]:
     return {}
 
 
-def placement_problems(stack: Stack, nodes: int) -> list[str]:
-    """On a swarm of several nodes, a service keeping data in a volume must be pinned: a volume
-    lives on one node, and a task rescheduled elsewhere would start on an empty one."""
-    if nodes < 2:
+@dataclass(frozen=True)
+class Node:
+    """What placement needs of a swarm node."""
+
+    hostname: str
+    address: str
+    labels: dict[str, str]
+
+    @classmethod
+    def of(cls, attrs: dict[str, Any]) -> "Node":
+        return cls(
+            hostname=attrs.get("Description", {}).get("Hostname", ""),
+            address=attrs.get("Status", {}).get("Addr", ""),
+            labels=attrs.get("Spec", {}).get("Labels") or {},
+        )
+
+
+def placement_problems(stack: Stack, nodes: list[Node]) -> list[str]:
+    """On a swarm of several nodes: a service keeping data in a volume must be pinned (a volume
+    lives on one node, and a task rescheduled elsewhere would start on an empty one); without
+    the routing mesh, a service publishing a port answers only on its own node, so it must be
+    pinned to the node boards and polysource reach (target.address), when the swarm says which
+    node that is."""
+    if len(nodes) < 2:
         return []
-    return [
-        f"{service.name}: keeps its data in a volume on the node it runs on; pin it "
-        f"(target.swarm.placement.{service.name}: {{LABEL: VALUE}}) or a reschedule starts it on an "
-        "empty volume"
-        for service in stack.services
-        if not service.one_shot
-        and any(m.volume and not m.read_only for m in service.mounts)
-        and not placement(stack, service.name)
-    ]
+    swarm = stack.inventory.target.swarm
+    mesh = bool(swarm and swarm.mesh)
+    found = []
+    for service in stack.services:
+        pinned = placement(stack, service.name)
+        if service.one_shot:
+            continue
+        if any(m.volume and not m.read_only for m in service.mounts) and not pinned:
+            found.append(
+                f"{service.name}: keeps its data in a volume on the node it runs on; pin it "
+                f"(target.swarm.placement.{service.name}: {{LABEL: VALUE}}) or a reschedule starts it on "
+                "an empty volume"
+            )
+            continue
+        if not service.ports or mesh:
+            continue
+        ports = ", ".join(str(p.host) for p in service.ports)
+        where = f"boards and polysource connect to {stack.target_host}"
+        if not pinned:
+            found.append(
+                f"{service.name}: publishes {ports} only on the node it runs on (no routing mesh) and "
+                f"{where}; pin it to that node (target.swarm.placement.{service.name}) or set "
+                "target.swarm.mesh: true"
+            )
+            continue
+        there = [n for n in nodes if stack.target_host in (n.hostname, n.address)]
+        chosen = [n for n in nodes if pinned.items() <= n.labels.items()]
+        if there and not any(n in chosen for n in there):
+            found.append(
+                f"{service.name}: pinned to {pinned}, which does not match node {there[0].hostname} "
+                f"({stack.target_host}) where {where.split(' and ')[0]} connect for port {ports}"
+            )
+    return found
 
 
 def update_order(service: Service) -> str:
