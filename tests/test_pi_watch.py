@@ -21,7 +21,8 @@ V1 = "{influxdb: {version: 1, database: polysource}}"
 
 
 def host_lines(now: int) -> list[str]:
-    """Ten minutes of a Pi in trouble: a card 91% full, throttled all along, one write refused."""
+    """Ten minutes of a Pi in trouble: a card 91% full, throttled all along, one write refused,
+    Telegraf's container in a restart loop (Grafana restarted once, long ago)."""
     minutes = [now - 60 * k for k in range(10, 0, -1)]
     lines = [
         f"pi_disk,path=/polysource/influxdb-data used_percent=91.0,free=1i,total=2i {t}" for t in minutes
@@ -35,6 +36,12 @@ def host_lines(now: int) -> list[str]:
         f"internal_write,output=influxdb metrics_written={100 * (i + 1)}i,write_errors={e}i {t}"
         for i, (t, e) in enumerate(zip(minutes, errors, strict=True))
     ]
+    restarts = [0] * 6 + [1, 2, 3, 4]  # a restart loop begins four minutes ago
+    lines += [
+        f"pi_container,service=telegraf restarts={r}i,running=1i,healthy=1i {t}"
+        for t, r in zip(minutes, restarts, strict=True)
+    ]
+    lines += [f"pi_container,service=grafana restarts=1i,running=1i,healthy=1i {t}" for t in minutes]
     return lines
 
 
@@ -64,9 +71,8 @@ def evaluate(rule: dict, run) -> bool:
     values = run(a["model"]["query"], a["relativeTimeRange"]["from"], None)
     if not values:
         return rule["noDataState"] == "Alerting"
-    reduced = {"last": values[-1], "max": max(values), "mean": sum(values) / len(values)}[
-        b["model"]["reducer"]
-    ]
+    reducers = {"last": values[-1], "max": max(values), "mean": sum(values) / len(values), "sum": sum(values)}
+    reduced = reducers[b["model"]["reducer"]]
     evaluator = c["model"]["conditions"][0]["evaluator"]
     limit = float(evaluator["params"][0])
     return reduced > limit if evaluator["type"] == "gt" else reduced < limit
@@ -112,9 +118,16 @@ def test_pi_rules_fire_and_pi_panels_draw_on_the_real_influxdb(tmp_path, certs, 
     run = runner(version, server)
 
     rules = pi_rules(files)
-    assert sorted(rules) == ["disk", "throttled", "writes-failed", "writes-stopped"]
+    assert sorted(rules) == ["disk", "restarts", "throttled", "writes-failed", "writes-stopped"]
     firing = {kind: evaluate(rule, run) for kind, rule in rules.items()}
-    assert firing == {"disk": True, "throttled": True, "writes-failed": True, "writes-stopped": False}
+    expected = {
+        "disk": True,
+        "restarts": True,
+        "throttled": True,
+        "writes-failed": True,
+        "writes-stopped": False,
+    }
+    assert firing == expected
 
     board = yaml.safe_load(files["grafana/dashboards/polysource-pi.json"])
     shown = {p["title"]: run(p["targets"][0]["query"], 3600, p["interval"]) for p in board["panels"]}
@@ -129,3 +142,4 @@ def test_pi_rules_fire_and_pi_panels_draw_on_the_real_influxdb(tmp_path, certs, 
     for title, value in expected.items():
         assert shown[title] and set(shown[title]) == {value}, (title, shown[title])
     assert max(shown[host.WRITE_ERRORS.title]) == 3 and set(shown[host.WRITES.title]) == {100.0}
+    assert max(shown[host.RESTARTS.title]) == 1 and sum(shown[host.RESTARTS.title]) == 4

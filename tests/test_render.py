@@ -58,6 +58,8 @@ def test_render_writes_the_whole_stack(tmp_path):
         "grafana/provisioning/datasources/influxdb.yaml",
         "manifest.json",
         "telegraf/telegraf.conf",
+        "watch/polysource-watch.service",
+        "watch/polysource-watch.timer",
     ]
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["files"]) == set(files) - {"manifest.json"}
@@ -204,8 +206,11 @@ def render_in_repository(tmp_path, text: str, output_name: str):
     return repo, inventory, output
 
 
+@pytest.mark.parametrize("command", ["backup", "watch"])
 @pytest.mark.parametrize("output_name", ["build/output", "out with\nnewline/output"])
-def test_backup_units_find_the_inventory_and_output_from_their_working_directory(tmp_path, output_name):
+def test_timer_units_find_the_inventory_and_output_from_their_working_directory(
+    tmp_path, output_name, command
+):
     """The service runs in the repository's root (its WorkingDirectory): its -i and -o must lead
     there to the inventory and the rendered folder, whatever -o render was given; systemd itself
     parses the unit (systemd-analyze verify), a newline in a folder name included."""
@@ -218,17 +223,21 @@ def test_backup_units_find_the_inventory_and_output_from_their_working_directory
     repo, inventory, output = render_in_repository(
         tmp_path, MINIMAL + "backup: {schedule: daily}\n", output_name
     )
-    service = output / "backup/demo-backup.service"
-    unit = tmp_path / "demo-backup.service"
+    service = output / f"{command}/demo-{command}.service"
+    unit = tmp_path / f"demo-{command}.service"
     unit.write_text(service.read_text().replace("%h/polysource", str(repo)))
-    verified = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
-    assert "demo-backup.service" not in verified.stderr, verified.stderr
+    timer = tmp_path / f"demo-{command}.timer"
+    timer.write_text((output / f"{command}/demo-{command}.timer").read_text())
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", str(unit), str(timer)], capture_output=True, text=True
+    )
+    assert f"demo-{command}" not in verified.stderr, verified.stderr
     line = next(line for line in service.read_text().splitlines() if line.startswith("ExecStart="))
     words = [
         w.encode().decode("unicode_escape").replace("%%", "%").replace("$$", "$")
         for w in re.findall(r'"((?:[^"\\]|\\.)*)"', line)
     ]
-    assert words[0] == "backup"
+    assert words[0] == command
     assert (repo / words[words.index("-i") + 1]).resolve() == inventory.resolve()
     assert (repo / words[words.index("-o") + 1]).resolve() == output.resolve()
 

@@ -266,6 +266,28 @@ def status(inventory: Path, output: Path, host: str | None, all_sensors: bool) -
 SENSORS_SHOWN = 50  # above, status lists only the silent ones unless --all
 
 
+@main.command()
+@inventory_option
+@output_option
+@host_option
+def watch(inventory: Path, output: Path, host: str | None) -> None:
+    """Record the stack's containers once (restarts, running, healthy) in InfluxDB, as
+    pi_container: the "Pi" dashboard shows them and an alert fires on a restart loop. The timer
+    render writes (output/watch/) runs it every minute; Docker's socket stays out of Telegraf.
+
+    \b
+    Examples:
+      polysource watch
+      cp output/watch/* ~/.config/systemd/user/ && systemctl --user enable --now PROJECT-watch.timer
+    """
+    from polysource.deploy import run
+    from polysource.field.watch import watch as record
+
+    target = run.prepare(inventory, output, host)
+    for line in record(target.engine, target.stack, target.values, int(time.time())):
+        click.echo(line)
+
+
 def _ago(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:

@@ -170,9 +170,10 @@ PI_WINDOW_S = 600
 
 
 def pi_rules(stack: Stack) -> list[str]:
-    """The Pi watching itself (stack/host.py): a card filling up, sustained throttling, and
-    InfluxDB refusing Telegraf's writes (its own statistics: failed writes, or none arriving,
-    which is also what a refusing InfluxDB looks like from Grafana)."""
+    """The Pi watching itself (stack/host.py): a card filling up, sustained throttling, a
+    container restarting in a loop (one alert per service), and InfluxDB refusing Telegraf's
+    writes (its own statistics: failed writes, or none arriving, which is also what a refusing
+    InfluxDB looks like from Grafana)."""
     common = {
         "datasource": yaml_scalar(DATASOURCE_UID),
         "raw": RAW_INFLUXQL if stack.influx.version == 1 else "",
@@ -192,6 +193,10 @@ def pi_rules(stack: Stack) -> list[str]:
         (host.WRITE_ERRORS, "writes-failed", "InfluxDB refused writes", "max", every, "max", "gt", "0",
          "OK", "0s", "Telegraf's writes to InfluxDB failed (refused or unreachable): see polysource logs "
          "telegraf and influxdb."),
+        (host.RESTARTS, "restarts", f"A container restarted {host.RESTARTS_ALERT} times", "max", "1m",
+         "sum", "gt", str(host.RESTARTS_ALERT - 1), "OK", "0s",
+         f"A container restarted {host.RESTARTS_ALERT} times or more in 10 minutes (a restart loop): see "
+         "polysource status and polysource logs SERVICE (recorded by the polysource watch timer)."),
         (host.WRITES, "writes-stopped", "No writes for 5 minutes", "count", None, "last", "lt", "1",
          "Alerting", "0s", "No write statistics from Telegraf reached InfluxDB for 5 minutes: InfluxDB "
          "refuses writes, or Telegraf is down."),

@@ -4,7 +4,6 @@ import os
 from pathlib import Path
 
 from polysource.render.alerting import ALERTING_FILE, render_alerting
-from polysource.render.backup_timer import render_backup_timer
 from polysource.render.compose import render_compose
 from polysource.render.custom_dashboards import render_custom_dashboards
 from polysource.render.dashboards import render_dashboards
@@ -19,6 +18,7 @@ from polysource.render.grafana_provisioning import (
 from polysource.render.manifest import render_manifest
 from polysource.render.mosquitto import render_mosquitto
 from polysource.render.telegraf import render_telegraf
+from polysource.render.timers import render_backup_timer, render_watch_timer
 from polysource.stack import Stack, paths
 from polysource.workspace import repository_root
 
@@ -40,6 +40,7 @@ def render_files(stack: Stack, output: Path) -> dict[str, bytes]:
     for name, text in (generated | render_custom_dashboards(stack, taken)).items():
         files[f"{paths.GRAFANA_DASHBOARDS_DIR}/{name}"] = text
     files |= render_backup_timer(stack, output)
+    files |= render_watch_timer(stack, output)
     alerting = render_alerting(stack)
     if alerting is not None:
         files[ALERTING_FILE] = alerting

@@ -36,5 +36,11 @@ UNDER_VOLTAGE = HostMetric(f"{PREFIX}throttle", "under_voltage", "Under-voltage 
 WRITES = HostMetric("internal_write", "metrics_written", "Metrics written (Telegraf)", "short", counter=True)
 WRITE_ERRORS = HostMetric("internal_write", "write_errors", "Failed writes (Telegraf)", "short", counter=True)
 
-PANELS = (CPU, MEMORY, DISK, TEMPERATURE, THROTTLED, UNDER_VOLTAGE, WRITES, WRITE_ERRORS)
+# Written by `polysource watch` (Docker's view of the project's containers), not by Telegraf:
+# Docker's socket is root on the Pi, and Telegraf parses what arrives from the internet broker.
+CONTAINERS = "pi_container"
+RESTARTS = HostMetric(CONTAINERS, "restarts", "Container restarts", "short", per_tag="service", counter=True)
+
+PANELS = (CPU, MEMORY, DISK, TEMPERATURE, THROTTLED, UNDER_VOLTAGE, WRITES, WRITE_ERRORS, RESTARTS)
 DISK_ALERT_PERCENT = 85
+RESTARTS_ALERT = 3  # restarts within the rule's 10 minutes: a container restarting in a loop

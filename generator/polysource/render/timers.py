@@ -1,0 +1,73 @@
+"""systemd user timers that run polysource on a schedule: `backup` on the inventory's
+`backup.schedule`, and `watch` every minute (the containers' restarts into InfluxDB).
+
+The backup timer belongs on a machine that holds this repository and reaches the Pi's Docker
+(the laptop, a school server), never on the Pi itself: a backup on the card it protects dies
+with it. The watch timer may run on the Pi (its clone of the repository) or beside the backup.
+    cp output/backup/* ~/.config/systemd/user/ && systemctl --user enable --now <project>-backup.timer
+    cp output/watch/* ~/.config/systemd/user/ && systemctl --user enable --now <project>-watch.timer
+WorkingDirectory defaults to ~/polysource; `systemctl --user edit <project>-backup.service`
+changes it without touching these generated files.
+"""
+
+import os
+from pathlib import Path
+
+from polysource.render.header import header
+from polysource.stack import Stack
+from polysource.workspace import repository_root
+
+BACKUP_DIR = "backup"
+WATCH_DIR = "watch"
+WATCH_EVERY = "1min"
+
+
+def unit_word(text: str) -> str:
+    """One argument of a unit's command line: quoted, with systemd's % and $ specials escaped and
+    control characters (a newline in a folder name) as C escapes, which systemd reads back."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    escaped = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in escaped)
+    return f'"{escaped}"'
+
+
+def _units(stack: Stack, output: Path, command: str, when: str, schedule: str) -> dict[str, str]:
+    """PROJECT-COMMAND.service (one run, paths relative to the repository's root) and its timer."""
+    root = repository_root(output.resolve())
+    inventory = os.path.relpath(stack.inventory_path.resolve(), root)
+    rendered = os.path.relpath(output.resolve(), root)
+    name = f"{stack.name}-{command}"
+    words = " ".join(unit_word(w) for w in (command, "-i", inventory, "-o", rendered))
+    service = (
+        header(stack.name)
+        + "[Unit]\n"
+        + f"Description=polysource {command} of {stack.name}\n"
+        + "Wants=network-online.target\nAfter=network-online.target\n\n"
+        + "[Service]\nType=oneshot\n"
+        + "WorkingDirectory=%h/polysource\n"
+        + "Environment=PATH=%h/.local/bin:/usr/local/bin:/usr/bin:/bin\n"
+        + f"ExecStart=/usr/bin/env polysource {words}\n"
+    )
+    timer = (
+        header(stack.name)
+        + "[Unit]\n"
+        + f"Description=polysource {command} of {stack.name}, {when}\n\n"
+        + "[Timer]\n"
+        + schedule
+        + "\n[Install]\nWantedBy=timers.target\n"
+    )
+    folder = BACKUP_DIR if command == "backup" else WATCH_DIR
+    return {f"{folder}/{name}.service": service, f"{folder}/{name}.timer": timer}
+
+
+def render_backup_timer(stack: Stack, output: Path) -> dict[str, str]:
+    schedule = stack.inventory.backup.schedule
+    if schedule is None:
+        return {}
+    timing = f"OnCalendar={schedule}\nPersistent=true\nRandomizedDelaySec=10m\n"
+    return _units(stack, output, "backup", "on schedule", timing)
+
+
+def render_watch_timer(stack: Stack, output: Path) -> dict[str, str]:
+    """Every minute from a minute after boot; AccuracySec keeps it near the minute."""
+    timing = f"OnBootSec={WATCH_EVERY}\nOnUnitActiveSec={WATCH_EVERY}\nAccuracySec=5s\n"
+    return _units(stack, output, "watch", "every minute", timing)
