@@ -81,6 +81,7 @@ def _panel(
     every_s: int,
     sensor: Sensor | None = None,
     limit: float | None = None,
+    scale: tuple[float, float] | None = None,
     **more: Any,
 ) -> SeriesPanel:
     """A time series of one sensor's means, bucketed no finer than the sensor reports (`every_s`,
@@ -91,12 +92,10 @@ def _panel(
     further apart than the query's interval (its default insertNulls, relative to the range: a
     fixed one would cut a 30-day view into dots). Spanning nulls shorter than a few of the
     sensor's intervals joins a bucket its jitter left empty; a longer silence stays a gap at
-    every range. A sensor's thresholds, range and unit; or a `limit` drawn as a red line on a
-    0-100 % scale (the Pi's panels)."""
+    every range. A sensor's thresholds and range; or (the Pi's panels) a `limit` drawn as a red
+    line and a fixed `scale`."""
     steps = _steps(sensor) if limit is None else [BASE_STEP, {"color": "red", "value": limit}]
-    low, high = (None, None) if sensor is None else (sensor.min, sensor.max)
-    if unit == "percent" and sensor is None:
-        low, high = 0, 100
+    low, high = (sensor.min, sensor.max) if sensor is not None else scale or (None, None)
     return SeriesPanel(  # type: ignore[call-arg]  # mypy sees only the fields grafanalib's subclass adds
         title=title,
         description=description,
@@ -290,6 +289,7 @@ def pi_dashboard(stack: Stack) -> Dashboard:
                 metric.unit,
                 every_s,
                 limit=host.DISK_ALERT_PERCENT if metric is host.DISK else None,
+                scale=(0, 100) if metric.unit == "percent" else None,
                 id=i + 1,
             )
         )
