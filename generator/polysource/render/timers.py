@@ -7,7 +7,8 @@ with it. The watch timer may run on the Pi (its clone of the repository) or besi
     cp output/backup/* ~/.config/systemd/user/ && systemctl --user enable --now <project>-backup.timer
     cp output/watch/* ~/.config/systemd/user/ && systemctl --user enable --now <project>-watch.timer
 WorkingDirectory defaults to ~/polysource; `systemctl --user edit <project>-backup.service`
-changes it without touching these generated files.
+changes it without touching these generated files. `loginctl enable-linger USER` once, or a
+user's timers stop with their last session.
 """
 
 import os
