@@ -36,6 +36,12 @@ def host_lines(now: int) -> list[str]:
         f"internal_write,output=influxdb metrics_written={100 * (i + 1)}i,write_errors={e}i {t}"
         for i, (t, e) in enumerate(zip(minutes, errors, strict=True))
     ]
+    # a second Telegraf (telegraf.instances: 2) whose own counter stayed at 5 since it started:
+    # merged with the first one's series, its 5 would hide the first one's new failures
+    lines += [
+        f"internal_write,output=influxdb,instance=2 metrics_written={100 * (i + 1) + 50}i,write_errors=5i {t}"
+        for i, t in enumerate(minutes)
+    ]
     restarts = [0] * 6 + [1, 2, 3, 4]  # a restart loop begins four minutes ago
     lines += [
         f"pi_container,service=telegraf restarts={r}i,running=1i,healthy=1i {t}"

@@ -30,6 +30,7 @@ FIXTURES = {
         "    username: pi\n    password: ${MQTT_PASSWORD}\n", "    transport: tcp\n"
     ).replace("    format:", "    qos: 2\n    client_id: lab-pi-1\n    format:"),
     "influxdb 2 on arm64": MINIMAL + "storage: {influxdb: {version: 2, retention: inf}}\n",
+    "two telegrafs": MINIMAL + "telegraf: {instances: 2}\n",
 }
 
 

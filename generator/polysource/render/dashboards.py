@@ -278,7 +278,7 @@ def pi_dashboard(stack: Stack) -> Dashboard:
     every_s = host.EVERY_S
     panels = []
     for i, metric in enumerate(host.PANELS):
-        alias = f"$tag_{metric.per_tag}" if metric.per_tag else metric.title
+        alias = f"{metric.title} $tag_{metric.per_tag}" if metric.per_tag else metric.title
         panels.append(
             _panel(
                 metric.title,

@@ -76,4 +76,5 @@ def render_telegraf(stack: Stack) -> str:
         instance_var=paths.INSTANCE_VAR,
         data_mount=paths.TELEGRAF_DATA_MOUNT,
         host=host,
+        telegrafs=stack.inventory.telegraf.instances,
     )

@@ -33,8 +33,19 @@ DISK = HostMetric(f"{PREFIX}disk", "used_percent", "Card used (InfluxDB's filesy
 TEMPERATURE = HostMetric(f"{PREFIX}temp", "temp", "SoC temperature", "celsius", per_tag="sensor")
 THROTTLED = HostMetric(f"{PREFIX}throttle", "throttled", "Throttled (firmware)", "bool_yes_no")
 UNDER_VOLTAGE = HostMetric(f"{PREFIX}throttle", "under_voltage", "Under-voltage (firmware)", "bool_yes_no")
-WRITES = HostMetric("internal_write", "metrics_written", "Metrics written (Telegraf)", "short", counter=True)
-WRITE_ERRORS = HostMetric("internal_write", "write_errors", "Failed writes (Telegraf)", "short", counter=True)
+# Several Telegrafs (telegraf.instances) tag their own statistics: each counter is its own series.
+INSTANCE_TAG = "instance"
+WRITES = HostMetric(
+    "internal_write",
+    "metrics_written",
+    "Metrics written (Telegraf)",
+    "short",
+    per_tag=INSTANCE_TAG,
+    counter=True,
+)
+WRITE_ERRORS = HostMetric(
+    "internal_write", "write_errors", "Failed writes (Telegraf)", "short", per_tag=INSTANCE_TAG, counter=True
+)
 
 # Written by `polysource watch` (Docker's view of the project's containers), not by Telegraf:
 # Docker's socket is root on the Pi, and Telegraf parses what arrives from the internet broker.
