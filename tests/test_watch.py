@@ -27,6 +27,9 @@ def test_watch_counts_a_restart_docker_made(deploy_project, version):
         return box.attrs.get("RestartCount", 0) > before and box.status == "running"
 
     wait_for(restarted, 60, "Docker restarting Telegraf")
+    shown = run_cli(*project.args("status"))
+    (row,) = [line for line in shown.output.splitlines() if line.startswith("telegraf ")]
+    assert f"restarted {before + 1} time(s): polysource logs telegraf" in row, shown.output
     result = run_cli(*project.args("watch"))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

@@ -246,6 +246,8 @@ def status(target: Target) -> list[Row]:
             note = writer_note(target)
         if name in desired and (pending := _pending(desired[name], recorded.get(name))):
             current, note = "no", f"settings not converged ({pending}): run polysource deploy"
+        if restarts := int(box.attrs.get("RestartCount", 0)):
+            note = "; ".join(filter(None, [note, f"restarted {restarts} time(s): polysource logs {name}"]))
         rows.append(
             Row(
                 name, box.labels.get("polysource.image", "?"), str(state.get("Status")), health, current, note
