@@ -374,13 +374,14 @@ def tier_statements(state: Influx1State, influx: InfluxFacts) -> list[str]:
             )
         for source in tier.sources:
             body = downsample_select(influx, tier, source)
-            for resample in (resample_clause(tier.every), heal_clause(influx, tier.every)):
+            regular = resample_clause(tier.every)
+            for resample in (regular, heal_clause(influx, tier.every)):
                 query = downsample_name(tier, source, f"{resample} {body}")
                 wanted.add(query)
                 if query not in state.queries:
                     name = influxql_identifier(query)
                     queries.append(f"CREATE CONTINUOUS QUERY {name} ON {db} {resample} BEGIN {body} END")
-                    if resample == resample_clause(tier.every):
+                    if resample is regular:  # the healing query covers a day the backfill already has
                         backfills.append(downsample_select(influx, tier, source, since))
     stale = sorted(q for q in state.queries if q.startswith("polysource_") and q not in wanted)
     drops = [f"DROP CONTINUOUS QUERY {influxql_identifier(q)} ON {db}" for q in stale]
@@ -545,16 +546,11 @@ def _converge_tiers2(
                 wanted.add(name)
                 if name in tasks:
                     continue
-                imports, _, query = body.rpartition('import "date"\n\n')
-                head = 'import "date"\n\n' if _ else ""
-                option = f"option task = {{name: {json.dumps(name)}, every: {every}}}"
-                env = {"POLYSOURCE_FLUX": f"{head}{option}\n\n{query}\n"}
+                env = {"POLYSOURCE_FLUX": task_script(name, every, body)}
                 influx2(box, token, f"task create --org {org} -", stdin_var="POLYSOURCE_FLUX", env=env)
                 if body is regular:
-                    backfill = {
-                        "POLYSOURCE_FLUX": downsample_flux(influx, tier, source, since, backfill=True)
-                    }
-                    influx2(box, token, f"query --org {org} -", stdin_var="POLYSOURCE_FLUX", env=backfill)
+                    whole = {"POLYSOURCE_FLUX": downsample_flux(influx, tier, source, since, backfill=True)}
+                    influx2(box, token, f"query --org {org} -", stdin_var="POLYSOURCE_FLUX", env=whole)
     for name, task_id in sorted(tasks.items()):
         if name.startswith("polysource_") and name not in wanted:
             influx2(box, token, f"task delete --id {shlex.quote(task_id)}")

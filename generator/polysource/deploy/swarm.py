@@ -100,12 +100,11 @@ def placement_problems(stack: Stack, nodes: list[Node]) -> list[str]:
         if not service.ports or mesh:
             continue
         ports = ", ".join(str(p.host) for p in service.ports)
-        where = f"boards and polysource connect to {stack.target_host}"
         if not pinned:
             found.append(
                 f"{service.name}: publishes {ports} only on the node it runs on (no routing mesh) and "
-                f"{where}; pin it to that node (target.swarm.placement.{service.name}) or set "
-                "target.swarm.mesh: true"
+                f"boards and polysource connect to {stack.target_host}; pin it to that node "
+                f"(target.swarm.placement.{service.name}) or set target.swarm.mesh: true"
             )
             continue
         there = [n for n in nodes if stack.target_host in (n.hostname, n.address)]
@@ -113,7 +112,7 @@ def placement_problems(stack: Stack, nodes: list[Node]) -> list[str]:
         if there and not any(n in chosen for n in there):
             found.append(
                 f"{service.name}: pinned to {pinned}, which does not match node {there[0].hostname} "
-                f"({stack.target_host}) where {where.split(' and ')[0]} connect for port {ports}"
+                f"({stack.target_host}) where boards and polysource connect for port {ports}"
             )
     return found
 

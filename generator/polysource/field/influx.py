@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from polysource.deploy.converge import Exec, Influx1, Influx1Refused
-from polysource.deploy.engine import Engine
+from polysource.deploy.engine import Box, Engine
 from polysource.errors import EngineError, InfluxError
 from polysource.secrets import Secret, SecretValues
 from polysource.stack import Stack, paths
@@ -129,12 +129,17 @@ def last_write(reader: Reader) -> float | None:
     return found[0] if found else None
 
 
-def reader_on(engine: Engine, stack: Stack, values: SecretValues) -> Reader:
-    """A Reader for the stack's running InfluxDB container on that Docker host."""
+def influx_box(engine: Engine, stack: Stack) -> Box:
+    """The stack's running InfluxDB container on that Docker host (InfluxError when it is not)."""
     try:
-        return Reader(engine.running(stack.name, "influxdb"), stack.influx, values)
+        return engine.running(stack.name, "influxdb")
     except EngineError as error:
         raise InfluxError(str(error)) from None
+
+
+def reader_on(engine: Engine, stack: Stack, values: SecretValues) -> Reader:
+    """A Reader for the stack's running InfluxDB container on that Docker host."""
+    return Reader(influx_box(engine, stack), stack.influx, values)
 
 
 def data_disk(reader: Reader) -> tuple[int, int] | None:

@@ -11,6 +11,7 @@ the internet broker. Lines go in through the image's own `influx` CLI, with Tele
 from polysource.deploy.converge import Exec
 from polysource.deploy.engine import Box, Engine
 from polysource.errors import DeployError, EngineError, InfluxError
+from polysource.field.influx import influx_box
 from polysource.secrets import SecretValues
 from polysource.stack import Stack, host, paths
 from polysource.stack.model import InfluxFacts
@@ -71,11 +72,6 @@ def watch(engine: Engine, stack: Stack, values: SecretValues, now: int) -> list[
     """Record the containers once; the lines written."""
     if stack.inventory.target.swarm:
         raise DeployError("watch reads one Docker host's containers; a swarm's tasks are not recorded yet")
-    boxes = engine.services(stack.name)
-    try:
-        influx = engine.running(stack.name, "influxdb")
-    except EngineError as error:
-        raise InfluxError(str(error)) from None
-    lines = container_lines(boxes, now)
-    write_lines(influx, stack.influx, values, lines)
+    lines = container_lines(engine.services(stack.name), now)
+    write_lines(influx_box(engine, stack), stack.influx, values, lines)
     return lines

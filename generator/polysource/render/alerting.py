@@ -9,6 +9,7 @@ resolves from its own environment.
 """
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from polysource.inventory.durations import seconds
@@ -105,14 +106,14 @@ def _rule(stack: Stack, sensor_id: str, kind: str, title: str, common: dict[str,
     return RULE.format(uid=uid, title=yaml_scalar(grafana_text(title)), kind=kind, **common, **fields)
 
 
-def _common(stack: Stack, sensor_id: str, sensor: Sensor) -> dict[str, str]:
-    """The fields every rule of the sensor shares."""
+def _common(stack: Stack, sensor: str, group: str) -> dict[str, str]:
+    """The fields every rule of a sensor (or of the Pi's metric) shares."""
     return {
         "datasource": yaml_scalar(DATASOURCE_UID),
         "raw": RAW_INFLUXQL if stack.influx.version == 1 else "",
         "project": yaml_scalar(grafana_text(stack.name)),
-        "sensor": yaml_scalar(grafana_text(sensor_id)),
-        "group": yaml_scalar(grafana_text(sensor.group)),
+        "sensor": yaml_scalar(grafana_text(sensor)),
+        "group": yaml_scalar(grafana_text(group)),
     }
 
 
@@ -122,7 +123,7 @@ def sensor_rules(stack: Stack, sensor_id: str, sensor: Sensor, alerts: AlertFact
     window = silent_window_s(sensor, alerts)
     series = stack.series[sensor_id]
     summary = f"{name} sent nothing for {window} s ({alerts.silent_after} intervals of {sensor.interval})."
-    common = _common(stack, sensor_id, sensor)
+    common = _common(stack, sensor_id, sensor.group)
     rules = [
         _rule(
             stack,
@@ -166,7 +167,59 @@ def sensor_rules(stack: Stack, sensor_id: str, sensor: Sensor, alerts: AlertFact
 
 
 PI_GROUP = "pi"  # the rules' group (and label) for the Pi itself; a sensor group "pi" shares it
-PI_WINDOW_S = 600
+
+
+@dataclass(frozen=True)
+class PiRule:
+    """One of the Pi's rules: `function` of the metric over the last `range_s` (per `window`
+    when given), reduced by `reducer`, compared with `value`."""
+
+    metric: host.HostMetric
+    kind: str
+    title: str
+    summary: str
+    function: str
+    reducer: str
+    operator: str
+    value: float
+    window: str | None = None
+    range_s: int = 600
+    no_data: str = "OK"
+    pending: str = "0s"
+
+
+PI_RULES = (
+    PiRule(
+        host.DISK, "disk", f"Card above {host.DISK_ALERT_PERCENT}% used",
+        f"The filesystem holding InfluxDB's data is above {host.DISK_ALERT_PERCENT}% used: shorten the "
+        "retention, keep means (downsample) or free the card.",
+        "last", "last", "gt", host.DISK_ALERT_PERCENT, pending="10m",
+    ),
+    PiRule(
+        host.THROTTLED, "throttled", "Throttled for 10 minutes",
+        "The firmware throttled the SoC for most of 10 minutes (heat or power): check cooling and the "
+        "power supply.",
+        "mean", "last", "gt", 0.5,
+    ),
+    PiRule(
+        host.WRITE_ERRORS, "writes-failed", "InfluxDB refused writes",
+        "Telegraf's writes to InfluxDB failed (refused or unreachable): see polysource logs telegraf "
+        "and influxdb.",
+        "max", "max", "gt", 0, window=f"{host.EVERY_S}s",
+    ),
+    PiRule(
+        host.RESTARTS, "restarts", f"A container restarted {host.RESTARTS_ALERT} times",
+        f"A container restarted {host.RESTARTS_ALERT} times or more in 10 minutes (a restart loop): see "
+        "polysource status and polysource logs SERVICE (recorded by the polysource watch timer).",
+        "max", "sum", "gt", host.RESTARTS_ALERT - 1, window="1m",
+    ),
+    PiRule(
+        host.WRITES, "writes-stopped", "No writes for 5 minutes",
+        "No write statistics from Telegraf reached InfluxDB for 5 minutes: InfluxDB refuses writes, or "
+        "Telegraf is down.",
+        "count", "last", "lt", 1, range_s=300, no_data="Alerting",
+    ),
+)  # fmt: skip
 
 
 def pi_rules(stack: Stack) -> list[str]:
@@ -174,56 +227,25 @@ def pi_rules(stack: Stack) -> list[str]:
     container restarting in a loop (one alert per service), and InfluxDB refusing Telegraf's
     writes (its own statistics: failed writes, or none arriving, which is also what a refusing
     InfluxDB looks like from Grafana)."""
-    common = {
-        "datasource": yaml_scalar(DATASOURCE_UID),
-        "raw": RAW_INFLUXQL if stack.influx.version == 1 else "",
-        "project": yaml_scalar(grafana_text(stack.name)),
-        "group": yaml_scalar(PI_GROUP),
-    }
-    influx = stack.influx
-    every = f"{host.EVERY_S}s"
-    cases = [
-        (host.DISK, "disk", f"Card above {host.DISK_ALERT_PERCENT}% used", "last", None, "last", "gt",
-         str(host.DISK_ALERT_PERCENT), "OK", "10m",
-         f"The filesystem holding InfluxDB's data is above {host.DISK_ALERT_PERCENT}% used: shorten the "
-         "retention, keep means (downsample) or free the card."),
-        (host.THROTTLED, "throttled", "Throttled for 10 minutes", "mean", None, "last", "gt", "0.5", "OK",
-         "0s", "The firmware throttled the SoC for most of 10 minutes (heat or power): check cooling "
-         "and the power supply."),
-        (host.WRITE_ERRORS, "writes-failed", "InfluxDB refused writes", "max", every, "max", "gt", "0",
-         "OK", "0s", "Telegraf's writes to InfluxDB failed (refused or unreachable): see polysource logs "
-         "telegraf and influxdb."),
-        (host.RESTARTS, "restarts", f"A container restarted {host.RESTARTS_ALERT} times", "max", "1m",
-         "sum", "gt", str(host.RESTARTS_ALERT - 1), "OK", "0s",
-         f"A container restarted {host.RESTARTS_ALERT} times or more in 10 minutes (a restart loop): see "
-         "polysource status and polysource logs SERVICE (recorded by the polysource watch timer)."),
-        (host.WRITES, "writes-stopped", "No writes for 5 minutes", "count", None, "last", "lt", "1",
-         "Alerting", "0s", "No write statistics from Telegraf reached InfluxDB for 5 minutes: InfluxDB "
-         "refuses writes, or Telegraf is down."),
-    ]  # fmt: skip
-    rules = []
-    for metric, kind, title, function, window, reducer, operator, value, no_data, pending, summary in cases:
-        range_s = 300 if kind == "writes-stopped" else PI_WINDOW_S
-        query = host_query(influx, metric, function, window, fill="none")
-        rules.append(
-            _rule(
-                stack,
-                metric.measurement,
-                kind,
-                f"Pi: {title}",
-                {**common, "sensor": yaml_scalar(metric.measurement)},
-                range_s=str(range_s),
-                query=yaml_scalar(query),
-                reducer=reducer,
-                operator=operator,
-                value=value,
-                summary=yaml_scalar(summary),
-                severity="",
-                no_data=no_data,
-                pending=yaml_scalar(pending),
-            )
+    return [
+        _rule(
+            stack,
+            rule.metric.measurement,
+            rule.kind,
+            f"Pi: {rule.title}",
+            _common(stack, rule.metric.measurement, PI_GROUP),
+            range_s=str(rule.range_s),
+            query=yaml_scalar(host_query(stack.influx, rule.metric, rule.function, rule.window, fill="none")),
+            reducer=rule.reducer,
+            operator=rule.operator,
+            value=yaml_scalar(rule.value),
+            summary=yaml_scalar(rule.summary),
+            severity="",
+            no_data=rule.no_data,
+            pending=yaml_scalar(rule.pending),
         )
-    return rules
+        for rule in PI_RULES
+    ]
 
 
 def contact_point(stack: Stack, alerts: AlertFacts) -> dict[str, Any]:

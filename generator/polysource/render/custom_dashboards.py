@@ -93,9 +93,6 @@ def modernised(board: dict[str, Any]) -> dict[str, Any]:
     except ValueError as error:
         raise _Located(1, str(error)) from None
     shell["panels"] = [modern_panel(p) if isinstance(p, dict) else p for p in shell["panels"]]
-    for panel in shell["panels"]:
-        if isinstance(panel, dict) and isinstance(panel.get("panels"), list):
-            panel["panels"] = [modern_panel(p) if isinstance(p, dict) else p for p in panel["panels"]]
     return shell
 
 

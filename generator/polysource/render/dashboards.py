@@ -24,6 +24,7 @@ from polysource.render.grafana_json import Row, SeriesPanel, dashboard_text, gen
 from polysource.stack import Stack, host, paths
 from polysource.stack.model import InfluxFacts, StreamFacts
 from polysource.stack.queries import (
+    GRAFANA_INTERVAL,
     RESOLUTION,
     host_query,
     panel_query,
@@ -283,7 +284,7 @@ def pi_dashboard(stack: Stack) -> Dashboard:
             _panel(
                 metric.title,
                 f"{metric.measurement}.{metric.field}" + (" (increase)" if metric.counter else ""),
-                host_query(stack.influx, metric, "mean", PANEL_INTERVAL[stack.influx.version]),
+                host_query(stack.influx, metric, "mean", GRAFANA_INTERVAL[stack.influx.version]),
                 alias,
                 _grid(i, 0),
                 metric.unit,
@@ -294,9 +295,6 @@ def pi_dashboard(stack: Stack) -> Dashboard:
             )
         )
     return _dashboard(stack, dashboard_uid(stack, "pi"), f"{stack.name}: Pi", panels, [], tiers=False)
-
-
-PANEL_INTERVAL = {1: "$__interval", 2: "v.windowPeriod"}
 
 
 def render_dashboards(stack: Stack) -> dict[str, str]:

@@ -99,10 +99,13 @@ def modern_shell(board: dict[str, Any]) -> dict[str, Any]:
 
 
 def modern_panel(panel: dict[str, Any]) -> dict[str, Any]:
-    """A panel of a user's module, already plain JSON, cleaned like the generated ones."""
+    """A panel of a user's module, already plain JSON, cleaned like the generated ones (a row's
+    own panels too)."""
     panel = without_nulls(panel)
     for key in LEGACY_PANEL_KEYS:
         panel.pop(key, None)
+    if isinstance(panel.get("panels"), list):
+        panel["panels"] = [modern_panel(p) if isinstance(p, dict) else p for p in panel["panels"]]
     thresholds = panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds")
     if isinstance(thresholds, dict) and not isinstance(thresholds.get("steps"), list):
         thresholds["steps"] = []

@@ -18,8 +18,6 @@ from polysource.render.header import header
 from polysource.stack import Stack
 from polysource.workspace import repository_root
 
-BACKUP_DIR = "backup"
-WATCH_DIR = "watch"
 WATCH_EVERY = "1min"
 
 
@@ -32,7 +30,8 @@ def unit_word(text: str) -> str:
 
 
 def _units(stack: Stack, output: Path, command: str, when: str, schedule: str) -> dict[str, str]:
-    """PROJECT-COMMAND.service (one run, paths relative to the repository's root) and its timer."""
+    """COMMAND/PROJECT-COMMAND.service (one run, paths relative to the repository's root) and its
+    timer."""
     root = repository_root(output.resolve())
     inventory = os.path.relpath(stack.inventory_path.resolve(), root)
     rendered = os.path.relpath(output.resolve(), root)
@@ -56,8 +55,7 @@ def _units(stack: Stack, output: Path, command: str, when: str, schedule: str) -
         + schedule
         + "\n[Install]\nWantedBy=timers.target\n"
     )
-    folder = BACKUP_DIR if command == "backup" else WATCH_DIR
-    return {f"{folder}/{name}.service": service, f"{folder}/{name}.timer": timer}
+    return {f"{command}/{name}.service": service, f"{command}/{name}.timer": timer}
 
 
 def render_backup_timer(stack: Stack, output: Path) -> dict[str, str]:

@@ -25,6 +25,7 @@ def flux_string(value: str) -> str:
 
 
 RESOLUTION = "resolution"  # the dashboards' variable choosing raw readings or a tier of means
+GRAFANA_INTERVAL = {1: "$__interval", 2: "v.windowPeriod"}  # a panel's bucket, as Grafana fills it in
 
 
 def _flux_source(
@@ -177,10 +178,9 @@ def host_query(
 ) -> str:
     """A host metric (stack/host.py) over Grafana's time range: `function` of each `every`
     window (Grafana's macro for panels), or of the whole range (None, for an alert rule); a
-    running total as its increase per window instead, when windowed. fill: InfluxQL's, for empty windows (a
-    panel's gap is null; an alert's reduction wants none)."""
-    v1 = influx.version == 1
-    if v1:
+    running total as its increase per window instead, when windowed. fill: InfluxQL's, for
+    empty windows (a panel's gap is null; an alert's reduction wants none)."""
+    if influx.version == 1:
         field = influxql_identifier(metric.field)
         increase = metric.counter and every
         selected = f"non_negative_difference(max({field}))" if increase else f"{function}({field})"
