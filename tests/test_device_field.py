@@ -292,12 +292,15 @@ def test_the_t_sim7600_is_powered_up_as_the_vendor_does(field, language):
 
 QUEUE_AND_BACKOFF = r"""
 #include <stdio.h>
+#include <string.h>
 #include "polysource_field.h"
 int main(void) {
     static ps_queue q;
     unsigned long r;
     for (int i = 1; i <= 6; i++) {
-        ps_reading reading = {0, (double)i, 0};
+        ps_reading reading;
+        memset(&reading, 0, sizeof reading);
+        reading.value = (double)i;
         ps_queue_push(&q, reading);
     }
     printf("queue %u %lu %g\n", (unsigned)q.count, q.dropped, ps_queue_peek(&q)->value);

@@ -17,7 +17,10 @@ NETWORK_WORDS = {
     NET_NO_DATA: "registered, but no data session (check the APN in secrets.py)",
     NET_NO_WIFI: "WiFi did not connect (SSID, password?)",
 }
-CLOCK_NOT_BEFORE = 1735689600  # 2025-01-01: below, the clock was never set (a board boots at 2000)
+# A time is believed only inside [2026-01-01, 25 years later]: a board boots at 2000, and a modem's
+# clock holds a default date until the network sets it (a SIM7600's 80/01/06 reads as 2080).
+CLOCK_NOT_BEFORE = 1767225600
+CLOCK_NOT_AFTER = CLOCK_NOT_BEFORE + 25 * 31556952
 NTP_DELTA = 2208988800  # 1900-01-01 to 1970-01-01
 # time.time() counts from 2000 on older MicroPython ports, from 1970 on newer ones.
 EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
@@ -31,6 +34,17 @@ QUEUE_LEN = 64  # readings kept while the broker is out of reach; oldest dropped
 
 def unix_now():
     return int(time.time()) + EPOCH_OFFSET
+
+
+def unix_ms_now():
+    """The board's clock in Unix ms: time.time_ns() where the port has it (ESP32 since 1.18)."""
+    if hasattr(time, "time_ns"):
+        return time.time_ns() // 1000000 + EPOCH_OFFSET * 1000
+    return unix_now() * 1000
+
+
+def plausible(unix_s):
+    return CLOCK_NOT_BEFORE <= unix_s <= CLOCK_NOT_AFTER
 
 
 def sntp_time(host, port=123, timeout=5):
@@ -73,10 +87,14 @@ class Field:
 
     def __init__(self, board, config, link):
         self.board = board
+        if hasattr(board, "tick"):
+            board.tick = self.tick
         self.config = config
         self.link = link
         self.session = None
-        self.queue = []  # (sensor index, value, ticks_ms when measured)
+        # (sensor index, value, Unix ms when measured, or None and the ticks_ms then): Unix time from
+        # the board's clock, never from a tick difference, which wraps (12.4 days on the ESP32)
+        self.queue = []
         self.dropped = 0
         self.modem_on = False
         self.clock_ticks = None  # ticks_ms when the clock was set, and the Unix ms then
@@ -87,6 +105,12 @@ class Field:
         self.failures = 0
         self.data_failures = 0
         self.attempts = 0
+
+    def tick(self):
+        """From inside a long wait of the board's: measure what is due."""
+        now = self.board.ticks_ms()
+        if self.last_read is None or time.ticks_diff(now, self.last_read) >= self.config.INTERVAL_S * 1000:
+            self.measure(now)
 
     def say(self, text):
         self.board.say("polysource: " + text)
@@ -157,12 +181,17 @@ class Field:
         self.data_failures = 0
         if self.clock_ticks is None:
             now = board.network_time()
-            if now < CLOCK_NOT_BEFORE:
+            if not plausible(now):
                 self.say("waiting for the network's time (TLS checks certificate dates against it)")
                 return self.failed()
             board.set_clock(now)
             self.clock_ticks = board.ticks_ms()
             self.clock_unix_ms = now * 1000
+            # Readings measured before: their time now, while their ticks are minutes old, not days.
+            self.queue = [
+                (i, v, at if at is not None else self.unix_ms_at(ticks), ticks)
+                for i, v, at, ticks in self.queue
+            ]
             self.say("clock set from the network: %d" % now)
         self.attempts += 1
         try:
@@ -184,11 +213,12 @@ class Field:
         return self.clock_unix_ms + time.ticks_diff(ticks, self.clock_ticks)
 
     def measure(self, now):
+        measured = unix_ms_now() if self.clock_ticks is not None else None
         for index in range(len(self.config.READINGS)):
             if len(self.queue) >= QUEUE_LEN:
                 self.queue.pop(0)
                 self.dropped += 1
-            self.queue.append((index, self.board.read_sensor(index), now))
+            self.queue.append((index, self.board.read_sensor(index), measured, now))
         self.last_read = now
         if self.dropped:
             self.say("the queue was full: %d oldest readings dropped" % self.dropped)
@@ -196,11 +226,13 @@ class Field:
 
     def publish_queued(self):
         while self.queue:
-            index, value, measured = self.queue[0]
+            index, value, measured, ticks = self.queue[0]
             self.board.feed()
-            sensor, topic, template, unit, decimals, low, high = self.config.READINGS[index]
+            sensor, topic, template, unit, decimals, low, high = self.config.READINGS[index][:7]
+            if measured is None:
+                measured = self.unix_ms_at(ticks)
             try:
-                payload = self.link.format_payload(template, decimals, value, self.unix_ms_at(measured))
+                payload = self.link.format_payload(template, decimals, value, measured)
             except self.link.LinkError as error:
                 self.say("%s: dropped" % error)
                 self.queue.pop(0)
@@ -233,7 +265,7 @@ class Field:
                 if not self.publish_queued():
                     self.drop_session()
                     self.failed()
-                elif time.ticks_diff(board.ticks_ms(), self.last_heard) >= self.config.KEEPALIVE_S * 500:
+                elif time.ticks_diff(board.ticks_ms(), self.last_heard) >= self.config.KEEPALIVE_S * 1000:
                     try:
                         self.session.ping()
                         self.last_heard = board.ticks_ms()

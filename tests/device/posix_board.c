@@ -35,8 +35,8 @@ typedef struct {
     int fd;
     double sequence;
     long long real_start;
-    unsigned long mono_start;
-    unsigned long last_fed;
+    ps_ms mono_start;
+    ps_ms last_fed;
     int once_failed;
 } host;
 
@@ -44,11 +44,11 @@ static host here;
 static int pwrkey_pin = -1;
 static unsigned char buffer[PS_MQTT_BUFFER];
 
-static unsigned long h_millis(void *ctx) {
+static ps_ms h_millis(void *ctx) {
     struct timespec t;
     (void)ctx;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return (unsigned long)(t.tv_sec * 1000 + t.tv_nsec / 1000000);
+    return (ps_ms)t.tv_sec * 1000 + (ps_ms)(t.tv_nsec / 1000000);
 }
 
 static void h_delay(void *ctx, unsigned long ms) {
@@ -85,7 +85,7 @@ static void set_state(const char *name, const char *value) {
 
 static void h_pin(void *ctx, int pin, int level) {
     char coverage[32];
-    printf("pin %d %d at %lu\n", pin, level, h_millis(ctx));
+    printf("pin %d %d at %llu\n", pin, level, h_millis(ctx));
     fflush(stdout);
     state("coverage", coverage, sizeof coverage);
     /* A hung modem comes back when its PWRKEY is pressed (released, for a held-key board). */
@@ -109,7 +109,8 @@ static int h_network_up(void *ctx) {
     return PS_NET_OK;
 }
 
-static long long h_network_time(void *ctx) {
+static long long h_network_time(void *ctx, int ask_ntp) {
+    (void)ask_ntp;
     return here.real_start + (long long)((h_millis(ctx) - here.mono_start) / 1000);
 }
 
@@ -198,9 +199,9 @@ static void h_say(void *ctx, const char *line) {
 }
 
 static void h_feed(void *ctx) {
-    unsigned long now = h_millis(ctx);
+    ps_ms now = h_millis(ctx);
     if (here.last_fed && now - here.last_fed > PS_TEST_WATCHDOG_MS) {
-        fprintf(stderr, "watchdog: not fed for %lu ms\n", now - here.last_fed);
+        fprintf(stderr, "watchdog: not fed for %llu ms\n", now - here.last_fed);
         abort();
     }
     here.last_fed = now;
@@ -215,7 +216,7 @@ static void h_reboot(void *ctx) {
 
 int main(int argc, char **argv) {
     static const ps_board_ops ops = {
-        NULL,        h_millis,  h_delay,      h_pin,   h_modem_answers, h_network_up, h_network_time,
+        NULL,        h_millis,  h_delay,      h_pin,   h_modem_answers, NULL,     h_network_up, h_network_time,
         h_set_clock, h_clock,   h_connect,    h_disconnect, h_read,     h_say,        h_feed,
         h_reboot,    &here.fd,  tcp_send,     tcp_recv,
     };
@@ -224,7 +225,9 @@ int main(int argc, char **argv) {
         PS_MQTT_PASSWORD, PS_KEEPALIVE_S, 5000, buffer, sizeof buffer,
     };
     static ps_field field;
-    unsigned long seconds, start;
+    static ps_queue queue;
+    unsigned long seconds;
+    ps_ms start;
     const char *real = getenv("PS_TEST_REAL_TIME");
     if (argc != 4) return 2;
     here.address = argv[1];
@@ -234,17 +237,18 @@ int main(int argc, char **argv) {
     seconds = strtoul(argv[2], NULL, 10);
     here.mono_start = h_millis(NULL);
     ps_field_setup(&field, &ops, &cfg);
+    ps_field_begin(&field, &queue);
     pwrkey_pin = field.power.pwrkey;
     start = h_millis(NULL);
     if (seconds == 0) { /* once: one reading per sensor, then out */
         ps_field_step(&field);
-        if (field.queue.count) {
-            fprintf(stderr, "not sent: %u readings queued\n", (unsigned)field.queue.count);
+        if (field.queue->count) {
+            fprintf(stderr, "not sent: %u readings queued\n", (unsigned)field.queue->count);
             return 1;
         }
         return 0;
     }
-    while (h_millis(NULL) - start < seconds * 1000UL) h_delay(NULL, ps_field_step(&field));
-    printf("queued %u\nattempts %lu\n", (unsigned)field.queue.count, field.attempts);
+    while (h_millis(NULL) - start < seconds * 1000ULL) h_delay(NULL, ps_field_step(&field));
+    printf("queued %u\nattempts %lu\n", (unsigned)field.queue->count, field.attempts);
     return 0;
 }

@@ -58,6 +58,10 @@ def mqtt_input(stack: Stack, stream: StreamFacts) -> MqttInput:
     )
 
 
+# The board's measured time, carried from the parser to the processor that stamps the reading with it.
+MEASURED_FIELD = "polysource_measured_ms"
+
+
 def render_telegraf(stack: Stack) -> str:
     rate = expected_rate(stack)
     limit = buffer_limit(rate)
@@ -77,4 +81,6 @@ def render_telegraf(stack: Stack) -> str:
         data_mount=paths.TELEGRAF_DATA_MOUNT,
         host=host,
         telegrafs=stack.inventory.telegraf.instances,
+        measured_field=MEASURED_FIELD,
+        timed_measurements=sorted({s.measurement for s in stack.streams.values() if s.time_path}),
     )

@@ -43,13 +43,13 @@ def _endpoint(broker: BrokerFacts) -> Endpoint:
     return next(e for e in broker.endpoints if e.transport in (Transport.TCP, Transport.TLS))
 
 
-def _payload_template(stream: StreamFacts, sensor_id: str, unit: str) -> str:
+def _payload_template(stream: StreamFacts, sensor_id: str, unit: str, timed: bool = True) -> str:
     payload: dict[str, object] = {}
     for path, value in (
         (stream.value_path, VALUE_MARK),
         (stream.sensor_path, sensor_id),
         (stream.unit_path, unit),
-        (stream.time_path, TIME_MARK),
+        (stream.time_path if timed else None, TIME_MARK),
     ):
         if path:
             *parents, last = path.split(".")
@@ -92,7 +92,10 @@ def _device(
         high = sensor.max if sensor.max is not None else low + 100.0
         topic = fill(stream.topic, {**device.tags, SENSOR: sensor_id})
         template = _payload_template(stream, sensor_id, sensor.unit)
-        readings.append(DeviceReading(sensor_id, topic, template, sensor.unit, sensor.decimals, low, high))
+        untimed = _payload_template(stream, sensor_id, sensor.unit, timed=False)
+        readings.append(
+            DeviceReading(sensor_id, topic, template, sensor.unit, sensor.decimals, low, high, untimed)
+        )
     secret = secrets.parse(password)
     assert secret is not None, "rules.py: a board has a password reference (its own or its client's)"
     credential = Credential(secrets.secret_or_text(user), secret)

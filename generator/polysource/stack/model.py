@@ -197,6 +197,7 @@ class DeviceReading:
     decimals: int
     low: float  # the range a board's placeholder reading moves in
     high: float
+    untimed_template: str  # the same JSON without the time: sent while the board has no trusted clock
 
 
 @dataclass(frozen=True)

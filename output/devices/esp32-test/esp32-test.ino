@@ -13,11 +13,17 @@
  */
 #include <Arduino.h>
 #include <esp_task_wdt.h>
+#include <esp_timer.h>
 #include <sys/time.h>
 #include <time.h>
 
 #include "polysource_config.h"
 #include "secrets.h"
+
+/* Every wait inside TinyGSM and TLS goes through here: readings are measured on time meanwhile,
+ * and the watchdog is fed while the step in progress is within its bound (PS_STEP_MAX_MS). */
+static void board_wait();
+#define TINY_GSM_YIELD() board_wait()
 
 #if PS_USE_WIFI
 #include <WiFi.h>
@@ -38,6 +44,14 @@ static_assert(sizeof(PS_MQTT_USERNAME) + sizeof(PS_MQTT_PASSWORD) + sizeof(PS_CL
               "the MQTT buffer is too small for this board's login: raise PS_MQTT_BUFFER in polysource_config.h");
 
 static unsigned char mqtt_buffer[PS_MQTT_BUFFER];
+static ps_field field;
+/* The readings not yet acknowledged, in RTC memory: kept through a watchdog or software reset. */
+RTC_NOINIT_ATTR static ps_queue kept_readings;
+
+static void board_wait() {
+    ps_field_tick(&field);
+    delay(0);
+}
 
 /* Replace with your sensor's reading (index into PS_READINGS). Until then: a test curve. */
 double read_sensor(size_t index) {
@@ -56,10 +70,11 @@ static int net_send(void *io, const unsigned char *buf, size_t len) {
 
 static int net_recv(void *io, unsigned char *buf, size_t len, unsigned timeout_ms) {
     Client *client = static_cast<Client *>(io);
-    unsigned long start = millis();
+    unsigned long start = millis(); /* 32 bits, but only a difference: safe across the wrap */
     while (!client->available()) {
         if (!client->connected()) return PS_IO_ERROR;
         if (millis() - start >= timeout_ms) return PS_IO_TIMEOUT;
+        board_wait();
         delay(5);
     }
     int got = client->read(buf, len);
@@ -68,7 +83,7 @@ static int net_recv(void *io, unsigned char *buf, size_t len, unsigned timeout_m
 
 /* --- the board's hands, for polysource_field ----------------------------------------------------- */
 
-static unsigned long hw_millis(void *) { return millis(); }
+static ps_ms hw_millis(void *) { return (ps_ms)(esp_timer_get_time() / 1000); /* 64 bits: no wrap */ }
 static void hw_delay(void *, unsigned long ms) { delay(ms); }
 static void hw_pin(void *, int pin, int level) {
     pinMode(pin, OUTPUT);
@@ -79,7 +94,12 @@ static void hw_say(void *, const char *line) { Serial.println(line); }
 static void hw_feed(void *) { esp_task_wdt_reset(); }
 static void hw_reboot(void *) { ESP.restart(); }
 static void hw_disconnect(void *) { net.stop(); }
+#if PS_USE_WIFI
 static int hw_connect(void *, const char *host, int port) { return net.connect(host, (uint16_t)port) ? 0 : -1; }
+#else
+/* 30 s for the socket to open (TinyGSM's default is 75 s). */
+static int hw_connect(void *, const char *host, int port) { return net.connect(host, (uint16_t)port, 30) ? 0 : -1; }
+#endif
 
 static void hw_set_clock(void *, long long unix_s) {
     struct timeval now = {(time_t)unix_s, 0};
@@ -89,6 +109,7 @@ static long long hw_clock(void *) { return (long long)time(NULL); }
 
 #if PS_USE_WIFI
 static int hw_modem_answers(void *) { return 1; }
+#define hw_modem_ready NULL
 static int hw_network_up(void *) {
     if (WiFi.status() == WL_CONNECTED) return PS_NET_OK;
     WiFi.begin(PS_SECRET_WIFI_SSID, PS_SECRET_WIFI_PASSWORD);
@@ -98,13 +119,20 @@ static int hw_network_up(void *) {
     }
     return WiFi.status() == WL_CONNECTED ? PS_NET_OK : PS_NET_NO_WIFI;
 }
-static long long hw_network_time(void *) {
+static long long hw_network_time(void *, int) {
     configTime(0, 0, "pool.ntp.org", "time.google.com");  /* SNTP over WiFi */
-    for (int i = 0; i < 20 && time(NULL) < PS_CLOCK_NOT_BEFORE; i++) delay(500);
+    for (int i = 0; i < 20 && !ps_time_plausible((long long)time(NULL), ps_build_time()); i++) delay(500);
     return (long long)time(NULL);
 }
 #else
 static int hw_modem_answers(void *) { return modem.testAT(1000) ? 1 : 0; }
+/* Echo off, error codes, and the operator's time switched on (AT+CTZU=1): until the network sets
+ * it, a SIMCom modem's clock holds a default date. */
+static void hw_modem_ready(void *) {
+    if (!modem.init(strlen(PS_SECRET_SIM_PIN) > 0 ? PS_SECRET_SIM_PIN : nullptr)) {
+        Serial.println("polysource: the modem answers AT but did not take its set-up (SIM?)");
+    }
+}
 static int hw_network_up(void *) {
     if (!modem.testAT(1000)) return PS_NET_MODEM_SILENT;
     if (modem.isGprsConnected()) return PS_NET_OK;
@@ -115,26 +143,25 @@ static int hw_network_up(void *) {
     if (!modem.gprsConnect(PS_SECRET_APN, PS_SECRET_APN_USER, PS_SECRET_APN_PASSWORD)) return PS_NET_NO_DATA;
     return PS_NET_OK;
 }
-/* The network's time, from the modem's clock (+CCLK, set by the operator's NITZ), or by NTP
- * through the modem where TinyGSM can ask it to. */
-static long long hw_network_time(void *) {
+
+/* The modem's clock (+CCLK: the operator's time once AT+CTZU=1 is on, else a default date), or,
+ * with ask_ntp, after asking an NTP server through the data session. The field loop decides what
+ * to believe (ps_time_plausible). */
+static long long hw_network_time(void *, int ask_ntp) {
     int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
     float tz = 0;
-    if (modem.getNetworkTime(&year, &month, &day, &hour, &minute, &second, &tz) && year >= 2025) {
-        return ps_unix_time(year, month, day, hour, minute, second, (int)(tz * 60));
-    }
 #ifdef TINY_GSM_MODEM_HAS_NTP
-    modem.NTPServerSync("pool.ntp.org", 0);
-    if (modem.getNetworkTime(&year, &month, &day, &hour, &minute, &second, &tz) && year >= 2025) {
-        return ps_unix_time(year, month, day, hour, minute, second, (int)(tz * 60));
-    }
+    if (ask_ntp && modem.NTPServerSync("pool.ntp.org", 0) != 0) return 0;
+#else
+    if (ask_ntp) return 0;
 #endif
-    return 0;
+    if (!modem.getNetworkTime(&year, &month, &day, &hour, &minute, &second, &tz)) return 0;
+    return ps_unix_time(year, month, day, hour, minute, second, (int)(tz * 60));
 }
 #endif
 
 static const ps_board_ops board = {
-    NULL,         hw_millis,   hw_delay,      hw_pin,   hw_modem_answers, hw_network_up, hw_network_time,
+    NULL,         hw_millis,   hw_delay,      hw_pin,   hw_modem_answers, hw_modem_ready, hw_network_up, hw_network_time,
     hw_set_clock, hw_clock,    hw_connect,    hw_disconnect, hw_read,   hw_say,        hw_feed,
     hw_reboot,    &net,        net_send,      net_recv,
 };
@@ -142,7 +169,6 @@ static const ps_link_config link_config = {
     PS_BROKER_HOST, PS_USE_TLS, PS_CA_DER, sizeof PS_CA_DER, 0, PS_CLIENT_ID, PS_MQTT_USERNAME,
     PS_MQTT_PASSWORD, PS_KEEPALIVE_S, PS_TIMEOUT_MS, mqtt_buffer, sizeof mqtt_buffer,
 };
-static ps_field field;
 
 void setup() {
     Serial.begin(115200);
@@ -166,6 +192,7 @@ void setup() {
     Serial1.begin(PS_MODEM_BAUD, SERIAL_8N1, PS_MODEM_RX, PS_MODEM_TX);
 #endif
     ps_field_setup(&field, &board, &link_config);
+    ps_field_begin(&field, &kept_readings);
 }
 
 void loop() { delay(ps_field_step(&field)); }

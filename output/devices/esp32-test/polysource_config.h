@@ -206,9 +206,10 @@ static const char PS_CA_PEM[] =
     "/q4AaOeMSQ+2b1tbFfLn\012"
     "-----END CERTIFICATE-----\012";
 
-/* What the board reads and publishes: topic, and the stream's JSON with %s where the value goes, %t the time it was measured (Unix ms). */
+/* What the board reads and publishes: topic, and the stream's JSON with %s where the value goes, %t the time it was measured (Unix ms);
+ * then the same JSON without the time, sent while the board has no clock it trusts (the Pi stamps it). */
 static const ps_reading_out PS_READINGS[] = {
-    {"polysource/capteurs", "{\"valeur\": %s, \"idCapteur\": \"Test_4G\", \"unite\": \"m\", \"horodatage\": %t}", 1}, /* Test_4G (m) */
+    {"polysource/capteurs", "{\"valeur\": %s, \"idCapteur\": \"Test_4G\", \"unite\": \"m\", \"horodatage\": %t}", "{\"valeur\": %s, \"idCapteur\": \"Test_4G\", \"unite\": \"m\"}", 1}, /* Test_4G (m) */
 };
 /* Each sensor's range, for the test curve read_sensor() draws until it reads the real sensor. */
 static const float PS_READING_RANGE[][2] = {

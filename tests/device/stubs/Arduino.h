@@ -10,6 +10,7 @@
 #define LOW 0
 #define OUTPUT 1
 #define SERIAL_8N1 0x800001c
+#define RTC_NOINIT_ATTR __attribute__((section(".rtc_noinit")))
 unsigned long millis();
 void delay(unsigned long ms);
 void pinMode(uint8_t pin, uint8_t mode);

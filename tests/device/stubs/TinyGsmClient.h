@@ -32,6 +32,7 @@ class TinyGsmClient : public Client {
   public:
     explicit TinyGsmClient(TinyGsm &modem, uint8_t mux = 0);
     int connect(const char *host, uint16_t port) override;
+    int connect(const char *host, uint16_t port, int timeout_s);
     size_t write(const uint8_t *buf, size_t size) override;
     int available() override;
     int read(uint8_t *buf, size_t size) override;

@@ -29,6 +29,7 @@ class Board:
         self.uart = None
         self.ppp = None  # one PPP object for the board's life, brought up and down
         self.wlan = None
+        self.tick = None  # the field loop's: measures what is due during a long wait
 
     ticks_ms = staticmethod(time.ticks_ms)
     sleep_ms = staticmethod(time.sleep_ms)
@@ -75,6 +76,22 @@ class Board:
                     return None
         return None
 
+    def leave_data_mode(self):
+        """A modem leaves data mode on "+++" alone, with a second of silence before and after (its
+        escape guard time): "+++" followed by CR LF is data, and the modem stays in data mode."""
+        self.pause_ms(1100)
+        self.uart.write(b"+++")
+        self.pause_ms(1100)
+        self.at("AT", timeout_ms=1000)
+
+    def pause_ms(self, ms):
+        """A wait in slices, readings measured on time meanwhile (the field loop's tick)."""
+        while ms > 0:
+            time.sleep_ms(min(ms, 100))
+            ms -= 100
+            if self.tick is not None:
+                self.tick()
+
     def modem_answers(self):
         return self.at("AT", timeout_ms=1000) is not None
 
@@ -104,7 +121,7 @@ class Board:
             return field.NET_OK
         if self.ppp is not None:
             self.ppp.active(False)  # hang up: the UART carries AT commands again
-            self.at("+++", timeout_ms=1500)
+            self.leave_data_mode()
         if not self.modem_answers():
             return field.NET_MODEM_SILENT
         if secrets.SIM_PIN:

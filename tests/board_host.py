@@ -1,0 +1,132 @@
+"""The rendered sketch, built and run on this host with its real libraries: TinyGSM 0.12.0 and
+ArduinoCore-API 1.5.2 from ../shared/vendor (never copied into the repository), Debian's mbedTLS,
+and the ESP32 shims of tests/device/esp32. Its UART is a pty to the AT-command modem emulator
+(tests/device/modem.py), whose sockets reach the real broker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT
+from services import require
+
+VENDOR = ROOT.parent / "shared" / "vendor"
+TINYGSM = VENDOR / "tinygsm-0.12.0" / "src"
+ARDUINO_API = VENDOR / "arduinocore-api-1.5.2"
+SHIMS = ROOT / "tests" / "device" / "esp32"
+
+
+def require_vendor() -> None:
+    """The board's libraries are third-party source kept beside the project, not in it: a user's
+    clone has no ../shared, and these tests skip there (CI has it)."""
+    if not (TINYGSM / "TinyGsmClient.h").exists() or not (ARDUINO_API / "api" / "ArduinoAPI.h").exists():
+        pytest.skip(
+            f"the board's real libraries are not here: {VENDOR} (TinyGSM 0.12.0, ArduinoCore-API 1.5.2)"
+        )
+    require(
+        shutil.which("g++") is not None and Path("/usr/include/mbedtls/ssl.h").exists(), "g++, libmbedtls-dev"
+    )
+
+
+def _flags() -> list[str]:
+    api = ARDUINO_API / "api"
+    return [
+        "-O1", "-g", "-std=gnu++17", "-DARDUINO=10819", f"-I{SHIMS}",
+        "-isystem", str(ARDUINO_API), "-isystem", str(api / "deprecated"), "-isystem", str(TINYGSM),
+    ]  # fmt: skip
+
+
+def build_core(folder: Path) -> list[Path]:
+    """ArduinoCore-API and the ESP32 shims, compiled once for every board of a test session."""
+    objects = []
+    for source in ("arduino_api.cpp", "esp32_host.cpp", "host_main.cpp"):
+        target = folder / (source + ".o")
+        if not target.exists():
+            subprocess.run(["g++", "-c", *_flags(), "-o", str(target), str(SHIMS / source)], check=True,
+                           capture_output=True, text=True)  # fmt: skip
+        objects.append(target)
+    return objects
+
+
+def build_sketch(board: Path, core: list[Path], *defines: str) -> Path:
+    """The board folder polysource rendered (sketch, polysource_*.c, config, secrets.h), as the
+    Arduino IDE would build it, -Wall -Wextra -Werror on polysource's own files."""
+    sketch = next(board.glob("*.ino"))
+    build = board / "host-build"
+    build.mkdir(exist_ok=True)
+    warnings = ["-Wall", "-Wextra", "-Werror"]
+    steps = [
+        ["g++", "-c", *_flags(), *warnings, *defines, f"-I{board}", "-x", "c++", str(sketch),
+         "-o", str(build / "sketch.o")],
+        ["gcc", "-c", "-O1", "-g", "-std=c99", "-pedantic", *warnings, *defines, f"-I{board}",
+         str(board / "polysource_field.c"), "-o", str(build / "field.o")],
+        ["gcc", "-c", "-O1", "-g", "-std=c99", "-pedantic", *warnings, *defines, f"-I{board}",
+         str(board / "polysource_link.c"), "-o", str(build / "link.o")],
+    ]  # fmt: skip
+    for step in steps:
+        result = subprocess.run(step, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    binary = build / "board"
+    subprocess.run(
+        ["g++", "-o", str(binary), *map(str, core), str(build / "sketch.o"), str(build / "field.o"),
+         str(build / "link.o"), "-lmbedtls", "-lmbedx509", "-lmbedcrypto", "-lpthread", "-lm"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return binary
+
+
+class HostBoard:
+    """A running board: its serial monitor in `out`, its RTC memory and pins in files."""
+
+    def __init__(self, binary: Path, tty: str, folder: Path, scale: float, uptime_ms: int = 0):
+        self.folder = folder
+        self.scale = scale
+        self.pins = folder / "pins.log"
+        self.rtc = folder / "rtc.bin"
+        self.watchdog = folder / "watchdog.log"
+        self.log = folder / "serial.log"
+        env = {
+            **os.environ,
+            "PS_MODEM_TTY": tty,
+            "PS_TIME_SCALE": str(scale),
+            "PS_UPTIME_MS": str(uptime_ms),
+            "PS_RTC_FILE": str(self.rtc),
+            "PS_PINS_LOG": str(self.pins),
+            "PS_WDT_LOG": str(self.watchdog),
+        }
+        self.serial = open(self.log, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen([str(binary)], env=env, stdout=self.serial, stderr=subprocess.STDOUT)
+
+    @property
+    def out(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def press_reset(self) -> None:
+        """The EN button, or a watchdog: RAM lost, RTC memory kept, the modem left as it was."""
+        self.process.send_signal(signal.SIGUSR1)
+
+    def longest_unfed_ms(self) -> int:
+        return int(self.watchdog.read_text()) if self.watchdog.exists() else 0
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.serial.close()
+        return self.out
+
+
+def field_sleep(seconds: float, scale: float) -> None:
+    """Wait `seconds` of the board's field time."""
+    time.sleep(seconds / scale)

@@ -1,0 +1,208 @@
+"""The seed's board over months, as built for the ESP32 but run here: the rendered sketch with the
+real TinyGSM 0.12.0 and ArduinoCore-API 1.5.2 (../shared/vendor), Debian's mbedTLS and ESP32 shims
+(tests/device/esp32), its UART a pty to a SIM7600 AT-command emulator (tests/device/modem.py) whose
+sockets reach the real Mosquitto through a TLS front that wants the broker's name (as HiveMQ Cloud's
+edge does); Telegraf stores what arrives in the real InfluxDB.
+
+Time: the board's clock runs SCALE times the host's (PS_TIME_SCALE): its 10 s reading interval, its
+TinyGSM time-outs, its backoffs, its watchdog and the emulator's delays all in field seconds, so a
+3-minute coverage loss takes 18 s here. Uptime may start at days (PS_UPTIME_MS).
+
+Skipped, naming it, where ../shared/vendor is absent (a user's clone); CI has it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from board_host import HostBoard, build_core, build_sketch, field_sleep, require_vendor
+from device.modem import Modem, Scenario
+from test_device import BOARD, board_broker
+from test_device_field import readings
+
+from conftest import seed_inventory
+from helpers import run_cli, write_inventory
+from services import SniFront, wait_for
+
+SCALE = 10.0
+INTERVAL_S = 10
+DAY_MS = 86_400_000
+SEED_DEVICE = f"""\
+devices:
+  esp32-test:
+    stream: capteurs
+    sensors: [Test_4G]
+    username: {BOARD["user"]}
+    password: ${{BOARD_PASSWORD}}
+    board: lilygo-t-sim7600
+    apn: ${{SIM_APN}}
+    interval: {INTERVAL_S}s
+"""
+
+
+def board_inventory(mosquitto) -> str:
+    """The seed's inventory with its board, readings stamped by the board (time: horodatage)."""
+    text = seed_inventory(mosquitto).replace(
+        "format: {value: valeur, sensor: idCapteur, unit: unite}",
+        "format: {value: valeur, sensor: idCapteur, unit: unite, time: horodatage}",
+    )
+    return (
+        text.replace("unit: m, min: 0", f"unit: m, decimals: 3, min: 0, interval: {INTERVAL_S}s")
+        + SEED_DEVICE
+    )
+
+
+def render(folder: Path, text: str, ca: Path) -> Path:
+    shutil.copy(ca, folder / "ca.pem")
+    inventory = write_inventory(folder, text)
+    result = run_cli("render", "-i", str(inventory), "-o", str(folder / "output"))
+    assert result.exit_code == 0, result.output
+    board = folder / "output" / "devices" / "esp32-test"
+    password = BOARD["password"].replace("\\", "\\\\").replace('"', '\\"')
+    secrets = {"PASSWORD": password, "APN": "internet", "APN_USER": "", "APN_PASSWORD": "", "SIM_PIN": ""}
+    (board / "secrets.h").write_text("".join(f'#define PS_SECRET_{k} "{v}"\n' for k, v in secrets.items()))
+    return board
+
+
+@pytest.fixture(scope="session")
+def core(tmp_path_factory) -> list[Path]:
+    require_vendor()
+    return build_core(tmp_path_factory.mktemp("esp32-core"))
+
+
+@pytest.fixture
+def broker(tmp_path_factory, certs):
+    broker = board_broker(tmp_path_factory.mktemp("tinygsm-broker"), certs, persistence=True)
+    yield broker
+    broker.stop()
+
+
+class Field:
+    """One board in the field: the rendered sketch built, the modem, the front, Telegraf running."""
+
+    def __init__(self, folder: Path, binary: Path, front: SniFront):
+        self.folder, self.binary, self.front = folder, binary, front
+        self.modem: Modem | None = None
+        self.board: HostBoard | None = None
+
+    def start(self, scenario: Scenario | None = None, uptime_ms: int = 0) -> HostBoard:
+        self.modem = Modem(
+            ("127.0.0.1", self.front.port), SCALE, scenario or Scenario(), self.folder / "pins.log"
+        )
+        self.board = HostBoard(self.binary, self.modem.path, self.folder, SCALE, uptime_ms)
+        return self.board
+
+    def sleep(self, field_s: float) -> None:
+        field_sleep(field_s, SCALE)
+
+    def published(self) -> list[str]:
+        assert self.board is not None
+        return [
+            line for line in self.board.out.splitlines() if line.startswith("polysource: polysource/capteurs")
+        ]
+
+    def stop(self) -> str:
+        out = self.board.stop() if self.board else ""
+        if self.modem:
+            self.modem.stop()
+        return out
+
+
+@pytest.fixture
+def field(tmp_path, broker, certs, influxdb, make_pipeline, core) -> Iterator[Field]:
+    text = board_inventory(broker)
+    telegraf = make_pipeline(text=text)
+    telegraf.broker = broker
+    telegraf.start()
+    front = SniFront(certs, broker.plain_port)
+    folder = tmp_path / "board"
+    folder.mkdir()
+    binary = build_sketch(render(folder, text, certs.ca), core)
+    # The front's certificate is valid from the second it was made: a board whose clock the network
+    # sets within that second is just before it (a real broker's certificate is not seconds old).
+    time.sleep(max(0.0, front.created + 2 - time.time()))
+    run = Field(folder, binary, front)
+    yield run
+    run.stop()
+    front.stop()
+
+
+def stored_times(influxdb) -> list[float]:
+    return sorted(at for _, at in readings(influxdb))
+
+
+def test_the_sketch_reaches_the_broker_through_tinygsm_with_each_readings_measured_time(field, influxdb):
+    started = time.time()
+    board = field.start(Scenario(powered=False, boot_s=12, pwrkey_pin=4))
+    wait_for(lambda: len(field.published()) >= 4, 120 / SCALE * 10, "four readings acknowledged")
+    out = field.stop()
+    assert "AT+CTZU=1" in field.modem.commands("AT+CTZU"), (
+        "network time switched on, as TinyGSM's init() does"
+    )
+    assert field.modem.power_ups == 1, f"the modem was powered up by its PWRKEY: {out}"
+    assert "clock set from the network" in out, out
+    times = stored_times_wait(influxdb, 4)
+    # Field time runs SCALE times the host's: readings measured during the modem's 12 s boot are
+    # stamped that much field time before the clock was set.
+    assert all(started - 30 < at < time.time() + 600 for at in times), times
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert all(INTERVAL_S - 1.5 <= gap <= INTERVAL_S + 1.5 for gap in gaps[:3]), (
+        f"measured every 10 s: {gaps}"
+    )
+    assert board.longest_unfed_ms() < 60_000, "the watchdog was fed within half its limit"
+
+
+def stored_times_wait(influxdb, count: int) -> list[float]:
+    wait_for(lambda: len(readings(influxdb)) >= count, 30, f"{count} readings in InfluxDB")
+    return stored_times(influxdb)
+
+
+def test_a_modem_clock_at_its_default_date_is_not_believed_and_ntp_sets_it(field, influxdb):
+    """No network time (NITZ): the SIM7600's clock says 80/01/06, which TinyGSM reads as 2080."""
+    field.start(Scenario(powered=True, boot_s=0, nitz=False))
+    wait_for(lambda: len(field.published()) >= 2, 30, "two readings acknowledged")
+    out = field.stop()
+    assert "the modem's clock says 3471" in out, out  # 2080-01-06, refused
+    assert field.modem.commands("AT+CNTP"), "NTP asked through the modem"
+    assert "clock set from the network" in out, out
+    for at in stored_times_wait(influxdb, 2):
+        assert abs(at - time.time()) < 600, f"a reading stored at {time.gmtime(at).tm_year}: {out}"
+
+
+def test_readings_queued_at_a_reset_are_delivered_after_it(field, influxdb):
+    """Readings wait in RTC memory: a reset (the EN button, a watchdog) with no coverage keeps them."""
+    board = field.start(Scenario(powered=True, boot_s=0))
+    wait_for(lambda: len(field.published()) >= 2, 30, "the first readings acknowledged")
+    field.modem.lose_coverage()
+    field.front.cut()
+    field.sleep(45)  # four readings or more, queued
+    board.press_reset()
+    field.sleep(25)  # two more, after the reset, still without coverage
+    field.front.restore()
+    field.modem.regain_coverage()
+    field.sleep(60)
+    out = field.stop()
+    assert "readings kept through the reset" in out, out
+    values = [float(line.split('"valeur": ')[1].split(",")[0]) for line in field.published()]
+    assert len(values) >= 8, out
+    wait_for(lambda: len(readings(influxdb)) >= len(values), 30, "every acknowledged reading stored")
+    times = stored_times(influxdb)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert max(gaps) <= INTERVAL_S + 6, f"readings lost at the reset, or stamped at arrival: {gaps}\n{out}"
+
+
+@pytest.mark.parametrize("uptime_days", [25, 49.71])
+def test_days_of_uptime_stamp_readings_right(field, influxdb, uptime_days):
+    """A 32-bit millis() wraps after 49.7 days, and a signed difference of it after 24.8."""
+    started = time.time()
+    field.start(Scenario(powered=True, boot_s=0), uptime_ms=int(uptime_days * DAY_MS))
+    wait_for(lambda: len(field.published()) >= 5, 60, "five readings acknowledged")
+    out = field.stop()
+    times = stored_times_wait(influxdb, 5)
+    assert all(started - 30 < at < time.time() + 600 for at in times), f"{times}\n{out}"
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert all(INTERVAL_S - 1.5 <= gap <= INTERVAL_S + 1.5 for gap in gaps), gaps
