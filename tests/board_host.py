@@ -116,6 +116,8 @@ class HostBoard:
         return int(self.watchdog.read_text()) if self.watchdog.exists() else 0
 
     def stop(self) -> str:
+        if self.serial.closed:
+            return self.out
         if self.process.poll() is None:
             self.process.terminate()
             try:

@@ -112,8 +112,8 @@ class Field:
         return out
 
 
-@pytest.fixture
-def field(tmp_path, broker, certs, influxdb, make_pipeline, core) -> Iterator[Field]:
+def start_field(tmp_path, broker, certs, make_pipeline, core, *defines: str) -> Field:
+    """Telegraf on the broker, a TLS front for the board, and the board's sketch built."""
     text = board_inventory(broker)
     telegraf = make_pipeline(text=text)
     telegraf.broker = broker
@@ -121,14 +121,19 @@ def field(tmp_path, broker, certs, influxdb, make_pipeline, core) -> Iterator[Fi
     front = SniFront(certs, broker.plain_port)
     folder = tmp_path / "board"
     folder.mkdir()
-    binary = build_sketch(render(folder, text, certs.ca), core)
+    binary = build_sketch(render(folder, text, certs.ca), core, *defines)
     # The front's certificate is valid from the second it was made: a board whose clock the network
     # sets within that second is just before it (a real broker's certificate is not seconds old).
     time.sleep(max(0.0, front.created + 2 - time.time()))
-    run = Field(folder, binary, front)
+    return Field(folder, binary, front)
+
+
+@pytest.fixture
+def field(tmp_path, broker, certs, influxdb, make_pipeline, core) -> Iterator[Field]:
+    run = start_field(tmp_path, broker, certs, make_pipeline, core)
     yield run
     run.stop()
-    front.stop()
+    run.front.stop()
 
 
 def stored_times(influxdb) -> list[float]:
@@ -206,3 +211,74 @@ def test_days_of_uptime_stamp_readings_right(field, influxdb, uptime_days):
     assert all(started - 30 < at < time.time() + 600 for at in times), f"{times}\n{out}"
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert all(INTERVAL_S - 1.5 <= gap <= INTERVAL_S + 1.5 for gap in gaps), gaps
+
+
+def test_with_no_network_time_and_ntp_blocked_the_board_connects_and_the_pi_stamps_its_readings(
+    tmp_path, broker, certs, influxdb, make_pipeline, core
+):
+    """No NITZ, NTP blocked by the APN: within minutes the board connects (chain and name checked,
+    not dates), its readings go without their time and are stored at arrival; once a time comes,
+    they carry it again."""
+    run = start_field(tmp_path, broker, certs, make_pipeline, core, "-DPS_CLOCK_RETRY_MS=60000UL")
+    try:
+        run.start(Scenario(powered=True, boot_s=0, nitz=False, ntp=False))
+        wait_for(lambda: any("horodatage" not in line for line in run.published()), 60, "an untimed reading")
+        untimed_at = time.time()
+        assert "no trusted time after 180 s" in run.board.out, run.board.out
+        run.modem.scenario.ntp = True  # the APN lets NTP through now
+        wait_for(lambda: "horodatage" in (run.published() or [""])[-1], 30, "a reading with its time again")
+        out = run.stop()
+    finally:
+        run.stop()
+        run.front.stop()
+    untimed = [line for line in run.published() if "horodatage" not in line]
+    assert len(untimed) >= 1, out
+    times = stored_times_wait(influxdb, len(run.published()))
+    assert any(abs(at - untimed_at) < 15 for at in times), f"an untimed reading stored at arrival: {times}"
+    assert "clock set from the network" in out, out
+
+
+def test_coverage_lost_for_three_minutes_loses_no_reading_and_keeps_the_schedule(field, influxdb):
+    field.start(Scenario(powered=True, boot_s=0))
+    wait_for(lambda: len(field.published()) >= 2, 30, "the first readings acknowledged")
+    field.modem.lose_coverage()
+    field.front.cut()
+    field.sleep(180)
+    field.front.restore()
+    field.modem.regain_coverage()
+    field.sleep(150)
+    out = field.stop()
+    measured = [int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published()]
+    assert len(measured) == len(set(measured)), "a reading published twice as two readings"
+    measured.sort()
+    gaps = [(b - a) / 1000 for a, b in zip(measured, measured[1:], strict=False)]
+    assert len(measured) >= 30 and max(gaps) <= 15, f"measured late during the coverage loss: {gaps}\n{out}"
+    stored = stored_times_wait(influxdb, len(measured))
+    assert len(stored) == len(measured), "each reading stored once, at its own time"
+
+
+def test_a_slow_attach_never_starves_the_watchdog_nor_the_schedule(field, influxdb):
+    """NETOPEN answered after 70 s, CIPOPEN after 14 s, 4 s of round trip on every byte."""
+    board = field.start(Scenario(powered=True, boot_s=0, netopen_s=70, cipopen_s=14, rtt_s=4))
+    wait_for(lambda: len(field.published()) >= 3, 60, "readings acknowledged over a slow link")
+    out = field.stop()
+    assert board.longest_unfed_ms() <= 60_000, f"the watchdog went unfed {board.longest_unfed_ms()} ms: {out}"
+    measured = sorted(int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published())
+    gaps = [(b - a) / 1000 for a, b in zip(measured, measured[1:], strict=False)]
+    assert max(gaps) <= 15, f"readings measured late while the modem attached: {gaps}"
+
+
+def test_a_30_s_blip_keeps_the_tls_session(field, influxdb):
+    """Coverage lost for 30 s: the PUBACK is late, the reading goes again (DUP) on the same session:
+    no second TCP connection, no second TLS handshake (about 3 KB over cellular)."""
+    field.start(Scenario(powered=True, boot_s=0))
+    wait_for(lambda: len(field.published()) >= 2, 30, "the first readings acknowledged")
+    field.modem.lose_coverage()
+    field.sleep(30)
+    field.modem.regain_coverage()
+    field.sleep(60)
+    out = field.stop()
+    assert len(field.modem.commands("# connected")) == 1, f"a new connection for a 30 s blip: {out}"
+    measured = [int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published()]
+    assert len(measured) >= 8, out
+    assert len(stored_times_wait(influxdb, len(set(measured)))) == len(set(measured))

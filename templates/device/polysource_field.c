@@ -295,9 +295,16 @@ static int link_up(ps_field *f) {
     }
     f->linked = 1;
     f->failures = 0;
-    f->last_sent_ms = now_ms(f);
+    f->last_sent_ms = f->last_heard_ms = now_ms(f);
+    f->resend_seq = 0;
     snprintf(f->line, sizeof f->line, "polysource: connected to %s", cfg.host);
     say(f, f->line);
+    return 0;
+}
+
+static int ping_broker(ps_field *f) {
+    if (ps_link_ping(&f->link) != 0) return -1;
+    f->last_heard_ms = now_ms(f);
     return 0;
 }
 
@@ -346,6 +353,8 @@ void ps_field_tick(ps_field *f) {
     f->ticking = 0;
 }
 
+/* 0: every queued reading acknowledged; 1: a PUBACK is overdue but the session lives (the reading
+ * goes again, DUP, at the next step); -1: the session is gone. */
 static int publish_queued(ps_field *f) {
     ps_reading *head;
     char payload[PS_PAYLOAD_MAX];
@@ -361,12 +370,16 @@ static int publish_queued(ps_field *f) {
             ps_queue_pop(f->queue);
             continue;
         }
-        if (ps_link_publish(&f->link, out->topic, payload, f->qos) != 0) {
-            snprintf(f->line, sizeof f->line, "polysource: %s (%u readings kept)", f->link.error,
-                     (unsigned)f->queue->count);
+        if (ps_link_publish(&f->link, out->topic, payload, f->qos, f->resend_seq == r.seq) != 0) {
+            int alive = f->link.timed_out && now_ms(f) - f->last_heard_ms < f->link_cfg->keepalive_s * 1000ULL;
+            snprintf(f->line, sizeof f->line, "polysource: %s (%u readings kept%s)", f->link.error,
+                     (unsigned)f->queue->count, alive ? "; sent again on the same session" : "");
             say(f, f->line);
-            return -1; /* not acknowledged: it stays queued, sent again after reconnecting */
+            f->resend_seq = alive ? r.seq : 0;
+            return alive ? 1 : -1; /* not acknowledged: it stays queued */
         }
+        f->resend_seq = 0;
+        f->last_heard_ms = now_ms(f);
         snprintf(f->line, sizeof f->line, "polysource: %s %s", out->topic, payload);
         say(f, f->line);
         head = ps_queue_peek(f->queue);
@@ -386,6 +399,7 @@ void ps_field_begin(ps_field *f, ps_queue *queue) {
 
 unsigned long ps_field_step(ps_field *f) {
     ps_ms now = now_ms(f), next, until_read;
+    int published;
     ps_ms keepalive_ms = f->link_cfg->keepalive_s * 1000ULL; /* a ping only when nothing else was sent */
     feed(f);
     f->busy_since = now;
@@ -405,10 +419,12 @@ unsigned long ps_field_step(ps_field *f) {
             next = f->retry_at_ms > now_ms(f) ? f->retry_at_ms - now_ms(f) : 0;
         } else if (f->dates_unchecked && now_ms(f) >= f->next_time_try && ask_time_again(f)) {
             next = 0; /* the clock is trusted again: readings carry their time from now on */
-        } else if (publish_queued(f) != 0) {
+        } else if ((published = publish_queued(f)) < 0) {
             link_down(f);
             next = failed(f, 0);
-        } else if (now_ms(f) - f->last_sent_ms >= keepalive_ms && ps_link_ping(&f->link) != 0) {
+        } else if (published > 0) {
+            next = 0; /* the overdue reading again, now */
+        } else if (now_ms(f) - f->last_sent_ms >= keepalive_ms && ping_broker(f) != 0) {
             snprintf(f->line, sizeof f->line, "polysource: %s", f->link.error);
             say(f, f->line);
             link_down(f);

@@ -129,7 +129,8 @@ typedef struct {
     int linked, modem_on, clock_set;
     ps_ms clock_millis;          /* uptime when the clock was set */
     long long clock_unix_ms;     /* the Unix time then */
-    ps_ms last_read_ms, last_sent_ms, retry_at_ms;
+    ps_ms last_read_ms, last_sent_ms, last_heard_ms, retry_at_ms;
+    unsigned long resend_seq;    /* the reading whose PUBACK is overdue: sent again with DUP (0: none) */
     ps_ms busy_since;            /* a step is running since (0: none): ps_field_tick feeds the
                                     watchdog only while it is within PS_STEP_MAX_MS */
     int has_read, waiting, ticking;

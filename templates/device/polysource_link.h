@@ -64,12 +64,15 @@ typedef struct {
     char error[160]; /* why the last call failed, in words */
     int refused;     /* 1: the broker refused this board's account or certificate: retrying soon won't help */
     int clock_wrong; /* 1: a certificate's dates do not fit the board's clock */
+    int timed_out;   /* 1: the last call failed only for want of an answer in time (nothing half read) */
 } ps_link;
 
 /* TLS handshake (when cfg->tls), then MQTT CONNECT. 0, or -1 with link->error set. */
 int ps_link_open(ps_link *link, const ps_link_config *cfg, void *io, ps_send_fn send, ps_recv_fn recv);
-/* PUBLISH; with QoS 1, waits for the broker's PUBACK. 0, or -1 with link->error set. */
-int ps_link_publish(ps_link *link, const char *topic, const char *payload, int qos);
+/* PUBLISH; with QoS 1, waits for the broker's PUBACK. 0, or -1 with link->error set (and
+ * link->timed_out when no answer came in time). again: the same reading once more, on the same
+ * session, with the same packet id and DUP set, after a PUBACK that did not come in time. */
+int ps_link_publish(ps_link *link, const char *topic, const char *payload, int qos, int again);
 /* PINGREQ/PINGRESP, to keep the session within its keepalive. */
 int ps_link_ping(ps_link *link);
 /* DISCONNECT (best effort) and free the TLS state. */

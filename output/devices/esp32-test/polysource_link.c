@@ -67,6 +67,7 @@ static int read_exact(ps_link *link, unsigned char *buf, size_t len, const char 
         if (n == PS_IO_TIMEOUT) {
             snprintf(link->error, sizeof link->error, "no %s from the broker within %u ms", waiting_for,
                      link->cfg.timeout_ms);
+            if (done == 0) link->timed_out = 1; /* nothing half read: the session may well go on */
             return -1;
         }
         if (n <= 0) {
@@ -283,41 +284,65 @@ int ps_link_open(ps_link *link, const ps_link_config *cfg, void *io, ps_send_fn 
     link->io = io;
     link->send = send;
     link->recv = recv;
-    link->packet_id = 1;
+    link->packet_id = 0;
     if (cfg->buffer_len < 16) return fail(link, "the MQTT buffer is too small");
     if (cfg->tls && tls_handshake(link) != 0) return -1;
     return mqtt_connect(link);
 }
 
-int ps_link_publish(ps_link *link, const char *topic, const char *payload, int qos) {
+/* Waits for the packet `type` (PUBACK with packet id `id`, or PINGRESP): an acknowledgement that
+ * arrives late, for a PUBLISH sent again since, or a late PINGRESP, is read and passed over. */
+static int await_packet(ps_link *link, unsigned char type, unsigned short id, const char *waiting_for) {
+    unsigned char head[2], ack_id[2];
+    for (;;) {
+        if (read_exact(link, head, 2, waiting_for) != 0) return -1;
+        if (head[0] == 0xD0 && head[1] == 0) {
+            if (type == 0xD0) return 0;
+            continue; /* a late PINGRESP */
+        }
+        if (head[0] != 0x40 || head[1] != 2) break;
+        link->timed_out = 0;
+        if (read_exact(link, ack_id, 2, waiting_for) != 0) {
+            link->timed_out = 0; /* half a packet read: the session is out of step */
+            return -1;
+        }
+        if (type == 0x40 && ack_id[0] == (id >> 8) && ack_id[1] == (id & 0xff)) return 0;
+        /* a late PUBACK, for a reading already acknowledged */
+    }
+    snprintf(link->error, sizeof link->error, "the broker answered with something else than a %s", waiting_for);
+    return -1;
+}
+
+int ps_link_publish(ps_link *link, const char *topic, const char *payload, int qos, int again) {
     unsigned char *body = link->cfg.buffer + 5;
     size_t topic_len = strlen(topic), payload_len = strlen(payload);
     size_t n = 0;
-    unsigned short id = link->packet_id;
-    unsigned char ack[4];
+    unsigned short id;
+    link->timed_out = 0;
     if (topic_len + payload_len + 4 > link->cfg.buffer_len - 5) return fail(link, "the reading is too large for the MQTT buffer");
+    if (!again || qos == 0) {
+        link->packet_id = (unsigned short)(link->packet_id == 65535 ? 1 : link->packet_id + 1);
+    }
+    id = link->packet_id;
     n += put_string(body + n, topic);
     if (qos > 0) {
         body[n++] = (unsigned char)(id >> 8);
         body[n++] = (unsigned char)(id & 0xff);
-        link->packet_id = (unsigned short)(id == 65535 ? 1 : id + 1);
     }
     memcpy(body + n, payload, payload_len);
     n += payload_len;
-    if (send_packet(link, (unsigned char)(0x30 | (qos > 0 ? 0x02 : 0)), n) != 0) return -1;
-    if (qos == 0) return 0;
-    if (read_exact(link, ack, 4, "PUBACK") != 0) return -1;
-    if (ack[0] != 0x40 || ack[1] != 2 || ack[2] != (id >> 8) || ack[3] != (id & 0xff)) {
-        return fail(link, "the broker answered PUBLISH with something else");
+    /* again: the same packet id with DUP set (MQTT 3.1.1, 3.3.1.1), on the same session */
+    if (send_packet(link, (unsigned char)(0x30 | (qos > 0 ? 0x02 : 0) | (again && qos > 0 ? 0x08 : 0)), n) != 0) {
+        return -1;
     }
-    return 0;
+    if (qos == 0) return 0;
+    return await_packet(link, 0x40, id, "PUBACK");
 }
 
 int ps_link_ping(ps_link *link) {
-    unsigned char pong[2];
+    link->timed_out = 0;
     if (send_packet(link, 0xC0, 0) != 0) return -1;
-    if (read_exact(link, pong, 2, "PINGRESP") != 0) return -1;
-    return pong[0] == 0xD0 ? 0 : fail(link, "the broker answered PINGREQ with something else");
+    return await_packet(link, 0xD0, 0, "PINGRESP");
 }
 
 void ps_link_close(ps_link *link) {

@@ -189,7 +189,8 @@ class Field:
             self.clock_unix_ms = now * 1000
             # Readings measured before: their time now, while their ticks are minutes old, not days.
             self.queue = [
-                (i, v, at if at is not None else self.unix_ms_at(ticks), ticks) for i, v, at, ticks in self.queue
+                (i, v, at if at is not None else self.unix_ms_at(ticks), ticks)
+                for i, v, at, ticks in self.queue
             ]
             self.say("clock set from the network: %d" % now)
         self.attempts += 1
