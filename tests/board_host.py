@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_device import BOARD
 
-from helpers import ROOT
+from conftest import seed_inventory
+from helpers import ROOT, run_cli, write_inventory
 from services import require
 
 VENDOR = ROOT.parent / "shared" / "vendor"
@@ -132,3 +134,36 @@ class HostBoard:
 def field_sleep(seconds: float, scale: float) -> None:
     """Wait `seconds` of the board's field time."""
     time.sleep(seconds / scale)
+
+
+def board_inventory(mosquitto, interval_s: int) -> str:
+    """The seed's inventory with its board (a LilyGO T-SIM7600), readings stamped by the board."""
+    text = seed_inventory(mosquitto).replace(
+        "format: {value: valeur, sensor: idCapteur, unit: unite}",
+        "format: {value: valeur, sensor: idCapteur, unit: unite, time: horodatage}",
+    )
+    device = f"""\
+devices:
+  esp32-test:
+    stream: capteurs
+    sensors: [Test_4G]
+    username: {BOARD["user"]}
+    password: ${{BOARD_PASSWORD}}
+    board: lilygo-t-sim7600
+    apn: ${{SIM_APN}}
+    interval: {interval_s}s
+"""
+    return text.replace("unit: m, min: 0", f"unit: m, decimals: 3, min: 0, interval: {interval_s}s") + device
+
+
+def render_for_host(folder: Path, text: str, ca: Path) -> Path:
+    """Render the inventory; the board's folder with its secrets.h filled in, as a user does."""
+    shutil.copy(ca, folder / "ca.pem")
+    inventory = write_inventory(folder, text)
+    result = run_cli("render", "-i", str(inventory), "-o", str(folder / "output"))
+    assert result.exit_code == 0, result.output
+    board = folder / "output" / "devices" / "esp32-test"
+    password = BOARD["password"].replace("\\", "\\\\").replace('"', '\\"')
+    secrets = {"PASSWORD": password, "APN": "internet", "APN_USER": "", "APN_PASSWORD": "", "SIM_PIN": ""}
+    (board / "secrets.h").write_text("".join(f'#define PS_SECRET_{k} "{v}"\n' for k, v in secrets.items()))
+    return board

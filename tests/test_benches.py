@@ -34,3 +34,17 @@ def test_pipeline_bench_stores_every_reading():
         ("generated", "20", "20", "0"),
         ("defaults", "20", "20", "0"),
     ]
+
+
+@pytest.mark.services
+def test_board_bench_measures_bytes_per_reading_and_per_reconnect():
+    from board_host import require_vendor
+
+    require_vendor()
+    out = bench("bench/board.py", "--minutes", "3", "--scale", "30", timeout=240)
+    figures = {line.split()[0]: line for line in out.splitlines()}
+    assert "per" in figures and "full" in figures and "resumed" in figures, out
+    per_reading = float(figures["per"].split("B in all")[0].split()[-1])
+    resumed_up = int(figures["resumed"].split()[2])
+    assert per_reading <= 300, f"more than 300 bytes a reading in steady state: {out}"
+    assert resumed_up < 1024, f"a resumed reconnect sends a KB or more: {out}"

@@ -13,59 +13,29 @@ Skipped, naming it, where ../shared/vendor is absent (a user's clone); CI has it
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from board_host import HostBoard, build_core, build_sketch, field_sleep, require_vendor
+from board_host import (
+    HostBoard,
+    board_inventory,
+    build_core,
+    build_sketch,
+    field_sleep,
+    render_for_host,
+    require_vendor,
+)
 from device.modem import Modem, Scenario
-from test_device import BOARD, board_broker
+from test_device import board_broker
 from test_device_field import readings
 
-from conftest import seed_inventory
-from helpers import run_cli, write_inventory
 from services import SniFront, wait_for
 
 SCALE = 10.0
 INTERVAL_S = 10
 DAY_MS = 86_400_000
-SEED_DEVICE = f"""\
-devices:
-  esp32-test:
-    stream: capteurs
-    sensors: [Test_4G]
-    username: {BOARD["user"]}
-    password: ${{BOARD_PASSWORD}}
-    board: lilygo-t-sim7600
-    apn: ${{SIM_APN}}
-    interval: {INTERVAL_S}s
-"""
-
-
-def board_inventory(mosquitto) -> str:
-    """The seed's inventory with its board, readings stamped by the board (time: horodatage)."""
-    text = seed_inventory(mosquitto).replace(
-        "format: {value: valeur, sensor: idCapteur, unit: unite}",
-        "format: {value: valeur, sensor: idCapteur, unit: unite, time: horodatage}",
-    )
-    return (
-        text.replace("unit: m, min: 0", f"unit: m, decimals: 3, min: 0, interval: {INTERVAL_S}s")
-        + SEED_DEVICE
-    )
-
-
-def render(folder: Path, text: str, ca: Path) -> Path:
-    shutil.copy(ca, folder / "ca.pem")
-    inventory = write_inventory(folder, text)
-    result = run_cli("render", "-i", str(inventory), "-o", str(folder / "output"))
-    assert result.exit_code == 0, result.output
-    board = folder / "output" / "devices" / "esp32-test"
-    password = BOARD["password"].replace("\\", "\\\\").replace('"', '\\"')
-    secrets = {"PASSWORD": password, "APN": "internet", "APN_USER": "", "APN_PASSWORD": "", "SIM_PIN": ""}
-    (board / "secrets.h").write_text("".join(f'#define PS_SECRET_{k} "{v}"\n' for k, v in secrets.items()))
-    return board
 
 
 @pytest.fixture(scope="session")
@@ -114,14 +84,14 @@ class Field:
 
 def start_field(tmp_path, broker, certs, make_pipeline, core, *defines: str) -> Field:
     """Telegraf on the broker, a TLS front for the board, and the board's sketch built."""
-    text = board_inventory(broker)
+    text = board_inventory(broker, INTERVAL_S)
     telegraf = make_pipeline(text=text)
     telegraf.broker = broker
     telegraf.start()
     front = SniFront(certs, broker.plain_port)
     folder = tmp_path / "board"
     folder.mkdir()
-    binary = build_sketch(render(folder, text, certs.ca), core, *defines)
+    binary = build_sketch(render_for_host(folder, text, certs.ca), core, *defines)
     # The front's certificate is valid from the second it was made: a board whose clock the network
     # sets within that second is just before it (a real broker's certificate is not seconds old).
     time.sleep(max(0.0, front.created + 2 - time.time()))

@@ -282,6 +282,7 @@ static int link_up(ps_field *f) {
         return -1;
     }
     cfg.now_s = f->clock_set ? f->ops->clock_now(f->ops->ctx) : 0; /* 0: dates unchecked */
+    cfg.resume = &f->resume;
     if (ps_link_open(&f->link, &cfg, f->ops->io, f->ops->send, f->ops->recv) != 0) {
         int permanent = f->link.refused;
         if (f->link.clock_wrong) f->clock_set = 0; /* read the network's time again */

@@ -125,6 +125,7 @@ typedef struct {
     int has_modem;
 
     ps_link link;
+    ps_tls_resume resume;        /* the TLS session, resumed at the next connection */
     ps_queue *queue;             /* RTC memory on the ESP32 */
     int linked, modem_on, clock_set;
     ps_ms clock_millis;          /* uptime when the clock was set */

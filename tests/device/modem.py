@@ -36,6 +36,33 @@ DEFAULT_CLOCK = (1980, 1, 6)  # the SIM7600 family's RTC until the network sets 
 
 
 @dataclass
+class Records:
+    """TLS records seen in one direction of a link: (content type, bytes with their header)."""
+
+    seen: list[tuple[int, int]] = field(default_factory=list)
+    partial: bytearray = field(default_factory=bytearray)
+
+    def feed(self, data: bytes) -> None:
+        self.partial += data
+        while len(self.partial) >= 5:
+            size = 5 + int.from_bytes(self.partial[3:5], "big")
+            if len(self.partial) < size:
+                return
+            self.seen.append((self.partial[0], size))
+            del self.partial[:size]
+
+    def bytes(self, *types: int) -> int:
+        return sum(size for kind, size in self.seen if kind in types)
+
+    def count(self, kind: int) -> int:
+        return sum(1 for seen, _ in self.seen if seen == kind)
+
+
+HANDSHAKE = (20, 21, 22)  # change_cipher_spec, alert, handshake
+APPLICATION = 23
+
+
+@dataclass
 class Link:
     """One of the modem's ten sockets, carried over a host TCP socket."""
 
@@ -45,6 +72,11 @@ class Link:
     open: bool = True
     bytes_up: int = 0
     bytes_down: int = 0
+    segments_up: int = 0  # each AT+CIPSEND's bytes, one TCP segment
+    segments_down: int = 0  # each arrival from the broker's side
+    connect_segments: tuple[int, int] = (0, 0)  # up and down, until the broker's first MQTT packet
+    up: Records = field(default_factory=Records)
+    down: Records = field(default_factory=Records)
 
 
 @dataclass
@@ -84,6 +116,7 @@ class Modem:
         self.log: list[tuple[float, str]] = []
         self.links: dict[int, Link] = {}
         self.closed_links: list[Link] = []
+        self.opened: list[Link] = []  # every socket the board opened, in order
         self.coverage = True
         self.coverage_lost_at = 0.0
         self.echo = True
@@ -378,7 +411,7 @@ class Modem:
             return
         self._write(OK)
 
-        def opened() -> None:
+        def attached() -> None:
             with self.lock:
                 if self.coverage:
                     self.netopen = True
@@ -386,7 +419,7 @@ class Modem:
                 else:
                     self._urc("+NETOPEN: 1")
 
-        self._later(self.scenario.netopen_s, opened)
+        self._later(self.scenario.netopen_s, attached)
 
     def _cipopen(self, args: str) -> None:
         match = re.fullmatch(r'(\d+),"TCP","([^"]*)",(\d+)', args)
@@ -409,6 +442,7 @@ class Modem:
                     return
                 link = Link(sock)
                 self.links[number] = link
+                self.opened.append(link)
                 self.log.append((time.monotonic(), f"# connected {number} to {match.group(2)}"))
                 self._urc(f"+CIPOPEN: {number},0")
             threading.Thread(target=self._receive, args=(number, link), daemon=True).start()
@@ -428,6 +462,10 @@ class Modem:
 
     def _forward(self, number: int, link: Link, data: bytes) -> None:
         link.bytes_up += len(data)
+        link.segments_up += 1
+        if not link.down.count(APPLICATION):
+            link.connect_segments = (link.connect_segments[0] + 1, link.connect_segments[1])
+        link.up.feed(data)
 
         def send() -> None:
             with contextlib.suppress(OSError):
@@ -457,6 +495,10 @@ class Modem:
                         self._urc(f"+IPCLOSE: {number},1")
                     return
                 link.bytes_down += len(data)
+                link.segments_down += 1
+                if not link.down.count(APPLICATION):
+                    link.connect_segments = (link.connect_segments[0], link.connect_segments[1] + 1)
+                link.down.feed(data)
                 was_empty = not link.pending
                 link.pending += data
                 if was_empty and self.coverage and self.rx_manual:

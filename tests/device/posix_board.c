@@ -222,7 +222,7 @@ int main(int argc, char **argv) {
     };
     static const ps_link_config cfg = {
         PS_BROKER_HOST, PS_USE_TLS, PS_CA_DER, sizeof PS_CA_DER, 0, PS_CLIENT_ID, PS_MQTT_USERNAME,
-        PS_MQTT_PASSWORD, PS_KEEPALIVE_S, 5000, buffer, sizeof buffer,
+        PS_MQTT_PASSWORD, PS_KEEPALIVE_S, 5000, buffer, sizeof buffer, NULL,
     };
     static ps_field field;
     static ps_queue queue;

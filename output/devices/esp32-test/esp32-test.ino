@@ -167,7 +167,7 @@ static const ps_board_ops board = {
 };
 static const ps_link_config link_config = {
     PS_BROKER_HOST, PS_USE_TLS, PS_CA_DER, sizeof PS_CA_DER, 0, PS_CLIENT_ID, PS_MQTT_USERNAME,
-    PS_MQTT_PASSWORD, PS_KEEPALIVE_S, PS_TIMEOUT_MS, mqtt_buffer, sizeof mqtt_buffer,
+    PS_MQTT_PASSWORD, PS_KEEPALIVE_S, PS_TIMEOUT_MS, mqtt_buffer, sizeof mqtt_buffer, NULL,
 };
 
 void setup() {

@@ -282,6 +282,7 @@ static int link_up(ps_field *f) {
         return -1;
     }
     cfg.now_s = f->clock_set ? f->ops->clock_now(f->ops->ctx) : 0; /* 0: dates unchecked */
+    cfg.resume = &f->resume;
     if (ps_link_open(&f->link, &cfg, f->ops->io, f->ops->send, f->ops->recv) != 0) {
         int permanent = f->link.refused;
         if (f->link.clock_wrong) f->clock_set = 0; /* read the network's time again */
@@ -302,7 +303,7 @@ static int link_up(ps_field *f) {
     return 0;
 }
 
-static int ps_ping(ps_field *f) {
+static int ping_broker(ps_field *f) {
     if (ps_link_ping(&f->link) != 0) return -1;
     f->last_heard_ms = now_ms(f);
     return 0;
@@ -424,7 +425,7 @@ unsigned long ps_field_step(ps_field *f) {
             next = failed(f, 0);
         } else if (published > 0) {
             next = 0; /* the overdue reading again, now */
-        } else if (now_ms(f) - f->last_sent_ms >= keepalive_ms && ps_ping(f) != 0) {
+        } else if (now_ms(f) - f->last_sent_ms >= keepalive_ms && ping_broker(f) != 0) {
             snprintf(f->line, sizeof f->line, "polysource: %s", f->link.error);
             say(f, f->line);
             link_down(f);

@@ -31,6 +31,13 @@ extern "C" {
 typedef int (*ps_send_fn)(void *io, const unsigned char *buf, size_t len);
 typedef int (*ps_recv_fn)(void *io, unsigned char *buf, size_t len, unsigned timeout_ms);
 
+/* A TLS session kept between connections: the next handshake resumes it (an abbreviated handshake,
+ * no certificate chain sent again: about 3 KB less over cellular), where the broker agrees. */
+typedef struct {
+    mbedtls_ssl_session session;
+    int valid;
+} ps_tls_resume;
+
 typedef struct {
     const char *host;            /* the broker's name: TLS checks the certificate against it (SNI) */
     int tls;                     /* 1: TLS 1.2 with the CA below; 0: plain MQTT (a LAN broker) */
@@ -45,6 +52,7 @@ typedef struct {
     unsigned timeout_ms;         /* for each answer: handshake steps, CONNACK, PUBACK */
     unsigned char *buffer;       /* room for the largest MQTT packet (checked at compile time) */
     size_t buffer_len;
+    ps_tls_resume *resume;       /* where the TLS session is kept between connections (NULL: none) */
 } ps_link_config;
 
 typedef struct {
