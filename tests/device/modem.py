@@ -132,6 +132,11 @@ class Modem:
         self.power_ups = 0
         self.sending: tuple[int, int] | None = None  # (link, bytes) expected after ">"
         self.buffer = bytearray()
+        self.data_mode = False
+        self.data_bytes = 0
+        self.last_data = 0.0
+        self.escape: bytes | None = None
+        self.escape_at = 0.0
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -188,6 +193,7 @@ class Modem:
             self._read_pins()
             self._check_boot()
             self._check_coverage()
+            self._check_escape()
             try:
                 ready, _, _ = select.select([self.master], [], [], 0.01)
             except (OSError, ValueError):
@@ -201,8 +207,38 @@ class Modem:
             if not self.on or not self._booted():
                 continue  # a modem that is off, or still booting, hears nothing
             with self.lock:
-                self.buffer += data
-                self._consume()
+                if self.data_mode:
+                    self._data(data)
+                else:
+                    self.buffer += data
+                    self._consume()
+
+    # --- data mode (ATD*99#: PPP), left by "+++" alone between two guard times ----------------------
+
+    GUARD_S = 1.0  # the escape guard time (S12 = 50, in fiftieths of a second)
+
+    def _data(self, data: bytes) -> None:
+        """Bytes in data mode: PPP for the network (not emulated: counted), or the escape sequence."""
+        now = time.monotonic()
+        guard = self.GUARD_S / self.scale
+        self.data_bytes += len(data)
+        if self.escape is None and now - self.last_data >= guard and data.startswith(b"+"):
+            self.escape = b""
+        if self.escape is not None:
+            self.escape += data
+            if not b"+++".startswith(self.escape[:3]) or len(self.escape) > 3:
+                self.escape = None  # "+++" followed by more (CR LF): data, data mode goes on
+            else:
+                self.escape_at = now
+        self.last_data = now
+
+    def _check_escape(self) -> None:
+        if self.escape == b"+++" and time.monotonic() - self.escape_at >= self.GUARD_S / self.scale:
+            with self.lock:
+                self.escape = None
+                self.data_mode = False
+                self.log.append((time.monotonic(), "# data mode left"))
+                self._write(OK)
 
     def _booted(self) -> bool:
         return self.on and time.monotonic() >= self.booted_at + self.scenario.boot_s / self.scale
@@ -373,6 +409,13 @@ class Modem:
                 link.open = False
                 self.closed_links.append(link)
                 self._write(OK + f"\r\n+CIPCLOSE: {number},0\r\n".encode())
+        elif upper.startswith("D*99"):
+            if not self.coverage:
+                self._write(b"\r\nNO CARRIER\r\n")
+                return
+            self.data_mode = True
+            self.last_data = time.monotonic()
+            self._write(b"\r\nCONNECT 150000000\r\n")
         elif upper.startswith("+CNTP="):
             self._write(OK)
         elif upper == "+CNTP":
