@@ -201,6 +201,20 @@ def test_a_board_booting_at_2000_sets_its_clock_then_every_reading_lands_at_its_
     assert values == sorted(values) and values[0] == 1.0, rows
 
 
+@pytest.mark.parametrize("days", [6.3, 25, 50])
+def test_micropython_stamps_readings_right_days_after_its_clock_was_set(field, influxdb, days):
+    """The ESP32 port's tick counter wraps every 12.4 days: a tick difference is wrong past 6.2."""
+    run = field("micropython", year_2000=False)
+    run.env["PS_TEST_CLOCK_SET_DAYS_AGO"] = str(days)
+    started = time.time()
+    run.start(5)
+    out = run.finish(60)
+    for _, at in stored(influxdb, 3):
+        assert started - 5 < at < time.time() + 5, (
+            f"a reading stamped {(at - time.time()) / 86400:.1f} days off: {out}"
+        )
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_coverage_lost_for_a_while_loses_no_reading_and_each_lands_at_its_own_time(field, influxdb, language):
     run = field(language)
