@@ -32,9 +32,10 @@ from board_host import (
     require_vendor,
 )
 from device.modem import Modem, Scenario
-from test_device import HERE, board_broker
+from test_device import BOARD_MODEMS, DEVICE, HERE, _FakeBroker, board_broker, render_board
 from test_device_field import readings
 
+from conftest import seed_inventory
 from services import SniFront, require, wait_for
 
 SCALE = 10.0
@@ -292,3 +293,17 @@ def test_micropython_leaves_data_mode_with_the_escape_guard_times(tmp_path, cert
     assert "dialled True" in done.stdout, done.stdout
     assert "answers True" in done.stdout, f"still in data mode: {modem.commands()}"
     assert "# data mode left" in modem.commands("#")
+
+
+@pytest.mark.parametrize(("board_name", "modem"), [m for m in BOARD_MODEMS if m[1] != "wifi"])
+def test_every_preset_compiles_with_the_real_tinygsm(tmp_path, certs, core, board_name, modem):
+    """Each board preset and modem family against TinyGSM 0.12.0's own driver and ArduinoCore-API
+    (the power managers' libraries, not vendored, stay stand-ins): -Wall -Wextra -Werror."""
+    device = DEVICE.replace("modem: wifi", f"board: {board_name}\n    modem: {modem}")
+    board = render_board(tmp_path, seed_inventory(_FakeBroker()) + device + "    apn: ${SIM_APN}\n", certs.ca)
+    shutil.copy(board / "secrets.example.h", board / "secrets.h")
+    extra = tmp_path / "not-vendored"
+    extra.mkdir()
+    for name in ("Wire.h", "XPowersLib.h", "esp_sleep.h"):
+        shutil.copy(HERE / "stubs" / name, extra / name)
+    build_sketch(board, core, f"-I{extra}", link=False)

@@ -43,13 +43,13 @@ def broker(tmp_path_factory, certs):
     broker.stop()
 
 
-def field_inventory(mosquitto) -> str:
+def field_inventory(mosquitto, board: str = "lilygo-t-sim7600") -> str:
     text = seed_inventory(mosquitto)
     text = text.replace(
         "format: {value: valeur, sensor: idCapteur, unit: unite}",
         "format: {value: valeur, sensor: idCapteur, unit: unite, time: horodatage}",
     ).replace("unit: m, min: 0", "unit: m, decimals: 1, min: 0, interval: 1s")
-    return text + FIELD_DEVICE  # one board, both firmwares
+    return text + FIELD_DEVICE.replace("lilygo-t-sim7600", board)  # one board, both firmwares
 
 
 class Sntp:
@@ -147,8 +147,13 @@ def field(tmp_path, broker, certs, influxdb, make_pipeline):
     """A factory: render the field inventory, start Telegraf on the broker, a front for the board."""
     fronts, sntps = [], []
 
-    def make(language: str, year_2000: bool = True, password: str = BOARD["password"]) -> FieldRun:
-        text = field_inventory(broker)
+    def make(
+        language: str,
+        year_2000: bool = True,
+        password: str = BOARD["password"],
+        board: str = "lilygo-t-sim7600",
+    ) -> FieldRun:
+        text = field_inventory(broker, board)
         telegraf = make_pipeline(text=text)
         telegraf.broker = broker
         telegraf.start()
@@ -302,6 +307,40 @@ def test_the_t_sim7600_is_powered_up_as_the_vendor_does(field, language):
     assert [(int(p[1]), int(p[2])) for p in pins] == VENDOR_T_SIM7600, out
     pressed = int(pins[4][4]) - int(pins[3][4])
     assert 290 <= pressed <= 400, f"PWRKEY held {pressed} ms (vendor: 300 ms)"
+
+
+# The vendors' power-ups, transcribed from their current example code (independently of polysource's
+# preset table): (pin, level) in order, and the pulses' widths (ms) as (pin, first index, last index).
+VENDOR_POWER_UPS = {
+    # Xinyuan-LilyGO/LilyGO-T-A76XX@7d8ce57 examples/MqttClient/MqttClient.ino, LILYGO_T_A7670:
+    # BOARD_POWERON_PIN 12 HIGH; MODEM_RESET_PIN 5 LOW, 100 ms, HIGH, 2600 ms, LOW; DTR 25 LOW;
+    # PWRKEY 4 LOW, 100 ms, HIGH, 100 ms, LOW.
+    "lilygo-t-a7670": (
+        [(12, 1), (5, 0), (5, 1), (5, 0), (25, 0), (4, 0), (4, 1), (4, 0)],
+        [(5, 2, 3, 2600), (4, 6, 7, 100)],
+    ),
+    # Xinyuan-LilyGO/LilyGo-T-Call-SIM800@11db8bf examples/Arduino_TinyGSM (SIM800L_IP5306_VERSION_
+    # 20200811): MODEM_POWER_ON 23 HIGH, MODEM_RST 5 HIGH; MODEM_PWRKEY 4 HIGH, 100 ms, LOW, 1000 ms,
+    # HIGH; MODEM_DTR 32 LOW.
+    "lilygo-t-call-sim800": (
+        [(23, 1), (5, 1), (32, 0), (4, 1), (4, 0), (4, 1)],
+        [(4, 4, 5, 1000)],
+    ),
+}
+
+
+@pytest.mark.parametrize("board", sorted(VENDOR_POWER_UPS))
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_modem_is_powered_up_as_its_vendor_does(field, language, board):
+    run = field(language, year_2000=False, board=board)
+    run.start(6)
+    out = run.finish(30)
+    pins = [line.split() for line in out.splitlines() if line.startswith("pin ")]
+    sequence, pulses = VENDOR_POWER_UPS[board]
+    assert [(int(p[1]), int(p[2])) for p in pins][: len(sequence)] == sequence, out
+    for pin, first, last, width in pulses:
+        held = int(pins[last][4]) - int(pins[first][4])
+        assert width - 10 <= held <= width + 150, f"GPIO {pin} held {held} ms (vendor: {width} ms)"
 
 
 QUEUE_AND_BACKOFF = r"""

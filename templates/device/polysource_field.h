@@ -104,6 +104,7 @@ typedef struct {
     unsigned pwrkey_ms;   /* 0: held pressed */
     int power_enable, flight, reset, reset_level, dtr;
     unsigned boot_s;      /* bounded wait for AT after PWRKEY */
+    unsigned reset_ms;    /* a reset pulse at power-up this long (0: reset held idle) */
 } ps_power;
 
 /* A published reading: topic, and its JSON with %s where the value goes, %t the time (Unix ms). */

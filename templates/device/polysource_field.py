@@ -123,6 +123,11 @@ class Field:
             board.pin(power["power_enable"], 1)
         if power["reset"] is not None:
             board.pin(power["reset"], 0 if power["reset_level"] else 1)
+            if power["reset_ms"]:  # the vendor's reset pulse: idle, reset, idle
+                board.sleep_ms(100)
+                board.pin(power["reset"], power["reset_level"])
+                board.sleep_ms(power["reset_ms"])
+                board.pin(power["reset"], 0 if power["reset_level"] else 1)
         if power["flight"] is not None:
             board.pin(power["flight"], 1)
         if power["dtr"] is not None:

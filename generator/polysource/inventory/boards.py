@@ -59,8 +59,14 @@ class Board:
     pwrkey_ms: int  # how long it is pressed; 0: held pressed (T-Call SIM800)
     reset_level: int  # the level that resets the modem; the pin idles at the other
     boot_s: int  # how long the modem may take to answer AT after PWRKEY (bounded wait)
-    pmu: Literal["axp2101"] | None
-    source: str
+    pmu: Literal["axp2101", "ip5306"] | None
+    source: str  # the vendor's file, at a named commit, each number's origin
+    reset_ms: int = 0  # a reset pulse at power-up this long (T-A7670: 2.6 s); 0: held idle
+
+    @property
+    def pmu_pins(self) -> tuple[int, int] | None:
+        """The power manager's I2C (SDA, SCL), if the board has one."""
+        return PMU_I2C[self.pmu] if self.pmu else None
 
 
 BOARDS: dict[str, Board] = {
@@ -77,22 +83,26 @@ BOARDS: dict[str, Board] = {
             reset_level=0,
             boot_s=30,  # SIM7600 hardware design: UART ready about 12 s after PWRKEY
             pmu=None,
-            source="Xinyuan-LilyGO/T-SIM7600X examples/MqttClient/MqttClient.ino: MODEM_RX 26, MODEM_TX 27, "
-            "MODEM_PWRKEY 4 HIGH 300 ms then LOW, MODEM_FLIGHT 25 HIGH, MODEM_DTR 32",
+            source="Xinyuan-LilyGO/T-SIM7600X@14715b2 examples/MqttClient/MqttClient.ino: MODEM_RX 26, "
+            "MODEM_TX 27, MODEM_PWRKEY 4 HIGH 300 ms then LOW, MODEM_FLIGHT 25 HIGH, MODEM_DTR 32 "
+            "(LilyGO-T-A76XX@7d8ce57's LILYGO_SIM7600X presses 500 ms: both inside SIMCom's pulse)",
         ),
         Board(
             "lilygo-t-sim7000g",
             "LilyGO T-SIM7000G (ESP32 + SIM7000G)",
             "esp32",
             "sim7000",
-            Wiring(rx=26, tx=27, baud=9600, pwrkey=4, dtr=25),
-            pwrkey_level=0,
+            Wiring(rx=26, tx=27, baud=115200, pwrkey=4, dtr=25),
+            pwrkey_level=1,
             pwrkey_ms=1000,
             reset_level=0,
             boot_s=60,
             pmu=None,
-            source="Xinyuan-LilyGO/LilyGO-T-SIM7000G examples/Arduino_NetworkTest: PIN_RX 26, PIN_TX 27, "
-            "UART_BAUD 9600, PWR_PIN 4 LOW 1 s then HIGH (datasheet Ton 1 s), PIN_DTR 25; 60 s for AT",
+            source="Xinyuan-LilyGO/LilyGO-T-A76XX@7d8ce57 examples/MqttClient (LILYGO_SIM7000G): MODEM_RX "
+            "26, MODEM_TX 27, 115200 baud, PWRKEY 4 LOW/HIGH 1000 ms/LOW, DTR 25 LOW; as "
+            "LilyGO-T-SIM7000G@3e506bd examples/MqttClient and AllFunctions (PWR_PIN 4 HIGH 1 s then LOW). "
+            "Its Arduino_NetworkTest presses LOW 1 s at 9600 baud instead: two examples and the newest "
+            "code against one",
         ),
         Board(
             "lilygo-t-a7670",
@@ -103,25 +113,30 @@ BOARDS: dict[str, Board] = {
             pwrkey_level=1,
             pwrkey_ms=100,
             reset_level=1,
+            reset_ms=2600,
             boot_s=30,
             pmu=None,
-            source="Xinyuan-LilyGO/LilyGO-T-A76XX examples/Network/utilities.h (LILYGO_T_A7670): "
-            "MODEM_RX_PIN 27, MODEM_TX_PIN 26, BOARD_POWERON_PIN 12 HIGH, BOARD_PWRKEY_PIN 4 "
-            "LOW/HIGH 100 ms/LOW, MODEM_RESET_PIN 5 (reset level HIGH), MODEM_DTR_PIN 25 LOW",
+            source="Xinyuan-LilyGO/LilyGO-T-A76XX@7d8ce57 examples/MqttClient/MqttClient.ino and "
+            "utilities.h (LILYGO_T_A7670): MODEM_RX_PIN 27, MODEM_TX_PIN 26, BOARD_POWERON_PIN 12 HIGH, "
+            "MODEM_RESET_PIN 5 "
+            "LOW 100 ms/HIGH 2600 ms/LOW (MODEM_RESET_LEVEL HIGH), MODEM_DTR_PIN 25 LOW, BOARD_PWRKEY_PIN 4 "
+            "LOW 100 ms/HIGH 100 ms/LOW",
         ),
         Board(
             "lilygo-t-call-sim800",
             "LilyGO T-Call SIM800L (ESP32 + SIM800L, IP5306)",
             "esp32",
             "sim800",
-            Wiring(rx=26, tx=27, baud=115200, pwrkey=4, power_enable=23, reset=5),
+            Wiring(rx=26, tx=27, baud=115200, pwrkey=4, power_enable=23, reset=5, dtr=32),
             pwrkey_level=0,
-            pwrkey_ms=0,
+            pwrkey_ms=1000,
             reset_level=0,
             boot_s=10,
-            pmu=None,
-            source="Xinyuan-LilyGO/LilyGo-T-Call-SIM800 examples/Arduino_TinyGSM: UART rx 26, tx 27, "
-            "pin 4 (PWRKEY) LOW, pin 5 (RST) HIGH, pin 23 (POWER_ON) HIGH, 3 s before AT",
+            pmu="ip5306",
+            source="Xinyuan-LilyGO/LilyGo-T-Call-SIM800@11db8bf examples/Arduino_TinyGSM "
+            "(SIM800L_IP5306_VERSION_20200811): MODEM_RX 26, MODEM_TX 27, MODEM_RST 5 HIGH, MODEM_POWER_ON 23 "
+            "HIGH, MODEM_PWRKEY 4 HIGH 100 ms/LOW 1000 ms/HIGH, MODEM_DTR 32 LOW; the IP5306 (I2C 0x75, SDA 21, SCL 22) told to "
+            "keep its boost on (SYS_CTL0 = 0x37), or on battery it switches the board off at light load",
         ),
         Board(
             "lilygo-t-sim7080g",
@@ -134,10 +149,11 @@ BOARDS: dict[str, Board] = {
             reset_level=0,
             boot_s=30,
             pmu="axp2101",
-            source="Xinyuan-LilyGO/LilyGo-T-SIM7080G examples/ModemMqttPublishExample/utilities.h: "
-            "BOARD_MODEM_RXD_PIN 4, BOARD_MODEM_TXD_PIN 5, BOARD_MODEM_PWR_PIN 41 (LOW/HIGH 1 s/LOW), "
-            "BOARD_MODEM_DTR_PIN 42; the modem's supply is the AXP2101's DC3 at 3000 mV, its UART "
-            "level shifter BLDO1 at 3300 mV (I2C SDA 15, SCL 7)",
+            source="Xinyuan-LilyGO/LilyGo-T-SIM7080G@1f49d04 examples/ModemMqttPublishExample (.ino and "
+            "utilities.h): BOARD_MODEM_RXD_PIN 4, BOARD_MODEM_TXD_PIN 5, BOARD_MODEM_PWR_PIN 41 (LOW/HIGH "
+            "1 s/LOW), BOARD_MODEM_DTR_PIN 42; the modem's supply is the AXP2101's DC3 at 3000 mV, switched "
+            "off for 200 ms first at a cold boot (not a wake from deep sleep); its UART level shifter BLDO1 "
+            "at 3300 mV (examples/ATDebug); I2C SDA 15, SCL 7",
         ),
         Board(
             "esp32-generic",
@@ -156,8 +172,8 @@ BOARDS: dict[str, Board] = {
     )
 }
 GENERIC = "esp32-generic"
-# I2C to the AXP2101 power manager (T-SIM7080G-S3), from the same vendor file.
-PMU_I2C = (15, 7)
+# I2C (SDA, SCL) to each power manager, from the same vendor files.
+PMU_I2C = {"axp2101": (15, 7), "ip5306": (21, 22)}
 
 
 def with_overrides(board: Board, overrides: dict[str, int | None]) -> Wiring:
@@ -171,7 +187,8 @@ def pin_problems(board: Board, wiring: Wiring) -> dict[str, str]:
     chip = board.chip
     seen: dict[int, str] = {}
     if board.pmu:
-        seen |= {PMU_I2C[0]: "the power manager's I2C SDA", PMU_I2C[1]: "the power manager's I2C SCL"}
+        sda, scl = PMU_I2C[board.pmu]
+        seen |= {sda: "the power manager's I2C SDA", scl: "the power manager's I2C SCL"}
     outputs = wiring.outputs()
     for role, pin in wiring.used().items():
         if pin > HIGHEST_PIN[chip]:

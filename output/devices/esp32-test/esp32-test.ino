@@ -35,9 +35,12 @@ static TinyGsmClient net(modem);
 #endif
 #if PS_PMU_AXP2101
 #include <Wire.h>
+#include <esp_sleep.h>
 #define XPOWERS_CHIP_AXP2101
 #include <XPowersLib.h>
 static XPowersPMU pmu;
+#elif PS_PMU_IP5306
+#include <Wire.h>
 #endif
 
 static_assert(sizeof(PS_MQTT_USERNAME) + sizeof(PS_MQTT_PASSWORD) + sizeof(PS_CLIENT_ID) + 16 <= PS_MQTT_BUFFER - 5,
@@ -183,10 +186,20 @@ void setup() {
 #if PS_PMU_AXP2101
     Wire.begin(PS_PMU_SDA, PS_PMU_SCL);
     if (!pmu.begin(Wire, AXP2101_SLAVE_ADDRESS, PS_PMU_SDA, PS_PMU_SCL)) Serial.println("polysource: no AXP2101 power manager");
+    if (esp_sleep_get_wakeup_cause() == ESP_SLEEP_WAKEUP_UNDEFINED) { /* a cold boot: the modem restarts from off */
+        pmu.disableDC3();
+        delay(200);
+    }
     pmu.setDC3Voltage(3000); /* the modem's supply */
     pmu.enableDC3();
     pmu.setBLDO1Voltage(3300); /* its UART's level shifter */
     pmu.enableBLDO1();
+#elif PS_PMU_IP5306
+    Wire.begin(PS_PMU_SDA, PS_PMU_SCL);
+    Wire.beginTransmission(0x75); /* the IP5306's SYS_CTL0: boost kept on (0x37), as LilyGO's examples */
+    Wire.write(0x00);
+    Wire.write(0x37);
+    if (Wire.endTransmission() != 0) Serial.println("polysource: no IP5306 power manager: on battery the board may switch off");
 #endif
 #if !PS_USE_WIFI
     Serial1.begin(PS_MODEM_BAUD, SERIAL_8N1, PS_MODEM_RX, PS_MODEM_TX);

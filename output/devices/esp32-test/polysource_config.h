@@ -6,7 +6,7 @@
 #include "polysource_field.h"
 
 #define PS_BOARD "esp32-test"
-/* LilyGO T-SIM7600X (ESP32 + SIM7600): pins and power-up from Xinyuan-LilyGO/T-SIM7600X examples/MqttClient/MqttClient.ino: MODEM_RX 26, MODEM_TX 27, MODEM_PWRKEY 4 HIGH 300 ms then LOW, MODEM_FLIGHT 25 HIGH, MODEM_DTR 32 */
+/* LilyGO T-SIM7600X (ESP32 + SIM7600): pins and power-up from Xinyuan-LilyGO/T-SIM7600X@14715b2 examples/MqttClient/MqttClient.ino: MODEM_RX 26, MODEM_TX 27, MODEM_PWRKEY 4 HIGH 300 ms then LOW, MODEM_FLIGHT 25 HIGH, MODEM_DTR 32 (LilyGO-T-A76XX@7d8ce57's LILYGO_SIM7600X presses 500 ms: both inside SIMCom's pulse) */
 #define PS_BOARD_LILYGO_T_SIM7600 1
 
 /* How the board reaches the Internet. */
@@ -19,7 +19,7 @@
 
 /* PWRKEY IO4 pressed HIGH for 300 ms; supply none HIGH; flight mode IO25 HIGH;
  * reset none idle HIGH; DTR IO32 LOW; then AT within 30 s. */
-#define PS_POWER {4, 1, 300, -1, 25, -1, 0, 32, 30}
+#define PS_POWER {4, 1, 300, -1, 25, -1, 0, 32, 30, 0}
 
 /* The broker: its name is also the TLS server name (SNI) the certificate must carry. */
 #define PS_BROKER_HOST "0123456789abcdef0123456789abcdef.s1.eu.hivemq.cloud"

@@ -132,6 +132,12 @@ int ps_modem_power_up(ps_field *f) {
     int pressed = 0;
     pin(f, p->power_enable, 1);
     if (p->reset >= 0) pin(f, p->reset, !p->reset_level);
+    if (p->reset >= 0 && p->reset_ms) { /* the vendor's reset pulse: idle, reset, idle */
+        pause_ms(f, 100);
+        pin(f, p->reset, p->reset_level);
+        pause_ms(f, p->reset_ms);
+        pin(f, p->reset, !p->reset_level);
+    }
     pin(f, p->flight, 1);
     pin(f, p->dtr, 0);
     for (;;) {

@@ -4,5 +4,8 @@
 class TwoWire {
   public:
     bool begin(int sda, int scl);
+    void beginTransmission(uint8_t address);
+    size_t write(uint8_t byte);
+    uint8_t endTransmission();
 };
 extern TwoWire Wire;

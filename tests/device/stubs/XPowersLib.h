@@ -8,6 +8,7 @@ class XPowersPMU {
     bool begin(TwoWire &wire, uint8_t address, int sda, int scl);
     bool setDC3Voltage(uint16_t millivolt);
     bool enableDC3();
+    bool disableDC3();
     bool setBLDO1Voltage(uint16_t millivolt);
     bool enableBLDO1();
 };

@@ -2,9 +2,9 @@
 # edit the inventory and run `polysource render`, not this file. Secrets go in secrets.py.
 BOARD = 'esp32-test'
 MODEM = 'sim7600'  # "wifi", or the GSM/LTE modem family (PPP over its UART)
-# LilyGO T-SIM7600X (ESP32 + SIM7600): pins and power-up from Xinyuan-LilyGO/T-SIM7600X examples/MqttClient/MqttClient.ino: MODEM_RX 26, MODEM_TX 27, MODEM_PWRKEY 4 HIGH 300 ms then LOW, MODEM_FLIGHT 25 HIGH, MODEM_DTR 32
+# LilyGO T-SIM7600X (ESP32 + SIM7600): pins and power-up from Xinyuan-LilyGO/T-SIM7600X@14715b2 examples/MqttClient/MqttClient.ino: MODEM_RX 26, MODEM_TX 27, MODEM_PWRKEY 4 HIGH 300 ms then LOW, MODEM_FLIGHT 25 HIGH, MODEM_DTR 32 (LilyGO-T-A76XX@7d8ce57's LILYGO_SIM7600X presses 500 ms: both inside SIMCom's pulse)
 UART = {'rx': 26, 'tx': 27, 'baud': 115200}
-POWER = {'pwrkey': 4, 'pwrkey_level': 1, 'pwrkey_ms': 300, 'power_enable': None, 'flight': 25, 'reset': None, 'reset_level': 0, 'dtr': 32, 'boot_s': 30}
+POWER = {'pwrkey': 4, 'pwrkey_level': 1, 'pwrkey_ms': 300, 'power_enable': None, 'flight': 25, 'reset': None, 'reset_level': 0, 'dtr': 32, 'boot_s': 30, 'reset_ms': 0}
 
 HOST = '0123456789abcdef0123456789abcdef.s1.eu.hivemq.cloud'  # also the TLS server name (SNI) the certificate must carry
 PORT = 8883
