@@ -134,9 +134,10 @@ BOARDS: dict[str, Board] = {
             boot_s=10,
             pmu="ip5306",
             source="Xinyuan-LilyGO/LilyGo-T-Call-SIM800@11db8bf examples/Arduino_TinyGSM "
-            "(SIM800L_IP5306_VERSION_20200811): MODEM_RX 26, MODEM_TX 27, MODEM_RST 5 HIGH, MODEM_POWER_ON 23 "
-            "HIGH, MODEM_PWRKEY 4 HIGH 100 ms/LOW 1000 ms/HIGH, MODEM_DTR 32 LOW; the IP5306 (I2C 0x75, SDA 21, SCL 22) told to "
-            "keep its boost on (SYS_CTL0 = 0x37), or on battery it switches the board off at light load",
+            "(SIM800L_IP5306_VERSION_20200811): MODEM_RX 26, MODEM_TX 27, MODEM_RST 5 HIGH, "
+            "MODEM_POWER_ON 23 HIGH, MODEM_PWRKEY 4 HIGH 100 ms/LOW 1000 ms/HIGH, MODEM_DTR 32 LOW; the "
+            "IP5306 (I2C 0x75, SDA 21, SCL 22) told to keep its boost on (SYS_CTL0 = 0x37), or on battery "
+            "it switches the board off at light load",
         ),
         Board(
             "lilygo-t-sim7080g",
