@@ -96,6 +96,7 @@ class HostBoard:
         self.rtc = folder / "rtc.bin"
         self.watchdog = folder / "watchdog.log"
         self.log = folder / "serial.log"
+        self.nvs = folder / "nvs.bin"
         env = {
             **os.environ,
             "PS_MODEM_TTY": tty,
@@ -104,8 +105,9 @@ class HostBoard:
             "PS_RTC_FILE": str(self.rtc),
             "PS_PINS_LOG": str(self.pins),
             "PS_WDT_LOG": str(self.watchdog),
+            "PS_NVS_FILE": str(self.nvs),
         }
-        self.serial = open(self.log, "w")  # noqa: SIM115 - closed in stop()
+        self.serial = open(self.log, "a")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen([str(binary)], env=env, stdout=self.serial, stderr=subprocess.STDOUT)
 
     @property
@@ -115,6 +117,16 @@ class HostBoard:
     def press_reset(self) -> None:
         """The EN button, or a watchdog: RAM lost, RTC memory kept, the modem left as it was."""
         self.process.send_signal(signal.SIGUSR1)
+
+    def power_cut(self) -> None:
+        """The ESP32 loses its supply (a brown-out): RAM and RTC memory gone, flash (NVS) kept."""
+        self.process.kill()
+        self.process.wait()
+        self.rtc.unlink(missing_ok=True)
+
+    def flash_writes(self) -> int:
+        writes = self.nvs.with_name(self.nvs.name + ".writes")
+        return len(writes.read_text().splitlines()) if writes.exists() else 0
 
     def longest_unfed_ms(self) -> int:
         return int(self.watchdog.read_text()) if self.watchdog.exists() else 0
@@ -138,7 +150,7 @@ def field_sleep(seconds: float, scale: float) -> None:
     time.sleep(seconds / scale)
 
 
-def board_inventory(mosquitto, interval_s: int) -> str:
+def board_inventory(mosquitto, interval_s: int, board: str = "lilygo-t-sim7600") -> str:
     """The seed's inventory with its board (a LilyGO T-SIM7600), readings stamped by the board."""
     text = seed_inventory(mosquitto).replace(
         "format: {value: valeur, sensor: idCapteur, unit: unite}",
@@ -151,7 +163,7 @@ devices:
     sensors: [Test_4G]
     username: {BOARD["user"]}
     password: ${{BOARD_PASSWORD}}
-    board: lilygo-t-sim7600
+    board: {board}
     apn: ${{SIM_APN}}
     interval: {interval_s}s
 """

@@ -1,4 +1,5 @@
-"""An AT-command modem on a pty, for the board's real TinyGSM driver to talk to: the SIM7600 family.
+"""An AT-command modem on a pty, for the board's real TinyGSM driver to talk to: the SIM7600 family
+(Scenario.family "sim7600") and the SIM7000/SIM7080 family ("sim7000", see _command_sim7000).
 
 Written from what TinyGSM 0.12.0's SIM7600 driver sends and parses (TinyGsmClientSIM7600.h,
 TinyGsmModem.tpp, TinyGsmTime.tpp, TinyGsmNTP.tpp) and from SIMCom's SIM7500/SIM7600 AT command
@@ -87,12 +88,14 @@ class Scenario:
     boot_s: float = 12.0  # from PWRKEY to AT answering
     pwrkey_pin: int = -1  # -1: no PWRKEY line (powered at start)
     pwrkey_level: int = 1  # the level the ESP32 writes to press it
+    pwrkey_on_ms: int = 100  # the shortest press that turns it on (SIM7600 100 ms; SIM7000 Ton 1 s)
     nitz: bool = True  # the operator sends its time once AT+CTZU=1
     ntp: bool = True  # NTP answers through the data session
     netopen_s: float = 0.5
     cipopen_s: float = 0.3
     rtt_s: float = 0.0  # added before every socket's bytes reach the other side
     pdp_lost_after_s: float = 60.0  # out of coverage this long: the data session drops
+    family: str = "sim7600"  # or "sim7000": the SIM7000/SIM7080 application commands (CNACT, CA*)
 
 
 class Modem:
@@ -157,8 +160,9 @@ class Modem:
                 if link.held_up:
                     self._forward(number, link, bytes(link.held_up))
                     link.held_up.clear()
-                if link.pending:
-                    self._urc(f"+CIPRXGET: 1,{number}")
+                urc = self._data_urc(number)
+                if link.pending and urc:
+                    self._urc(urc)
 
     def commands(self, prefix: str = "") -> list[str]:
         return [line for _, line in self.log if line.startswith(prefix)]
@@ -265,8 +269,8 @@ class Modem:
             self._drop_session()
 
     def _read_pins(self) -> None:
-        """PWRKEY from the board's pin log: a press of 100 ms or more turns the modem on, one of
-        2.5 s or more turns it off (SIM7600 hardware design's power-on and power-off pulses)."""
+        """PWRKEY from the board's pin log: a press of pwrkey_on_ms or more turns the modem on, one
+        of 2.5 s or more turns it off (SIM7600 hardware design's power-on and power-off pulses)."""
         if self.pins_log is None or self.scenario.pwrkey_pin < 0 or not self.pins_log.exists():
             return
         with open(self.pins_log) as file:
@@ -282,7 +286,7 @@ class Modem:
             elif self.pressed_at is not None:
                 held = at - self.pressed_at
                 self.pressed_at = None
-                if not self.on and held >= 100:
+                if not self.on and held >= self.scenario.pwrkey_on_ms:
                     self._power(True)
                 elif self.on and held >= 2500:
                     self._power(False)
@@ -301,7 +305,7 @@ class Modem:
             link.open = False
             self.closed_links.append(link)
             if self.on and self.netopen:
-                self._urc(f"+IPCLOSE: {number},2")
+                self._urc(self._closed_urc(number, 2))
         self.links.clear()
         self.netopen = False
 
@@ -336,6 +340,8 @@ class Modem:
 
     def _command(self, cmd: str) -> None:  # noqa: C901 - one branch per AT command, as the manual
         upper = cmd.upper()
+        if self.scenario.family == "sim7000" and self._command_sim7000(upper, cmd):
+            return
         if upper in ("", "E1", "E0"):
             if upper:
                 self.echo = upper == "E1"
@@ -430,6 +436,87 @@ class Modem:
         else:
             self._write(ERROR)  # +CNTPCID and the rest: not this family's
 
+    # --- the SIM7000/SIM7080 family: its application network (CNACT) and sockets (CA*) -------------
+    # From TinyGSM's TinyGsmClientSIM7000SSL.h and SIMCom's SIM7000 AT manual: network time once
+    # AT+CLTS=1; AT+CNACT=1,"APN" answers OK, then +APP PDP: ACTIVE; AT+CAOPEN answers OK, then
+    # +CAOPEN: <cid>,<result>; AT+CASEND's data is followed by +CASEND: <cid>,<result>,<length>;
+    # +CADATAIND: <cid> when data arrives, read by AT+CARECV; +CASTATE: <cid>,0 when a socket closes;
+    # +CNTP: 1 is success here (0 on a SIM7600).
+
+    def _command_sim7000(self, upper: str, cmd: str) -> bool:  # noqa: C901 - one branch per command
+        if upper.startswith("+CLTS="):
+            self.ctzu = upper.endswith("1")
+            self._write(OK)
+        elif upper.startswith(("+CBATCHK=", "+CNCFG=", "+CACID=", "+CASSLCFG=", "+CNTPCID=", "+CGATT=")):
+            self._write(OK)
+        elif upper == "+CGATT?":
+            self._write(f"\r\n+CGATT: {int(self.coverage)}\r\n".encode() + OK)
+        elif upper.startswith("+CNACT=1"):
+            self._write(OK)
+
+            def active() -> None:
+                with self.lock:
+                    self.netopen = self.coverage
+                    self._urc("+APP PDP: ACTIVE" if self.coverage else "+APP PDP: DEACTIVE")
+
+            self._later(self.scenario.netopen_s, active)
+        elif upper.startswith("+CNACT=0"):
+            self._drop_session()
+            self._write(OK)
+        elif upper == "+CNACT?":
+            address = '1,"10.64.12.7"' if self.netopen else '0,"0.0.0.0"'
+            self._write(f"\r\n+CNACT: {address}\r\n".encode() + OK)
+        elif upper.startswith("+CAOPEN="):
+            match = re.fullmatch(r'(\d+),"([^"]*)",(\d+)', cmd[len("+CAOPEN=") :])
+            if not match or not self.netopen:
+                self._write(ERROR)
+            else:
+                self._open_link(int(match.group(1)), match.group(2), "+CAOPEN: {n},{result}", failed=27)
+        elif upper.startswith("+CASEND="):
+            number, size = (int(x) for x in upper[len("+CASEND=") :].split(","))
+            if number not in self.links:
+                self._write(ERROR)
+            else:
+                self.sending = (number, size)
+                self._write(b"\r\n>")
+        elif upper.startswith("+CARECV="):
+            number, size = (int(x) for x in upper[len("+CARECV=") :].split(","))
+            link = self.links.get(number)
+            readable = link.pending if link is not None and self.coverage else bytearray()
+            data = bytes(readable[: min(size, 1460)])
+            del readable[: len(data)]
+            self._write(f"\r\n+CARECV: {len(data)},".encode() + data + b"\r\n" + OK)
+        elif upper == "+CARECV?":
+            lines = "".join(
+                f"\r\n+CARECV: {n},{len(link.pending)}\r\n"
+                for n, link in sorted(self.links.items())
+                if link.pending and self.coverage
+            )
+            self._write(lines.encode() + OK)
+        elif upper == "+CASTATE?":
+            lines = "".join(f"\r\n+CASTATE: {n},1\r\n" for n in sorted(self.links))
+            self._write(lines.encode() + OK)
+        elif upper.startswith("+CACLOSE="):
+            link = self.links.pop(int(upper.split("=")[1]), None)
+            if link is None:
+                self._write(ERROR)
+            else:
+                link.sock.close()
+                link.open = False
+                self.closed_links.append(link)
+                self._write(OK)
+        else:
+            return False
+        return True
+
+    def _data_urc(self, number: int) -> str | None:
+        if self.scenario.family == "sim7000":
+            return f"+CADATAIND: {number}"
+        return f"+CIPRXGET: 1,{number}" if self.rx_manual else None
+
+    def _closed_urc(self, number: int, why: int) -> str:
+        return f"+CASTATE: {number},0" if self.scenario.family == "sim7000" else f"+IPCLOSE: {number},{why}"
+
     def _clock(self) -> str:
         if self.clock_offset is None and self.ctzu and self.scenario.nitz and self.coverage:
             self.clock_offset = 0.0  # the operator's NITZ, heard once CTZU is on
@@ -442,11 +529,12 @@ class Modem:
         return time.strftime("%y/%m/%d,%H:%M:%S", now) + "+00"
 
     def _ntp_answer(self) -> None:
+        ok, failed = ("1", "61") if self.scenario.family == "sim7000" else ("0", "1")
         if self.netopen and self.coverage and self.scenario.ntp:
             self.clock_offset = 0.0
-            self._urc("+CNTP: 0")
+            self._urc("+CNTP: " + ok)
         else:
-            self._urc("+CNTP: 1")
+            self._urc("+CNTP: " + failed)
 
     def _netopen(self) -> None:
         if self.netopen:
@@ -469,25 +557,28 @@ class Modem:
         if not match or not self.netopen:
             self._write(ERROR)
             return
-        number = int(match.group(1))
+        self._open_link(int(match.group(1)), match.group(2), "+CIPOPEN: {n},{result}", failed=4)
+
+    def _open_link(self, number: int, host: str, answer: str, failed: int) -> None:
+        """OK now; the socket to `target` (whatever the host name) and `answer` after cipopen_s."""
         self._write(OK)
 
         def connect() -> None:
             try:
                 sock = socket.create_connection(self.target, timeout=5)
             except OSError:
-                self._urc(f"+CIPOPEN: {number},4")
+                self._urc(answer.format(n=number, result=failed))
                 return
             with self.lock:
                 if not self.coverage or not self.netopen:
                     sock.close()
-                    self._urc(f"+CIPOPEN: {number},4")
+                    self._urc(answer.format(n=number, result=failed))
                     return
                 link = Link(sock)
                 self.links[number] = link
                 self.opened.append(link)
-                self.log.append((time.monotonic(), f"# connected {number} to {match.group(2)}"))
-                self._urc(f"+CIPOPEN: {number},0")
+                self.log.append((time.monotonic(), f"# connected {number} to {host}"))
+                self._urc(answer.format(n=number, result=0))
             threading.Thread(target=self._receive, args=(number, link), daemon=True).start()
 
         self._later(self.scenario.cipopen_s, connect)
@@ -497,7 +588,10 @@ class Modem:
         if link is None:
             self._write(ERROR)
             return
-        self._write(OK + f"\r\n+CIPSEND: {number},{len(data)},{len(data)}\r\n".encode())
+        if self.scenario.family == "sim7000":
+            self._write(OK + f"\r\n+CASEND: {number},0,{len(data)}\r\n".encode())
+        else:
+            self._write(OK + f"\r\n+CIPSEND: {number},{len(data)},{len(data)}\r\n".encode())
         if self.coverage:
             self._forward(number, link, data)
         else:
@@ -535,7 +629,7 @@ class Modem:
                     if self.links.get(number) is link:
                         del self.links[number]
                         self.closed_links.append(link)
-                        self._urc(f"+IPCLOSE: {number},1")
+                        self._urc(self._closed_urc(number, 1))
                     return
                 link.bytes_down += len(data)
                 link.segments_down += 1
@@ -544,8 +638,9 @@ class Modem:
                 link.down.feed(data)
                 was_empty = not link.pending
                 link.pending += data
-                if was_empty and self.coverage and self.rx_manual:
-                    self._urc(f"+CIPRXGET: 1,{number}")
+                urc = self._data_urc(number)
+                if was_empty and self.coverage and urc:
+                    self._urc(urc)
 
     def _ciprxget(self, args: str) -> None:
         parts = [int(x) for x in args.split(",")]

@@ -62,6 +62,8 @@ class Board:
     pmu: Literal["axp2101", "ip5306"] | None
     source: str  # the vendor's file, at a named commit, each number's origin
     reset_ms: int = 0  # a reset pulse at power-up this long (T-A7670: 2.6 s); 0: held idle
+    battery: bool = False  # runs on a battery (a holder, a charger or a battery ADC pin in the vendor's
+    # files): the board keeps its readings in flash too, since a brown-out loses RTC memory
 
     @property
     def pmu_pins(self) -> tuple[int, int] | None:
@@ -82,6 +84,7 @@ BOARDS: dict[str, Board] = {
             pwrkey_ms=300,
             reset_level=0,
             boot_s=30,  # SIM7600 hardware design: UART ready about 12 s after PWRKEY
+            battery=True,
             pmu=None,
             source="Xinyuan-LilyGO/T-SIM7600X@14715b2 examples/MqttClient/MqttClient.ino: MODEM_RX 26, "
             "MODEM_TX 27, MODEM_PWRKEY 4 HIGH 300 ms then LOW, MODEM_FLIGHT 25 HIGH, MODEM_DTR 32 "
@@ -97,6 +100,7 @@ BOARDS: dict[str, Board] = {
             pwrkey_ms=1000,
             reset_level=0,
             boot_s=60,
+            battery=True,
             pmu=None,
             source="Xinyuan-LilyGO/LilyGO-T-A76XX@7d8ce57 examples/MqttClient (LILYGO_SIM7000G): MODEM_RX "
             "26, MODEM_TX 27, 115200 baud, PWRKEY 4 LOW/HIGH 1000 ms/LOW, DTR 25 LOW; as "
@@ -115,6 +119,7 @@ BOARDS: dict[str, Board] = {
             reset_level=1,
             reset_ms=2600,
             boot_s=30,
+            battery=True,
             pmu=None,
             source="Xinyuan-LilyGO/LilyGO-T-A76XX@7d8ce57 examples/MqttClient/MqttClient.ino and "
             "utilities.h (LILYGO_T_A7670): MODEM_RX_PIN 27, MODEM_TX_PIN 26, BOARD_POWERON_PIN 12 HIGH, "
@@ -132,6 +137,7 @@ BOARDS: dict[str, Board] = {
             pwrkey_ms=1000,
             reset_level=0,
             boot_s=10,
+            battery=True,
             pmu="ip5306",
             source="Xinyuan-LilyGO/LilyGo-T-Call-SIM800@11db8bf examples/Arduino_TinyGSM "
             "(SIM800L_IP5306_VERSION_20200811): MODEM_RX 26, MODEM_TX 27, MODEM_RST 5 HIGH, "
@@ -149,6 +155,7 @@ BOARDS: dict[str, Board] = {
             pwrkey_ms=1000,
             reset_level=0,
             boot_s=30,
+            battery=True,
             pmu="axp2101",
             source="Xinyuan-LilyGO/LilyGo-T-SIM7080G@1f49d04 examples/ModemMqttPublishExample (.ino and "
             "utilities.h): BOARD_MODEM_RXD_PIN 4, BOARD_MODEM_TXD_PIN 5, BOARD_MODEM_PWR_PIN 41 (LOW/HIGH "

@@ -48,6 +48,24 @@ static_assert(sizeof(PS_MQTT_USERNAME) + sizeof(PS_MQTT_PASSWORD) + sizeof(PS_CL
 
 static unsigned char mqtt_buffer[PS_MQTT_BUFFER];
 static ps_field field;
+#if PS_QUEUE_FLASH
+#include <Preferences.h>
+/* On battery a brown-out loses RTC memory: the queue also goes to NVS, but only while the broker
+ * is out of reach and at most every 10 minutes (polysource_field.c), so the flash does not wear. */
+static Preferences flash;
+static int flash_load(void *, ps_queue *queue) {
+    size_t got = 0;
+    if (!flash.begin("polysource", true)) return 0;
+    if (flash.getBytesLength("queue") == sizeof *queue) got = flash.getBytes("queue", queue, sizeof *queue);
+    flash.end();
+    return got == sizeof *queue;
+}
+static void flash_save(void *, const ps_queue *queue) {
+    if (!flash.begin("polysource", false)) return;
+    flash.putBytes("queue", queue, sizeof *queue);
+    flash.end();
+}
+#endif
 /* The readings not yet acknowledged, in RTC memory: kept through a watchdog or software reset. */
 RTC_NOINIT_ATTR static ps_queue kept_readings;
 
@@ -154,7 +172,9 @@ static long long hw_network_time(void *, int ask_ntp) {
     int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
     float tz = 0;
 #ifdef TINY_GSM_MODEM_HAS_NTP
-    if (ask_ntp && modem.NTPServerSync("pool.ntp.org", 0) != 0) return 0;
+    /* Its result code means success as 0 on a SIM7600 and as 1 on a SIM800 or SIM7000: the clock
+     * read next is what counts. */
+    if (ask_ntp) modem.NTPServerSync("pool.ntp.org", 0);
 #else
     if (ask_ntp) return 0;
 #endif
@@ -205,6 +225,10 @@ void setup() {
     Serial1.begin(PS_MODEM_BAUD, SERIAL_8N1, PS_MODEM_RX, PS_MODEM_TX);
 #endif
     ps_field_setup(&field, &board, &link_config);
+#if PS_QUEUE_FLASH
+    field.load_queue = flash_load;
+    field.save_queue = flash_save;
+#endif
     ps_field_begin(&field, &kept_readings);
 }
 

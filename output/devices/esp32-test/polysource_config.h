@@ -16,6 +16,7 @@
 #define PS_MODEM_RX 26
 #define PS_MODEM_TX 27
 #define PS_MODEM_BAUD 115200
+#define PS_QUEUE_FLASH 1 /* on battery: the readings not yet acknowledged also go to flash (NVS) */
 
 /* PWRKEY IO4 pressed HIGH for 300 ms; supply none HIGH; flight mode IO25 HIGH;
  * reset none idle HIGH; DTR IO32 LOW; then AT within 30 s. */

@@ -398,10 +398,38 @@ static int publish_queued(ps_field *f) {
 
 void ps_field_begin(ps_field *f, ps_queue *queue) {
     f->queue = queue;
-    if (ps_queue_adopt(queue) && queue->count) {
-        snprintf(f->line, sizeof f->line, "polysource: %u readings kept through the reset", queue->count);
+    if (ps_queue_adopt(queue)) {
+        if (queue->count) {
+            snprintf(f->line, sizeof f->line, "polysource: %u readings kept through the reset", queue->count);
+            say(f, f->line);
+        }
+    } else if (f->load_queue && f->load_queue(f->ops->ctx, queue) && ps_queue_adopt(queue) && queue->count) {
+        f->flash_holds = 1;
+        f->flash_seq = queue->next_seq;
+        snprintf(f->line, sizeof f->line, "polysource: %u readings kept in flash through a power cut",
+                 queue->count);
         say(f, f->line);
     }
+}
+
+/* A board on battery: the queue to flash while the broker is out of reach (at most every
+ * PS_FLASH_EVERY_MS), and once emptied when it was there. Nothing written while readings flow. */
+static void keep_in_flash(ps_field *f) {
+    ps_queue *q = f->queue;
+    ps_ms now = now_ms(f);
+    if (!f->save_queue) return;
+    if (q->count == 0 || f->linked) {
+        if (q->count == 0 && f->flash_holds) {
+            f->save_queue(f->ops->ctx, q);
+            f->flash_holds = 0;
+        }
+        return;
+    }
+    if (q->next_seq == f->flash_seq || (f->flash_holds && now - f->flash_saved_ms < PS_FLASH_EVERY_MS)) return;
+    f->save_queue(f->ops->ctx, q);
+    f->flash_holds = 1;
+    f->flash_seq = q->next_seq;
+    f->flash_saved_ms = now;
 }
 
 unsigned long ps_field_step(ps_field *f) {
@@ -442,6 +470,7 @@ unsigned long ps_field_step(ps_field *f) {
         }
     }
     f->busy_since = 0;
+    keep_in_flash(f);
     now = now_ms(f);
     until_read = reading_due(f, now) ? 0 : f->interval_ms - (now - f->last_read_ms);
     if (next == 0 || until_read < next) next = until_read;

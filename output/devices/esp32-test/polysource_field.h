@@ -139,6 +139,13 @@ typedef struct {
     int time_awaited;            /* waiting for a trusted time since time_awaited_since */
     ps_ms time_awaited_since, next_time_try;
     int dates_unchecked;         /* linked without a trusted time: certificate dates not checked */
+    /* Where a board on battery keeps its queue through a power cut (NVS), or NULL: written only
+     * while the broker is out of reach, at most every PS_FLASH_EVERY_MS (flash wears). */
+    int (*load_queue)(void *ctx, ps_queue *queue);        /* 1: a queue was read */
+    void (*save_queue)(void *ctx, const ps_queue *queue);
+    ps_ms flash_saved_ms;
+    unsigned long flash_seq;     /* the queue's next_seq when it was saved */
+    int flash_holds;             /* the flash holds readings (0: empty, or never written) */
     unsigned failures;           /* failed attempts in a row */
     unsigned data_failures;      /* PS_NET_NO_DATA in a row: the modem is restarted after 3 */
     unsigned long attempts;      /* broker connections tried, for the tests */
@@ -160,9 +167,12 @@ typedef struct {
 #ifndef PS_CLOCK_RETRY_MS
 #define PS_CLOCK_RETRY_MS 600000UL /* while linked without a trusted time, ask for one this often */
 #endif
+#ifndef PS_FLASH_EVERY_MS
+#define PS_FLASH_EVERY_MS 600000UL /* a board on battery saves its queue to flash at most this often */
+#endif
 #ifndef PS_STEP_MAX_MS
-#define PS_STEP_MAX_MS 240000UL /* a step still waiting after this (TinyGSM bounds each wait to 75 s) is
-                                  left to the watchdog */
+#define PS_STEP_MAX_MS 600000UL /* a step still waiting after this is left to the watchdog: TinyGSM
+                                  bounds each wait (75 s), a SIM7000's data session tries 5 x 60 s */
 #endif
 #ifndef PS_REBOOT_AFTER
 #define PS_REBOOT_AFTER 30 /* failed attempts in a row before the board restarts itself */
