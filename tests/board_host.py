@@ -170,14 +170,14 @@ devices:
     return text.replace("unit: m, min: 0", f"unit: m, decimals: 3, min: 0, interval: {interval_s}s") + device
 
 
-def render_for_host(folder: Path, text: str, ca: Path) -> Path:
+def render_for_host(folder: Path, text: str, ca: Path, password: str = BOARD["password"]) -> Path:
     """Render the inventory; the board's folder with its secrets.h filled in, as a user does."""
     shutil.copy(ca, folder / "ca.pem")
     inventory = write_inventory(folder, text)
     result = run_cli("render", "-i", str(inventory), "-o", str(folder / "output"))
     assert result.exit_code == 0, result.output
     board = folder / "output" / "devices" / "esp32-test"
-    password = BOARD["password"].replace("\\", "\\\\").replace('"', '\\"')
+    password = password.replace("\\", "\\\\").replace('"', '\\"')
     secrets = {"PASSWORD": password, "APN": "internet", "APN_USER": "", "APN_PASSWORD": "", "SIM_PIN": ""}
     (board / "secrets.h").write_text("".join(f'#define PS_SECRET_{k} "{v}"\n' for k, v in secrets.items()))
     return board

@@ -32,7 +32,7 @@ from board_host import (
     require_vendor,
 )
 from device.modem import Modem, Scenario
-from test_device import BOARD_MODEMS, DEVICE, HERE, _FakeBroker, board_broker, render_board
+from test_device import BOARD, BOARD_MODEMS, DEVICE, HERE, _FakeBroker, board_broker, render_board
 from test_device_field import readings
 
 from conftest import seed_inventory
@@ -59,27 +59,27 @@ def broker(tmp_path_factory, certs):
 class Field:
     """One board in the field: the rendered sketch built, the modem, the front, Telegraf running."""
 
-    def __init__(self, folder: Path, binary: Path, front: SniFront):
-        self.folder, self.binary, self.front = folder, binary, front
+    def __init__(self, folder: Path, binary: Path, front: SniFront, scale: float = SCALE):
+        self.folder, self.binary, self.front, self.scale = folder, binary, front, scale
         self.modem: Modem | None = None
         self.board: HostBoard | None = None
 
     def start(self, scenario: Scenario | None = None, uptime_ms: int = 0) -> HostBoard:
         self.modem = Modem(
-            ("127.0.0.1", self.front.port), SCALE, scenario or Scenario(), self.folder / "pins.log"
+            ("127.0.0.1", self.front.port), self.scale, scenario or Scenario(), self.folder / "pins.log"
         )
-        self.board = HostBoard(self.binary, self.modem.path, self.folder, SCALE, uptime_ms)
+        self.board = HostBoard(self.binary, self.modem.path, self.folder, self.scale, uptime_ms)
         return self.board
 
     def power_on_again(self) -> HostBoard:
         """The board's supply back after a power cut: a cold boot, the same folder (its flash)."""
         assert self.board is not None and self.modem is not None
         self.board.serial.close()
-        self.board = HostBoard(self.binary, self.modem.path, self.folder, SCALE)
+        self.board = HostBoard(self.binary, self.modem.path, self.folder, self.scale)
         return self.board
 
     def sleep(self, field_s: float) -> None:
-        field_sleep(field_s, SCALE)
+        field_sleep(field_s, self.scale)
 
     def published(self) -> list[str]:
         assert self.board is not None
@@ -95,7 +95,14 @@ class Field:
 
 
 def start_field(
-    tmp_path, broker, certs, make_pipeline, core, *defines: str, board: str = "lilygo-t-sim7600"
+    tmp_path,
+    broker,
+    certs,
+    make_pipeline,
+    core,
+    *defines: str,
+    board: str = "lilygo-t-sim7600",
+    password: str = BOARD["password"],
 ) -> Field:
     """Telegraf on the broker, a TLS front for the board, and the board's sketch built."""
     text = board_inventory(broker, INTERVAL_S, board)
@@ -105,7 +112,7 @@ def start_field(
     front = SniFront(certs, broker.plain_port)
     folder = tmp_path / "board"
     folder.mkdir()
-    binary = build_sketch(render_for_host(folder, text, certs.ca), core, *defines)
+    binary = build_sketch(render_for_host(folder, text, certs.ca, password), core, *defines)
     # The front's certificate is valid from the second it was made: a board whose clock the network
     # sets within that second is just before it (a real broker's certificate is not seconds old).
     time.sleep(max(0.0, front.created + 2 - time.time()))
@@ -361,3 +368,20 @@ def test_a_board_on_battery_keeps_its_readings_in_flash_through_a_power_cut(fiel
     wait_for(lambda: len(readings(influxdb)) >= len(measured), 30, "every acknowledged reading stored")
     gaps = [(b - a) / 1000 for a, b in zip(measured, measured[1:], strict=False)]
     assert max(gaps) <= 2 * INTERVAL_S + 6, f"readings lost at the power cut: {gaps}\n{out}"
+
+
+def test_a_refused_password_costs_at_most_five_attempts_an_hour(tmp_path, broker, certs, make_pipeline, core):
+    """A board whose password the broker refuses: one attempt, then minutes apart (15 with jitter),
+    not a handshake every few seconds over cellular for months. An hour of field time, at 40 times."""
+    run = start_field(tmp_path, broker, certs, make_pipeline, core, password="not the password")
+    run.scale = 40.0
+    try:
+        run.start(Scenario(powered=True, boot_s=0))
+        run.sleep(3600)
+        out = run.stop()
+    finally:
+        run.stop()
+        run.front.stop()
+    attempts = len(run.modem.commands("# connected"))
+    assert "not authorized" in out, out
+    assert 2 <= attempts <= 5, f"{attempts} connections in an hour: {out}"
