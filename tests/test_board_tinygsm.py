@@ -81,11 +81,11 @@ class Field:
     def sleep(self, field_s: float) -> None:
         field_sleep(field_s, self.scale)
 
-    def published(self) -> list[str]:
+    def published(self, out: str | None = None) -> list[str]:
+        """The readings the board saw acknowledged: from its serial monitor now, or from `out`."""
         assert self.board is not None
-        return [
-            line for line in self.board.out.splitlines() if line.startswith("polysource: polysource/capteurs")
-        ]
+        text = self.board.out if out is None else out
+        return [line for line in text.splitlines() if line.startswith("polysource: polysource/capteurs")]
 
     def stop(self) -> str:
         out = self.board.stop() if self.board else ""
@@ -183,7 +183,7 @@ def test_readings_queued_at_a_reset_are_delivered_after_it(field, influxdb):
     field.sleep(60)
     out = field.stop()
     assert "readings kept through the reset" in out, out
-    values = [float(line.split('"valeur": ')[1].split(",")[0]) for line in field.published()]
+    values = [float(line.split('"valeur": ')[1].split(",")[0]) for line in field.published(out)]
     assert len(values) >= 8, out
     wait_for(lambda: len(readings(influxdb)) >= len(values), 30, "every acknowledged reading stored")
     times = stored_times(influxdb)
@@ -222,9 +222,9 @@ def test_with_no_network_time_and_ntp_blocked_the_board_connects_and_the_pi_stam
     finally:
         run.stop()
         run.front.stop()
-    untimed = [line for line in run.published() if "horodatage" not in line]
+    untimed = [line for line in run.published(out) if "horodatage" not in line]
     assert len(untimed) >= 1, out
-    times = stored_times_wait(influxdb, len(run.published()))
+    times = stored_times_wait(influxdb, len(run.published(out)))
     assert any(abs(at - untimed_at) < 15 for at in times), f"an untimed reading stored at arrival: {times}"
     assert "clock set from the network" in out, out
 
@@ -239,7 +239,7 @@ def test_coverage_lost_for_three_minutes_loses_no_reading_and_keeps_the_schedule
     field.modem.regain_coverage()
     field.sleep(150)
     out = field.stop()
-    measured = [int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published()]
+    measured = [int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published(out)]
     assert len(measured) == len(set(measured)), "a reading published twice as two readings"
     measured.sort()
     gaps = [(b - a) / 1000 for a, b in zip(measured, measured[1:], strict=False)]
@@ -254,7 +254,7 @@ def test_a_slow_attach_never_starves_the_watchdog_nor_the_schedule(field, influx
     wait_for(lambda: len(field.published()) >= 3, 60, "readings acknowledged over a slow link")
     out = field.stop()
     assert board.longest_unfed_ms() <= 60_000, f"the watchdog went unfed {board.longest_unfed_ms()} ms: {out}"
-    measured = sorted(int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published())
+    measured = sorted(int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published(out))
     gaps = [(b - a) / 1000 for a, b in zip(measured, measured[1:], strict=False)]
     assert max(gaps) <= 15, f"readings measured late while the modem attached: {gaps}"
 
@@ -270,7 +270,7 @@ def test_a_30_s_blip_keeps_the_tls_session(field, influxdb):
     field.sleep(60)
     out = field.stop()
     assert len(field.modem.commands("# connected")) == 1, f"a new connection for a 30 s blip: {out}"
-    measured = [int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published()]
+    measured = [int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published(out)]
     assert len(measured) >= 8, out
     assert len(stored_times_wait(influxdb, len(set(measured)))) == len(set(measured))
 
@@ -364,7 +364,7 @@ def test_a_board_on_battery_keeps_its_readings_in_flash_through_a_power_cut(fiel
     field.sleep(60)
     out = field.stop()
     assert "readings kept in flash through a power cut" in out, out
-    measured = sorted({int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published()})
+    measured = sorted({int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published(out)})
     wait_for(lambda: len(readings(influxdb)) >= len(measured), 30, "every acknowledged reading stored")
     gaps = [(b - a) / 1000 for a, b in zip(measured, measured[1:], strict=False)]
     assert max(gaps) <= 2 * INTERVAL_S + 6, f"readings lost at the power cut: {gaps}\n{out}"

@@ -3,8 +3,9 @@
 import json
 import time
 
+from conftest import seed_inventory
 from helpers import steadily
-from services import wait_for
+from services import Mosquitto, wait_for
 
 
 def reading(value: float, sensor: str = "Test_4G") -> str:
@@ -71,3 +72,31 @@ def test_bad_payloads_do_no_harm(make_pipeline, mosquitto, influxdb):
         'unable to convert field "valeur" to type float',
     ):
         assert f"E! [inputs.mqtt_consumer::capteurs] Error in plugin: {rejection}" in log
+
+
+def test_telegraf_is_back_within_seconds_of_the_broker(tmp_path_factory, certs, make_pipeline, influxdb):
+    """A 20 s broker outage: Telegraf's MQTT client retries every second (max_reconnect_interval),
+    not on a backoff doubled to 16 s by then, and the reading published on the broker's return is
+    stored at once."""
+    broker = Mosquitto(tmp_path_factory.mktemp("outage-broker"), certs, persistence=True).start()
+    try:
+        telegraf = make_pipeline(text=seed_inventory(broker))
+        telegraf.broker = broker
+        telegraf.start()
+        client_id = next(iter(telegraf.client_ids))
+        connected = lambda: broker.log.read_text(errors="replace").count(f" as {client_id} (")  # noqa: E731
+        wait_for(lambda: connected() >= 1, 30, "Telegraf's first connection")
+        before = connected()
+        broker.stop()
+        time.sleep(20)
+        broker.start()
+        back = time.monotonic()
+        wait_for(lambda: connected() > before, 30, "Telegraf connected again")
+        delay = time.monotonic() - back
+        client = broker.client()
+        client.publish("polysource/capteurs", reading(42.0), qos=1)
+        client.close()
+        wait_for(lambda: 42.0 in stored_values(influxdb), 10, "the reading sent on the broker's return")
+    finally:
+        broker.stop()
+    assert delay <= 2.5, f"Telegraf connected again {delay:.1f} s after the broker was back"
