@@ -351,12 +351,16 @@ def test_a_board_on_battery_keeps_its_readings_in_flash_through_a_power_cut(fiel
     also keeps its queue in NVS, written only while the broker is out of reach."""
     board = field.start(Scenario(powered=True, boot_s=0))
     wait_for(lambda: len(field.published()) >= 3, 30, "the first readings acknowledged")
-    assert board.flash_writes() == 0, "flash written while readings flow"
+    steady = board.flash_writes()  # a first attempt that failed at boot may have written
+    field.sleep(40)
+    assert board.flash_writes() == steady, "flash written while readings flow"
     field.modem.lose_coverage()
     field.front.cut()
     field.sleep(45)  # readings queued, and saved to flash
     board.power_cut()
-    assert board.flash_writes() == 1, f"{board.flash_writes()} flash writes in 45 s of outage"
+    assert board.flash_writes() == steady + 1, (
+        f"{board.flash_writes() - steady} flash writes in 45 s of outage"
+    )
     board = field.power_on_again()
     field.sleep(5)
     field.front.restore()
