@@ -92,14 +92,19 @@ static int net_send(void *io, const unsigned char *buf, size_t len) {
 static int net_recv(void *io, unsigned char *buf, size_t len, unsigned timeout_ms) {
     Client *client = static_cast<Client *>(io);
     unsigned long start = millis(); /* 32 bits, but only a difference: safe across the wrap */
-    while (!client->available()) {
-        if (!client->connected()) return PS_IO_ERROR;
+    for (;;) {
+        /* A read of nothing is a modem slow to answer (its AT+CIPRXGET), not a closed socket:
+         * only connected() says the socket is gone. */
+        if (client->available()) {
+            int got = client->read(buf, len);
+            if (got > 0) return got;
+        } else if (!client->connected()) {
+            return PS_IO_ERROR;
+        }
         if (millis() - start >= timeout_ms) return PS_IO_TIMEOUT;
         board_wait();
         delay(5);
     }
-    int got = client->read(buf, len);
-    return got > 0 ? got : PS_IO_ERROR;
 }
 
 /* --- the board's hands, for polysource_field ----------------------------------------------------- */
