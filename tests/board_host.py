@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from test_device import BOARD
+from test_device import BOARD, render_board
 
 from conftest import seed_inventory
-from helpers import ROOT, run_cli, write_inventory
+from helpers import ROOT
 from services import require
 
 VENDOR = ROOT.parent / "shared" / "vendor"
@@ -171,12 +171,8 @@ devices:
 
 
 def render_for_host(folder: Path, text: str, ca: Path, password: str = BOARD["password"]) -> Path:
-    """Render the inventory; the board's folder with its secrets.h filled in, as a user does."""
-    shutil.copy(ca, folder / "ca.pem")
-    inventory = write_inventory(folder, text)
-    result = run_cli("render", "-i", str(inventory), "-o", str(folder / "output"))
-    assert result.exit_code == 0, result.output
-    board = folder / "output" / "devices" / "esp32-test"
+    """Render the inventory (as test_device does); secrets.h with the modem's keys too, as a user fills it."""
+    board = render_board(folder, text, ca, password)
     password = password.replace("\\", "\\\\").replace('"', '\\"')
     secrets = {"PASSWORD": password, "APN": "internet", "APN_USER": "", "APN_PASSWORD": "", "SIM_PIN": ""}
     (board / "secrets.h").write_text("".join(f'#define PS_SECRET_{k} "{v}"\n' for k, v in secrets.items()))

@@ -407,14 +407,7 @@ class Modem:
             self._write(f"\r\n+CIPCLOSE: {states}\r\n".encode() + OK)
         elif upper.startswith("+CIPCLOSE="):
             number = int(upper.split("=")[1])
-            link = self.links.pop(number, None)
-            if link is None:
-                self._write(ERROR)
-            else:
-                link.sock.close()
-                link.open = False
-                self.closed_links.append(link)
-                self._write(OK + f"\r\n+CIPCLOSE: {number},0\r\n".encode())
+            self._write(OK + f"\r\n+CIPCLOSE: {number},0\r\n".encode() if self._close_link(number) else ERROR)
         elif upper.startswith("D*99"):
             if not self.coverage:
                 self._write(b"\r\nNO CARRIER\r\n")
@@ -497,16 +490,19 @@ class Modem:
             lines = "".join(f"\r\n+CASTATE: {n},1\r\n" for n in sorted(self.links))
             self._write(lines.encode() + OK)
         elif upper.startswith("+CACLOSE="):
-            link = self.links.pop(int(upper.split("=")[1]), None)
-            if link is None:
-                self._write(ERROR)
-            else:
-                link.sock.close()
-                link.open = False
-                self.closed_links.append(link)
-                self._write(OK)
+            self._write(OK if self._close_link(int(upper.split("=")[1])) else ERROR)
         else:
             return False
+        return True
+
+    def _close_link(self, number: int) -> bool:
+        """The board closes socket `number`: False when it was not open."""
+        link = self.links.pop(number, None)
+        if link is None:
+            return False
+        link.sock.close()
+        link.open = False
+        self.closed_links.append(link)
         return True
 
     def _data_urc(self, number: int) -> str | None:
