@@ -168,8 +168,13 @@ class Modem:
         return [line for _, line in self.log if line.startswith(prefix)]
 
     def stop(self) -> None:
+        """The reader thread ends before the pty's descriptors close: a thread still selecting on a
+        closed descriptor number reads from whatever file the process opens next under that number
+        (the next test's pty, an HTTP response), a flaw that once stole a board's AT+CIPSEND."""
         with self.lock:
             self.running = False
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout=5)
         for link in list(self.links.values()):
             link.sock.close()
         for fd in (self.master, self.slave):
@@ -202,7 +207,7 @@ class Modem:
                 ready, _, _ = select.select([self.master], [], [], 0.01)
             except (OSError, ValueError):
                 return
-            if not ready:
+            if not ready or not self.running:
                 continue
             try:
                 data = os.read(self.master, 4096)
