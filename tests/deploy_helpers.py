@@ -9,10 +9,9 @@ import docker
 import paho.mqtt.client as mqtt
 
 from helpers import run_cli
-from polysource.deploy.converge import Influx1
-from polysource.deploy.engine import Box
-from polysource.field.influx import Reader, influxql_rows
 from polysource.pipeline import load_stack
+from polysource.runtime.engine import Box
+from polysource.runtime.influx import Influx1, Reader, influxql_rows
 from polysource.secrets import Secret, SecretValues
 from services import wait_for
 

@@ -7,7 +7,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from polysource.field.influx import flux_rows, influxql_rows
+from polysource.runtime.influx import flux_rows, influxql_rows
 
 
 def influxql(

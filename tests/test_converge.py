@@ -142,9 +142,9 @@ def test_influxdb_is_healthy_only_once_ready_to_serve_the_stack(deploy_project, 
     from polysource import secrets
     from polysource.deploy.apply import probe_command
     from polysource.deploy.converge import convergers
-    from polysource.deploy.engine import connect
     from polysource.deploy.spec import desired_containers
     from polysource.pipeline import fresh_files, load_stack
+    from polysource.runtime.engine import connect
 
     project = deploy_project()
     stack = load_stack(project.inventory)

@@ -269,7 +269,7 @@ def test_toml_strings_escape_what_toml_forbids():
 
 def test_an_error_inside_an_influxdb_answer_raises():
     from polysource.errors import InfluxError
-    from polysource.field.influx import influxql_rows
+    from polysource.runtime.influx import influxql_rows
 
     with pytest.raises(InfluxError, match="database not found"):
         influxql_rows({"results": [{"statement_id": 0, "error": 'database not found: "x"'}]})

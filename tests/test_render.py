@@ -163,7 +163,7 @@ def test_armv7_gets_images_that_exist_for_it(tmp_path):
 
 
 def test_every_pin_states_its_evidence():
-    from polysource.stack.images import IMAGES
+    from polysource.services import IMAGES
 
     for choices in IMAGES.values():
         for choice in choices:

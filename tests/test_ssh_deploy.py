@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from deploy_helpers import SEED_READING, container_ids, publish, wait_readings, wait_subscribed
 
 from helpers import run_cli, service_rows
-from polysource.deploy.engine import connect
+from polysource.runtime.engine import connect
 
 
 def test_deploy_redeploy_status_logs_and_down_over_ssh(
@@ -96,7 +96,7 @@ def test_an_ssh_host_after_a_local_one_in_a_fresh_process(ssh_server, docker_eng
     imported without its ssh transport (start-up time), which the ssh:// host then gets."""
     script = (
         "import sys\n"
-        "from polysource.deploy.engine import connect\n"
+        "from polysource.runtime.engine import connect\n"
         "local = connect(sys.argv[1])\n"
         "assert 'paramiko' not in sys.modules, 'paramiko imported for a unix:// host'\n"
         "remote = connect(sys.argv[2])\n"

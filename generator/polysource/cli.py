@@ -186,7 +186,7 @@ def deploy(inventory: Path, output: Path, host: str | None, dry_run: bool, timeo
     from polysource.deploy import run
 
     target = run.prepare(inventory, output, host)
-    if target.stack.inventory.target.swarm:
+    if target.stack.docker.swarm:
         changed = run.deploy_swarm(target, timeout, click.echo, dry_run)
         click.echo(
             f"{target.stack.name}: {changed} swarm service(s) to create or update"
@@ -224,14 +224,14 @@ def status(inventory: Path, output: Path, host: str | None, all_sensors: bool) -
     """
     from polysource.deploy import run
     from polysource.errors import InfluxError
-    from polysource.field.influx import data_disk, reader_on
-    from polysource.field.silence import sensor_states, silent_after
+    from polysource.field.silence import sensor_states
+    from polysource.runtime.influx import data_disk, reader_on
     from polysource.stack.sizing import describe_free, estimate
 
     target = run.prepare(inventory, output, host)
-    if target.stack.inventory.target.swarm:
-        from polysource.deploy.engine import SwarmApi
+    if target.stack.docker.swarm:
         from polysource.deploy.swarm import status as swarm_status
+        from polysource.runtime.engine import SwarmApi
 
         tasks = swarm_status(SwarmApi(target.engine), target.stack)
         _table([("SERVICE", "NODE", "TASK", "NOTE")] + [(t.service, t.node, t.state, t.note) for t in tasks])
@@ -256,7 +256,7 @@ def status(inventory: Path, output: Path, host: str | None, all_sensors: bool) -
         table.append((s.sensor, when, value, s.state.upper() if s.flagged else s.state))
     if len(table) > 1:
         _table(table)
-    quiet = silent_after(target.stack)
+    quiet = target.stack.silent_after
     click.echo(f"{len(states)} sensor(s), {flagged} silent (nothing for {quiet} of their intervals)")
     space = data_disk(reader)
     for line in describe_free(estimate(target.stack), *space) if space else []:
@@ -327,7 +327,7 @@ def backup(inventory: Path, output: Path, host: str | None, folder: Path | None)
     from polysource.deploy import run
 
     target = run.prepare(inventory, output, host)
-    settings = target.stack.inventory.backup
+    settings = target.stack.backup
     destination = folder or (target.stack.inventory_dir / settings.to)
     take(target, output, inventory, destination, settings.keep, click.echo)
 
@@ -477,7 +477,7 @@ def simulate(
     from polysource.pipeline import load_stack
 
     stack = load_stack(inventory)
-    chosen = list(sensors) or sorted(stack.inventory.sensors)
+    chosen = list(sensors) or sorted(stack.sensors)
     sent = run(stack, chosen, rate, duration, _tags(tags), lambda n: click.echo(f"\rsent {n}", nl=False))
     click.echo(f"\rsent {sent} readings from {len(chosen)} sensor(s) in {duration:.0f}s")
 
@@ -503,15 +503,15 @@ def verify(
       polysource verify
       polysource verify Test_4G --host ssh://pi@raspberrypi.local --timeout 60
     """
-    from polysource.deploy.engine import connect
     from polysource.field.probe import verify as follow
     from polysource.field.readings import find_sensor, first_sensor
     from polysource.pipeline import load_stack
+    from polysource.runtime.engine import connect
 
     stack = load_stack(inventory)
     sensor = sensor or first_sensor(stack)
     find_sensor(stack, sensor)  # an unknown sensor is said before any connection
-    engine = connect(host or stack.inventory.target.docker_host)
+    engine = connect(host or stack.docker.host)
     hops = follow(stack, engine, sensor, _tags(tags), timeout)
     for hop in hops:
         took = f"{1000 * hop.seconds:7.0f} ms" if hop.seconds is not None else "      -   "

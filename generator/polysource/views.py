@@ -25,8 +25,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from polysource.inventory.durations import seconds
-from polysource.inventory.units import grafana_unit
 from polysource.stack import Stack, paths
 from polysource.stack.queries import panel_query
 
@@ -69,17 +67,17 @@ def sensors(group: str | None = None, stream: str | None = None) -> list[SensorV
     current = stack()
     return [
         SensorView(
-            id=sensor_id,
-            name=sensor.name or sensor_id,
-            unit=grafana_unit(sensor.unit),
+            id=sensor.id,
+            name=sensor.title,
+            unit=sensor.grafana_unit,
             group=sensor.group,
             stream=sensor.stream,
-            interval_s=max(1, int(seconds(sensor.interval))),
+            interval_s=sensor.every_s,
             min=sensor.min,
             max=sensor.max,
-            query=panel_query(current.influx, current.series[sensor_id]),
+            query=panel_query(current.influx, sensor.series),
         )
-        for sensor_id, sensor in current.inventory.sensors.items()
+        for sensor in current.sensors.values()
         if (group is None or sensor.group == group) and (stream is None or sensor.stream == stream)
     ]
 

@@ -40,17 +40,15 @@ from polysource.backup.archive import (
 from polysource.deploy.apply import probe_command, run_in_volumes, volume_helper, wait_until
 from polysource.deploy.converge import (
     INFLUX2_CLI,
-    Influx1,
-    Influx1Refused,
     backfill_since,
     buckets_by_name,
     influx2,
-    result_rows,
 )
-from polysource.deploy.engine import LABEL, Box
 from polysource.deploy.run import Target
 from polysource.deploy.spec import ContainerSpec
 from polysource.errors import DeployError, PolysourceError
+from polysource.runtime.engine import LABEL, Box
+from polysource.runtime.influx import Influx1, Influx1Refused, result_rows
 from polysource.stack import paths
 from polysource.stack.model import InfluxFacts
 from polysource.stack.queries import downsample_flux, downsample_select, flux_string, influxql_identifier

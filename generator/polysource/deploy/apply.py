@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polysource.deploy.converge import Converger, Desired, previous_secrets
-from polysource.deploy.engine import LABEL, Box, Engine
 from polysource.deploy.plan import Action
 from polysource.deploy.spec import MARKER, ContainerSpec
 from polysource.errors import DeployError, EngineError, PolysourceError
+from polysource.runtime.engine import LABEL, Box, Engine
 from polysource.stack.model import Healthcheck
 from polysource.stack.paths import STATE_FILE
 

@@ -17,11 +17,12 @@ import math
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from polysource import secrets
+from polysource.durations import seconds
 from polysource.errors import DeployError
-from polysource.inventory.durations import seconds
+from polysource.runtime.influx import Exec, Influx1, Influx1Refused, result_rows
 from polysource.secrets import SecretValues
 from polysource.stack import Stack, paths
 from polysource.stack.model import GrafanaFacts, InfluxFacts
@@ -35,14 +36,6 @@ from polysource.stack.queries import (
 
 STATE_VERSION = 1
 RETENTION_POLICY = "autogen"
-
-
-class Exec(Protocol):
-    """What converge needs of a container (deploy.engine.Box, or a fake in the tests)."""
-
-    name: str
-
-    def run(self, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]: ...
 
 
 @dataclass(frozen=True)
@@ -174,7 +167,6 @@ def blockers(desired: Desired, recorded: dict[str, Any] | None) -> list[str]:
 # The statements go through the exec's environment to the shell's printf (a builtin) and on to
 # the CLI's standard input; the CLI reads the account from INFLUX_USERNAME / INFLUX_PASSWORD.
 # -host $HOSTNAME: the real server, not the temporary one the image's setup runs on 127.0.0.1.
-INFLUX1_CLI = 'printf "%s" "$POLYSOURCE_QUERY" | influx -host "$HOSTNAME" -port {port} -format json'
 INFLUX1_ANSWERS = 'curl -fsS -o /dev/null "http://$HOSTNAME:{port}/ping"'
 
 
@@ -185,55 +177,6 @@ class Influx1State:
     grants: dict[str, dict[str, str]]  # user -> database -> privilege
     policies: dict[str, tuple[str, str, bool]]  # name -> (duration, shard duration, default)
     queries: set[str] = field(default_factory=set)  # the database's continuous queries, by name
-
-
-class Influx1:
-    """Talks InfluxQL to the server inside the container, as some account."""
-
-    def __init__(self, box: Exec, login: tuple[str, str] | None, database: str | None = None):
-        self.box = box
-        self.login = login
-        self.database = database  # the statements' default database; times then in Unix seconds
-
-    def run(self, statements: list[str]) -> list[dict[str, Any]]:
-        env = {"POLYSOURCE_QUERY": ";\n".join(statements)}
-        if self.login:
-            env |= {"INFLUX_USERNAME": self.login[0], "INFLUX_PASSWORD": self.login[1]}
-        command = INFLUX1_CLI.format(port=paths.INFLUX_PORT)
-        if self.database:
-            env["POLYSOURCE_DB"] = self.database
-            command += ' -database "$POLYSOURCE_DB" -precision s'
-
-        code, output = self.box.run(["sh", "-c", command], env)
-        answer = _json_line(output)
-        errors = [r["error"] for r in answer.get("results", []) if "error" in r] if answer else []
-        if answer and "error" in answer:
-            errors.insert(0, answer["error"])
-        if code != 0 or errors or answer is None:
-            raise Influx1Refused(errors[0] if errors else output.strip()[-300:] or f"influx exited {code}")
-        return list(answer.get("results", []))
-
-
-class Influx1Refused(Exception):
-    """The CLI or the server refused (authorization, syntax, ...): the server's words."""
-
-
-def _json_line(output: str) -> dict[str, Any] | None:
-    for line in output.splitlines():
-        if line.startswith("{"):
-            try:
-                found = json.loads(line)
-                return found if isinstance(found, dict) else None
-            except ValueError:
-                continue
-    return None
-
-
-def result_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for series in result.get("series", []):
-        rows += [dict(zip(series["columns"], values, strict=True)) for values in series.get("values", [])]
-    return rows
 
 
 def observe_influx1(client: Influx1, influx: InfluxFacts) -> Influx1State:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from polysource.deploy.converge import Desired, changes
-from polysource.deploy.engine import LABEL
 from polysource.deploy.spec import ContainerSpec
+from polysource.runtime.engine import LABEL
 
 VERBS = ("create", "recreate", "start", "update", "keep", "remove")
 UNHEALTHY = "unhealthy: checking its database, users and passwords again"

@@ -10,16 +10,23 @@ from typing import Any
 from polysource import secrets
 from polysource.deploy import apply
 from polysource.deploy.apply import Converging, Echo
-from polysource.deploy.converge import Desired, blockers, convergers, desired_state, read_record
-from polysource.deploy.engine import Box, Engine, connect
+from polysource.deploy.converge import (
+    Desired,
+    blockers,
+    convergers,
+    desired_state,
+    read_record,
+)
 from polysource.deploy.plan import Action, differences, make_plan
 from polysource.deploy.spec import ContainerSpec, desired_containers
 from polysource.errors import DeployError, PolysourceError
 from polysource.pipeline import load_stack
 from polysource.render.files import render_files
+from polysource.runtime.engine import Box, Engine, connect
 from polysource.secrets import SecretValues
+from polysource.services import is_telegraf
 from polysource.stack import Stack
-from polysource.stack.paths import STATE_FILE, is_telegraf
+from polysource.stack.paths import STATE_FILE
 from polysource.workspace import drift
 
 
@@ -41,7 +48,7 @@ def prepare(inventory: Path, output: Path, host: str | None, full: bool = True) 
     full=False (down, logs) needs only the project name and the daemon.
     """
     stack = load_stack(inventory)
-    url = host or stack.inventory.target.docker_host
+    url = host or stack.docker.host
     if not full:
         return Target(stack, [], connect(url), SecretValues({}))
     files = render_files(stack, output)
@@ -151,7 +158,7 @@ def deploy(
     project = target.stack.name
     network = apply.ensure_network(engine, project)
     apply.ensure_data_volumes(engine, specs)
-    apply.ensure_images(engine, specs, target.stack.inventory.target.platform, echo)
+    apply.ensure_images(engine, specs, target.stack.docker.platform, echo)
     apply.ensure_config_volumes(engine, [a.spec for a in actions if a.spec and a.changes])
     how = convergers(target.stack, target.values)
     desired = target.desired
@@ -206,7 +213,7 @@ def writer_note(target: Target) -> str:
     missing database) and counts it written; only its heartbeat going stale tells.
     """
     from polysource.errors import InfluxError
-    from polysource.field.influx import last_write, reader_on
+    from polysource.runtime.influx import last_write, reader_on
 
     try:
         last = last_write(reader_on(target.engine, target.stack, target.values))
@@ -265,7 +272,7 @@ def _pending(desired: Desired, recorded: dict[str, Any] | None) -> str:
 def deploy_swarm(target: Target, timeout: float, echo: Echo, dry_run: bool) -> int:
     """The swarm path of deploy; the number of services created or updated."""
     from polysource.deploy import swarm
-    from polysource.deploy.engine import SwarmApi
+    from polysource.runtime.engine import SwarmApi
 
     api = SwarmApi(target.engine)
     problems = swarm.placement_problems(target.stack, [swarm.Node.of(n) for n in api.nodes().values()])
@@ -277,16 +284,16 @@ def deploy_swarm(target: Target, timeout: float, echo: Echo, dry_run: bool) -> i
         for action in actions:
             echo(action.line())
     else:
-        apply.ensure_images(target.engine, target.specs, target.stack.inventory.target.platform, echo)
+        apply.ensure_images(target.engine, target.specs, target.stack.docker.platform, echo)
         actions = swarm.deploy(api, target.stack, target.specs, target.values, timeout, echo)
     return sum(a.verb != "keep" for a in actions)
 
 
 def down(target: Target, volumes: bool, echo: Echo) -> None:
     engine, project = target.engine, target.stack.name
-    if target.stack.inventory.target.swarm:
+    if target.stack.docker.swarm:
         from polysource.deploy import swarm
-        from polysource.deploy.engine import SwarmApi
+        from polysource.runtime.engine import SwarmApi
 
         swarm.down(SwarmApi(engine), target.stack, echo)
     for box in reversed(engine.boxes(project)):

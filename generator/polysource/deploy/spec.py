@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from polysource import secrets
-from polysource.deploy.engine import LABEL
-from polysource.inventory.durations import seconds
+from polysource.durations import seconds
+from polysource.runtime.engine import LABEL
 from polysource.secrets import Secret, SecretValues
 from polysource.stack import Stack
 from polysource.stack.model import Mount, Service

@@ -21,14 +21,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from polysource.deploy.converge import Desired, convergers, desired_state, read_record
-from polysource.deploy.engine import LABEL, Box, SwarmApi, connect
+from polysource.deploy.converge import (
+    Desired,
+    convergers,
+    desired_state,
+    read_record,
+)
 from polysource.deploy.spec import ContainerSpec, nanoseconds, short_hash
 from polysource.errors import DeployError
+from polysource.runtime.engine import LABEL, Box, SwarmApi, connect
 from polysource.secrets import Secret, SecretValues
+from polysource.services import is_telegraf
 from polysource.stack import Stack
 from polysource.stack.model import Service
-from polysource.stack.paths import STATE_FILE, is_telegraf
+from polysource.stack.paths import STATE_FILE
 
 Echo = Callable[[str], None]
 POLL_S = 0.25
@@ -47,7 +53,7 @@ def object_name(project: str, data: bytes) -> str:
 
 
 def placement(stack: Stack, service: str) -> dict[str, str]:
-    swarm = stack.inventory.target.swarm
+    swarm = stack.docker.swarm
     chosen = swarm.placement if swarm else {}
     if service in chosen:
         return chosen[service]
@@ -83,7 +89,7 @@ def placement_problems(stack: Stack, nodes: list[Node]) -> list[str]:
     node that is."""
     if len(nodes) < 2:
         return []
-    swarm = stack.inventory.target.swarm
+    swarm = stack.docker.swarm
     mesh = bool(swarm and swarm.mesh)
     found = []
     for service in stack.services:
@@ -186,7 +192,7 @@ def swarm_services(stack: Stack, specs: list[ContainerSpec], values: SecretValue
             },
             "memory": service.mem_limit,
             "job": service.one_shot,
-            "mesh": bool(stack.inventory.target.swarm and stack.inventory.target.swarm.mesh),
+            "mesh": bool(stack.docker.swarm and stack.docker.swarm.mesh),
         }
         found.append(SwarmService(spec, definition, configs, secret_files))
     return found
@@ -337,7 +343,7 @@ def _task_box(api: SwarmApi, stack: Stack, task: dict[str, Any]) -> Box:
         return api.box(container)
     node = api.nodes().get(task["NodeID"], {})
     hostname = node.get("Description", {}).get("Hostname", task["NodeID"])
-    swarm = stack.inventory.target.swarm
+    swarm = stack.docker.swarm
     url = swarm.nodes.get(hostname) if swarm else None
     if url is None:
         raise DeployError(

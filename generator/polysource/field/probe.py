@@ -6,12 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from polysource import secrets
-from polysource.deploy.engine import Engine
 from polysource.errors import PolysourceError
-from polysource.field.influx import point_stored, read_secrets, reader_on
 from polysource.field.mqtt import Session, open_session
 from polysource.field.readings import Reading, find_sensor, reading_for
-from polysource.inventory.model import Sensor
+from polysource.runtime.engine import Engine
+from polysource.runtime.influx import point_stored, read_secrets, reader_on
 from polysource.secrets import Secret, SecretValues
 from polysource.stack import Stack
 
@@ -37,13 +36,6 @@ def publish(stack: Stack, readings: list[Reading]) -> str:
     return session.endpoint.url
 
 
-def sensor_range(sensor: Sensor) -> tuple[float, float]:
-    """The sensor's min/max, or a 0-100 span where the inventory gives none."""
-    lo = sensor.min if sensor.min is not None else 0.0
-    hi = sensor.max if sensor.max is not None else lo + 100.0
-    return (lo, hi) if hi > lo else (lo, lo + 100.0)
-
-
 def random_walk(lo: float, hi: float) -> Callable[[], float]:
     """Readings that move like a real sensor's, inside its range."""
     state = {"value": random.uniform(lo, hi)}
@@ -66,9 +58,9 @@ def simulate(
     """Publish rate readings/s in total, round-robin over sensors, for duration seconds."""
     if not sensors:
         raise PolysourceError("the inventory declares no sensors: add one under `sensors:` first")
-    walks = {sensor_id: random_walk(*sensor_range(find_sensor(stack, sensor_id))) for sensor_id in sensors}
+    walks = {sensor_id: random_walk(*find_sensor(stack, sensor_id).span) for sensor_id in sensors}
     reading_for(stack, sensors[0], 0.0, tags)  # the topic's levels and tags, checked before connecting
-    brokers = sorted({stack.streams[stack.inventory.sensors[s].stream].broker for s in sensors})
+    brokers = sorted({stack.streams[stack.sensors[s].stream].broker for s in sensors})
     sessions: dict[str, Session] = {}
     sent = 0
     start = time.monotonic()
@@ -99,7 +91,7 @@ class Hop:
 def verify(stack: Stack, engine: Engine, sensor_id: str, tags: dict[str, str], timeout: float) -> list[Hop]:
     """Publish a unique probe reading and poll InfluxDB (in its container, on that Docker host)
     until that exact point appears."""
-    value = round(random.uniform(*sensor_range(find_sensor(stack, sensor_id))), 6)
+    value = round(random.uniform(*find_sensor(stack, sensor_id).span), 6)
     reading = reading_for(stack, sensor_id, value, tags)
     values = _values(stack, broker_secrets(stack, reading.broker) + read_secrets(stack.influx))
     reader = reader_on(engine, stack, values)  # before publishing: a stack not deployed is said at once

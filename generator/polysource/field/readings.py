@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from polysource.errors import PolysourceError
-from polysource.inventory.model import Sensor
-from polysource.inventory.topics import SENSOR, fill, level_problem, placeholders
 from polysource.stack import Stack
+from polysource.stack.model import SensorFacts
+from polysource.topics import SENSOR, fill, level_problem, placeholders
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,8 @@ class Reading:
     qos: int
 
 
-def find_sensor(stack: Stack, sensor_id: str) -> Sensor:
-    sensors = stack.inventory.sensors
+def find_sensor(stack: Stack, sensor_id: str) -> SensorFacts:
+    sensors = stack.sensors
     if not sensors:
         raise PolysourceError("the inventory declares no sensors: add one under `sensors:` first")
     if sensor_id not in sensors:
@@ -32,9 +32,9 @@ def find_sensor(stack: Stack, sensor_id: str) -> Sensor:
 
 
 def first_sensor(stack: Stack) -> str:
-    if not stack.inventory.sensors:
+    if not stack.sensors:
         raise PolysourceError("the inventory declares no sensors: add one under `sensors:` first")
-    return next(iter(stack.inventory.sensors))
+    return next(iter(stack.sensors))
 
 
 def _nest(payload: dict[str, Any], path: str, value: Any) -> None:

@@ -8,10 +8,9 @@ the internet broker. Lines go in through the image's own `influx` CLI, with Tele
 (v1) or the token (v2) in the exec's environment, as everything else reaches InfluxDB.
 """
 
-from polysource.deploy.converge import Exec
-from polysource.deploy.engine import Box, Engine
 from polysource.errors import DeployError, EngineError, InfluxError
-from polysource.field.influx import influx_box
+from polysource.runtime.engine import Box, Engine
+from polysource.runtime.influx import Exec, influx_box
 from polysource.secrets import SecretValues
 from polysource.stack import Stack, host, paths
 from polysource.stack.model import InfluxFacts
@@ -70,7 +69,7 @@ def write_lines(box: Exec, influx: InfluxFacts, values: SecretValues, lines: lis
 
 def watch(engine: Engine, stack: Stack, values: SecretValues, now: int) -> list[str]:
     """Record the containers once; the lines written."""
-    if stack.inventory.target.swarm:
+    if stack.docker.swarm:
         raise DeployError("watch reads one Docker host's containers; a swarm's tasks are not recorded yet")
     lines = container_lines(engine.services(stack.name), now)
     write_lines(influx_box(engine, stack), stack.influx, values, lines)

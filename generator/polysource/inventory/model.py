@@ -16,10 +16,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from polysource import secrets
-from polysource.inventory.boards import BOARDS
+from polysource.durations import MIN_RETENTION_S, seconds
+from polysource.inventory.boards import BOARDS, GENERIC
 from polysource.inventory.calendar import EXAMPLES as CALENDAR_EXAMPLES
 from polysource.inventory.calendar import CalendarError, check_calendar
-from polysource.inventory.durations import MIN_RETENTION_S, seconds
 from polysource.inventory.units import GRAFANA_UNITS, grafana_unit
 
 PROJECT = r"^[a-z0-9][a-z0-9_-]{0,39}$"
@@ -536,8 +536,9 @@ class Device(Strict):
     )
     board: Annotated[str, BeforeValidator(_board)] | None = Field(
         None,
-        description="The board, for its modem wiring and power-up: lilygo-t-sim7600, lilygo-t-sim7000g, "
-        "lilygo-t-a7670, lilygo-t-call-sim800, lilygo-t-sim7080g, esp32-generic (the default).",
+        description="The board, for its modem wiring and power-up: "
+        + ", ".join(name for name in BOARDS if name != GENERIC)
+        + f", {GENERIC} (the default).",
     )
     modem: Modem | None = Field(None, description="Default: the board's own modem (wifi on esp32-generic).")
     apn: SecretRef | None = Field(None, description="The SIM's APN, named for the board's secrets.h.")

@@ -9,13 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path as FsPath
 from typing import Any
 
+from polysource.durations import seconds
 from polysource.inventory.boards import BOARDS, GENERIC, WIRING_ROLES, pin_problems, with_overrides
 from polysource.inventory.certs import CaProblem, read_ca
-from polysource.inventory.durations import seconds
 from polysource.inventory.model import RESERVED_KEYS
-from polysource.inventory.topics import PLACEHOLDER, SENSOR, level_problem
-from polysource.stack.images import ImageError, check_platform
-from polysource.stack.paths import telegraf_names
+from polysource.services import ImageError, check_platform, telegraf_names
+from polysource.topics import PLACEHOLDER, SENSOR, level_problem
 
 Path = tuple[str | int, ...]
 WINDOWS_RESERVED = frozenset(
@@ -240,6 +239,7 @@ def _device_problems(
             for key, value in tags.items():
                 if isinstance(value, str) and (why := level_problem(value)):
                     yield (*here, "tags", key), f"the value {why}"
+        yield from _interval_problems(name, device, listed, sensors)
         yield from _device_account(here, device, _mapping(brokers.get(str(stream.get("broker")))))
         yield from _board_problems(here, device)
         for sensor in listed if isinstance(listed, list) else []:
@@ -251,6 +251,21 @@ def _device_problems(
                         f"board {name!r} holds readings in a C float: {bound} must be within ±3.4e38",
                     )
     yield from _client_id_problems(devices, project)
+
+
+def _interval_problems(name: str, device: dict[str, Any], listed: Any, sensors: dict[str, Any]) -> Found:
+    """A board sends each of its sensors once per its own interval: a sensor that says it reports
+    more often would be silent by its own measure between two of the board's readings."""
+    board_s = _duration(device.get("interval", "60s"))
+    for sensor in listed if isinstance(listed, list) else []:
+        given = _mapping(sensors.get(sensor) if isinstance(sensor, str) else None).get("interval")
+        sensor_s = _duration(given)
+        if board_s is not None and sensor_s is not None and sensor_s < board_s:
+            yield (
+                ("sensors", sensor, "interval"),
+                f"board {name!r} sends it every {device.get('interval', '60s')}: an interval of {given} "
+                "cannot be kept (drop it: a sensor a board reads reports at the board's interval)",
+            )
 
 
 def _client_id_problems(devices: dict[str, Any], project: Any) -> Found:

@@ -12,12 +12,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from polysource.inventory.durations import seconds
-from polysource.inventory.model import Sensor
 from polysource.render.dashboards import DATASOURCE_UID
 from polysource.render.grafana_provisioning import dump_yaml, yaml_body, yaml_scalar
 from polysource.stack import Stack, host, paths
-from polysource.stack.model import AlertFacts
+from polysource.stack.model import AlertFacts, SensorFacts
 from polysource.stack.queries import alert_query, host_query
 
 ALERTING_FILE = f"{paths.GRAFANA_PROVISIONING_DIR}/alerting/polysource.yaml"
@@ -31,10 +29,10 @@ def grafana_text(text: str) -> str:
     return text.replace("$", "$$")
 
 
-def annotation_text(sensor_id: str, sensor: Sensor) -> str:
+def annotation_text(sensor: SensorFacts) -> str:
     """Annotations are not expanded (Grafana's file-provisioning docs, "Template variable
     interpolation"), but versions differ: a name with a `$` gives way to the sensor id."""
-    return sensor_id if sensor.name is None or "$" in sensor.name else sensor.name
+    return sensor.id if sensor.name is None or "$" in sensor.name else sensor.name
 
 
 def exact(value: float) -> str:
@@ -48,10 +46,6 @@ def rule_uid(stack: Stack, *parts: str) -> str:
     """At most 40 of [A-Za-z0-9_-], stable across renders."""
     digest = hashlib.sha256("\0".join((stack.name, *parts)).encode()).hexdigest()[:20]
     return f"ps-{digest}"
-
-
-def silent_window_s(sensor: Sensor, alerts: AlertFacts) -> int:
-    return int(seconds(sensor.interval) * alerts.silent_after)
 
 
 # One rule as Grafana's provisioning reads it, written as text: at 10,000 sensors (20,000 rules
@@ -117,11 +111,12 @@ def _common(stack: Stack, sensor: str, group: str) -> dict[str, str]:
     }
 
 
-def sensor_rules(stack: Stack, sensor_id: str, sensor: Sensor, alerts: AlertFacts) -> list[str]:
+def sensor_rules(stack: Stack, sensor: SensorFacts, alerts: AlertFacts) -> list[str]:
     """The sensor's silence rule, then one rule per threshold (above it for `pending`)."""
-    name = annotation_text(sensor_id, sensor)
-    window = silent_window_s(sensor, alerts)
-    series = stack.series[sensor_id]
+    sensor_id = sensor.id
+    name = annotation_text(sensor)
+    window = sensor.silent_s
+    series = sensor.series
     summary = f"{name} sent nothing for {window} s ({alerts.silent_after} intervals of {sensor.interval})."
     common = _common(stack, sensor_id, sensor.group)
     rules = [
@@ -141,9 +136,9 @@ def sensor_rules(stack: Stack, sensor_id: str, sensor: Sensor, alerts: AlertFact
             pending="0s",
         )
     ]
-    range_s = str(max(MIN_RANGE_S, int(3 * seconds(sensor.interval))))
+    range_s = str(max(MIN_RANGE_S, int(3 * sensor.interval_s)))
     last = yaml_scalar(alert_query(stack.influx, series, "last"))
-    for threshold in sorted(sensor.thresholds, key=lambda t: t.value):
+    for threshold in sensor.thresholds:
         shown = exact(threshold.value)
         summary = f"{name} is above {shown} {sensor.unit} ({threshold.color})."
         rules.append(
@@ -281,8 +276,8 @@ def render_alerting(stack: Stack) -> str | None:
     if alerts is None:
         return None
     groups: dict[str, list[str]] = {}
-    for sensor_id, sensor in stack.inventory.sensors.items():
-        groups.setdefault(sensor.group, []).extend(sensor_rules(stack, sensor_id, sensor, alerts))
+    for sensor in stack.sensors.values():
+        groups.setdefault(sensor.group, []).extend(sensor_rules(stack, sensor, alerts))
     groups.setdefault(PI_GROUP, []).extend(pi_rules(stack))
     rest = {
         "contactPoints": [contact_point(stack, alerts)],

@@ -65,7 +65,7 @@ def compose_service(service: Service, platform: str) -> dict[str, Any]:
 
 def render_compose(stack: Stack, env_file: str, compose_file: str) -> str:
     """env_file, compose_file: relative to the repository root, where the usage line runs."""
-    platform = stack.inventory.target.platform
+    platform = stack.docker.platform
     document = {
         "services": {s.name: compose_service(s, platform) for s in stack.services},
         "volumes": {name: {} for name in stack.volumes},

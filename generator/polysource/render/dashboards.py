@@ -17,12 +17,9 @@ import attr
 from grafanalib.core import Dashboard, DashboardLink, GridPos, Repeat, Template, Templating, Time
 from grafanalib.influxdb import InfluxDBTarget
 
-from polysource.inventory.durations import seconds
-from polysource.inventory.model import Sensor
-from polysource.inventory.units import grafana_unit
 from polysource.render.grafana_json import Row, SeriesPanel, dashboard_text, generated
 from polysource.stack import Stack, host, paths
-from polysource.stack.model import InfluxFacts, StreamFacts
+from polysource.stack.model import InfluxFacts, SensorFacts, StreamFacts
 from polysource.stack.queries import (
     GRAFANA_INTERVAL,
     RESOLUTION,
@@ -65,10 +62,10 @@ BASE_STEP = {"color": "green", "value": None}
 GAP_INTERVALS = 3  # readings missing for longer than this many intervals show as a gap
 
 
-def _steps(sensor: Sensor | None) -> list[dict[str, Any]]:
+def _steps(sensor: SensorFacts | None) -> list[dict[str, Any]]:
     if sensor is None or not sensor.thresholds:
         return [BASE_STEP]
-    steps = [{"color": t.color, "value": t.value} for t in sorted(sensor.thresholds, key=lambda t: t.value)]
+    steps = [{"color": t.color, "value": t.value} for t in sensor.thresholds]
     return [BASE_STEP, *steps]
 
 
@@ -80,7 +77,7 @@ def _panel(
     grid: GridPos,
     unit: str | None,
     every_s: int,
-    sensor: Sensor | None = None,
+    sensor: SensorFacts | None = None,
     limit: float | None = None,
     scale: tuple[float, float] | None = None,
     **more: Any,
@@ -184,18 +181,13 @@ def _dashboard(
     )
 
 
-def _every_s(sensor: Sensor) -> int:
-    """How often the sensor reports, in whole seconds (at least 1)."""
-    return max(1, int(seconds(sensor.interval)))
-
-
 def _tags(stack: Stack) -> list[str]:
     return list(dict.fromkeys([TAG, stack.name]))  # the project may be called polysource too
 
 
 def _stream_unit(stack: Stack, stream: str) -> str | None:
-    units = {s.unit for s in stack.inventory.sensors.values() if s.stream == stream}
-    return grafana_unit(units.pop()) if len(units) == 1 else None
+    units = {s.unit for s in stack.sensors_of(stream)}
+    return next(s.grafana_unit for s in stack.sensors_of(stream)) if len(units) == 1 else None
 
 
 def overview(stack: Stack) -> Dashboard:
@@ -204,7 +196,7 @@ def overview(stack: Stack) -> Dashboard:
     variables = []
     y = 0
     for name, stream in stack.streams.items():
-        sensors = sorted(s for s, sensor in stack.inventory.sensors.items() if sensor.stream == name)
+        sensors = sorted(s.id for s in stack.sensors_of(name))
         if not sensors:
             continue
         variable = _stream_variable(name)
@@ -219,7 +211,7 @@ def overview(stack: Stack) -> Dashboard:
                 f"${variable}",
                 GridPos(h=PANEL_HEIGHT, w=PANEL_WIDTH, x=0, y=y + 1),
                 _stream_unit(stack, name),
-                min(_every_s(stack.inventory.sensors[s]) for s in sensors),
+                min(stack.sensors[s].every_s for s in sensors),
                 id=len(panels) + 1,
                 repeat=Repeat(direction="h", variable=variable, maxPerRow=24 // PANEL_WIDTH),
             )
@@ -250,25 +242,25 @@ def _sensor_variable(influx: InfluxFacts, stream: StreamFacts, name: str, sensor
 
 def group_dashboards(stack: Stack) -> Iterator[Dashboard]:
     """One dashboard per group, in pages of PAGE panels, each panel with its sensor's facts."""
-    groups: dict[str, list[tuple[str, Sensor]]] = {}
-    for sensor_id, sensor in stack.inventory.sensors.items():
-        groups.setdefault(sensor.group, []).append((sensor_id, sensor))
+    groups: dict[str, list[SensorFacts]] = {}
+    for sensor in stack.sensors.values():
+        groups.setdefault(sensor.group, []).append(sensor)
     for group, sensors in groups.items():
         pages = [sensors[i : i + PAGE] for i in range(0, len(sensors), PAGE)]
         for number, page in enumerate(pages, 1):
             panels = [
                 _panel(
-                    sensor.name or sensor_id,
-                    f"Sensor {sensor_id} ({sensor.unit}), stream {sensor.stream}",
-                    panel_query(stack.influx, stack.series[sensor_id]),
-                    sensor.name or sensor_id,
+                    sensor.title,
+                    f"Sensor {sensor.id} ({sensor.unit}), stream {sensor.stream}",
+                    panel_query(stack.influx, sensor.series),
+                    sensor.title,
                     _grid(i, 0),
-                    grafana_unit(sensor.unit),
-                    _every_s(sensor),
+                    sensor.grafana_unit,
+                    sensor.every_s,
                     sensor,
                     id=i + 1,
                 )
-                for i, (sensor_id, sensor) in enumerate(page)
+                for i, sensor in enumerate(page)
             ]
             title = f"{stack.name}: {group}" + (f" ({number}/{len(pages)})" if len(pages) > 1 else "")
             yield _dashboard(stack, group_uid(stack, group, number), title, panels, [])

@@ -7,7 +7,6 @@ an input, so two payload styles on one input would cross-parse.
 import math
 from dataclasses import dataclass
 
-from polysource.inventory.durations import seconds
 from polysource.render.templating import render_template
 from polysource.secrets import Secret
 from polysource.stack import Stack, host, paths
@@ -28,11 +27,6 @@ class MqttInput(StreamFacts):
     username: str | Secret | None = None
     password: str | None = None
     tls_ca: str | None = None
-
-
-def expected_rate(stack: Stack) -> float:
-    """Readings per second the inventory announces (each sensor's interval)."""
-    return sum(1 / seconds(s.interval) for s in stack.inventory.sensors.values())
 
 
 def buffer_limit(rate: float) -> int:
@@ -63,7 +57,7 @@ MEASURED_FIELD = "polysource_measured_ms"
 
 
 def render_telegraf(stack: Stack) -> str:
-    rate = expected_rate(stack)
+    rate = stack.rate_per_s
     limit = buffer_limit(rate)
     return render_template(
         "telegraf.conf.j2",
@@ -80,7 +74,7 @@ def render_telegraf(stack: Stack) -> str:
         instance_var=paths.INSTANCE_VAR,
         data_mount=paths.TELEGRAF_DATA_MOUNT,
         host=host,
-        telegrafs=stack.inventory.telegraf.instances,
+        telegrafs=stack.telegraf_instances,
         measured_field=MEASURED_FIELD,
         timed_measurements=sorted({s.measurement for s in stack.streams.values() if s.time_path}),
     )

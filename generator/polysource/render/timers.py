@@ -59,7 +59,7 @@ def _units(stack: Stack, output: Path, command: str, when: str, schedule: str) -
 
 
 def render_backup_timer(stack: Stack, output: Path) -> dict[str, str]:
-    schedule = stack.inventory.backup.schedule
+    schedule = stack.backup.schedule
     if schedule is None:
         return {}
     timing = f"OnCalendar={schedule}\nPersistent=true\nRandomizedDelaySec=10m\n"

@@ -7,24 +7,27 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from polysource import secrets
+from polysource.durations import seconds
 from polysource.inventory.certs import read_ca
 from polysource.inventory.model import Broker, Inventory, Stream, Transport, published
-from polysource.inventory.topics import SENSOR, placeholders, subscription
+from polysource.inventory.units import grafana_unit
 from polysource.secrets import Secret
+from polysource.services import TELEGRAF, check_platform, telegraf_names
 from polysource.stack import paths
 from polysource.stack.devices import build_devices
-from polysource.stack.images import check_platform
 from polysource.stack.model import (
     AlertFacts,
     BrokerFacts,
     CaCert,
     Credential,
+    DockerFacts,
     Endpoint,
     GrafanaFacts,
     Healthcheck,
     InfluxFacts,
     Mount,
     PublishedPort,
+    SensorFacts,
     Series,
     Service,
     Smtp,
@@ -34,6 +37,7 @@ from polysource.stack.model import (
     TierSource,
     url_host,
 )
+from polysource.topics import SENSOR, placeholders, subscription
 
 
 def build_stack(inventory: Inventory, inventory_dir: Path, inventory_file: str = "polysource.yml") -> Stack:
@@ -54,6 +58,7 @@ def build_stack(inventory: Inventory, inventory_dir: Path, inventory_file: str =
         )
         for sensor_id, sensor in inventory.sensors.items()
     }
+    sensors = _sensors(inventory, series)
     influx = _influx(inventory, host, streams)
     grafana = GrafanaFacts(
         Credential(inventory.grafana.admin_user, _secret(inventory.grafana.admin_password)),
@@ -68,7 +73,7 @@ def build_stack(inventory: Inventory, inventory_dir: Path, inventory_file: str =
         services += [_mosquitto_passwd(inventory, managed), _mosquitto(inventory, managed)]
     services += _telegrafs(inventory, used, influx, managed is not None)
     services.append(_grafana(inventory, influx, grafana))
-    devices = build_devices(inventory, inventory_dir, brokers, streams)
+    devices = build_devices(inventory, inventory_dir, brokers, streams, sensors)
     return Stack(
         inventory,
         inventory_dir,
@@ -81,7 +86,49 @@ def build_stack(inventory: Inventory, inventory_dir: Path, inventory_file: str =
         tuple(services),
         devices,
         inventory_file,
+        sensors,
+        silent_after(inventory),
+        DockerFacts(inventory.target.docker_host, inventory.target.platform, inventory.target.swarm),
+        inventory.telegraf.instances,
+        inventory.backup,
     )
+
+
+DEFAULT_SILENT_AFTER = 3  # intervals, when the inventory has no `alerts:`
+
+
+def silent_after(inventory: Inventory) -> int:
+    return inventory.alerts.silent_after if inventory.alerts else DEFAULT_SILENT_AFTER
+
+
+def _sensors(inventory: Inventory, series: dict[str, Series]) -> dict[str, SensorFacts]:
+    """Each sensor's facts; a sensor a board reads reports at the board's interval (the rules
+    refuse a sensor interval shorter than its board's)."""
+    boards = {sensor_id: name for name, device in inventory.devices.items() for sensor_id in device.sensors}
+    after = silent_after(inventory)
+    facts = {}
+    for sensor_id, sensor in inventory.sensors.items():
+        board = boards.get(sensor_id)
+        interval = inventory.devices[board].interval if board else sensor.interval
+        interval_s = seconds(interval)
+        facts[sensor_id] = SensorFacts(
+            sensor_id,
+            sensor.name,
+            sensor.stream,
+            sensor.group,
+            sensor.unit,
+            grafana_unit(sensor.unit),
+            sensor.decimals,
+            sensor.min,
+            sensor.max,
+            tuple(sorted(sensor.thresholds, key=lambda t: t.value)),
+            interval,
+            interval_s,
+            int(interval_s * after),
+            series[sensor_id],
+            board,
+        )
+    return facts
 
 
 def target_host(docker_host: str) -> str:
@@ -359,7 +406,7 @@ def _telegrafs(
         replace(
             one, name=name, environment=dict(sorted({**one.environment, paths.INSTANCE_VAR: str(n)}.items()))
         )
-        for n, name in enumerate(paths.telegraf_names(instances), 1)
+        for n, name in enumerate(telegraf_names(instances), 1)
     ]
 
 
@@ -375,8 +422,8 @@ def _telegraf(
     if managed:
         depends["mosquitto"] = "service_healthy"
     return Service(
-        name=paths.TELEGRAF,
-        image=_image(inventory, paths.TELEGRAF),
+        name=TELEGRAF,
+        image=_image(inventory, TELEGRAF),
         environment=dict(sorted(env.items())),
         mounts=(
             Mount(paths.TELEGRAF_MOUNT, config=paths.TELEGRAF_DIR),

@@ -5,11 +5,10 @@ import math
 from pathlib import Path
 
 from polysource import secrets
+from polysource.durations import seconds
 from polysource.inventory.boards import BOARDS, GENERIC, with_overrides
 from polysource.inventory.certs import read_ca
-from polysource.inventory.durations import seconds
 from polysource.inventory.model import Device, Inventory, Modem, Transport
-from polysource.inventory.topics import SENSOR, fill
 from polysource.resources import templates_dir
 from polysource.stack.model import (
     BrokerFacts,
@@ -18,8 +17,10 @@ from polysource.stack.model import (
     DeviceFacts,
     DeviceReading,
     Endpoint,
+    SensorFacts,
     StreamFacts,
 )
+from polysource.topics import SENSOR, fill
 
 # HiveMQ Cloud's chain ends at Let's Encrypt's ISRG Root X1; X2 (ECDSA) for brokers whose chain ends there.
 DEFAULT_CAS = ("isrg-root-x1.pem", "isrg-root-x2.pem")
@@ -30,10 +31,14 @@ CONNECT_FIXED = 16  # MQTT CONNECT's fixed part: protocol name, level, flags, ke
 
 
 def build_devices(
-    inventory: Inventory, base: Path, brokers: dict[str, BrokerFacts], streams: dict[str, StreamFacts]
+    inventory: Inventory,
+    base: Path,
+    brokers: dict[str, BrokerFacts],
+    streams: dict[str, StreamFacts],
+    sensors: dict[str, SensorFacts],
 ) -> dict[str, DeviceFacts]:
     return {
-        name: _device(inventory, base, name, device, brokers, streams[device.stream])
+        name: _device(inventory, base, name, device, brokers, streams[device.stream], sensors)
         for name, device in inventory.devices.items()
     }
 
@@ -68,6 +73,7 @@ def _device(
     device: Device,
     brokers: dict[str, BrokerFacts],
     stream: StreamFacts,
+    sensors: dict[str, SensorFacts],
 ) -> DeviceFacts:
     broker = brokers[stream.broker]
     broker_model = inventory.brokers[stream.broker]
@@ -87,9 +93,8 @@ def _device(
         user, password = device.username or "", device.password or ""
     readings = []
     for sensor_id in device.sensors:
-        sensor = inventory.sensors[sensor_id]
-        low = sensor.min if sensor.min is not None else 0.0
-        high = sensor.max if sensor.max is not None else low + 100.0
+        sensor = sensors[sensor_id]
+        low, high = sensor.span
         topic = fill(stream.topic, {**device.tags, SENSOR: sensor_id})
         template = _payload_template(stream, sensor_id, sensor.unit)
         untimed = _payload_template(stream, sensor_id, sensor.unit, timed=False)

@@ -8,10 +8,11 @@ a URL, a measurement, a path or which secret a service needs.
 import ipaddress
 import ssl
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from polysource.inventory.boards import Board, Wiring
-from polysource.inventory.model import Inventory, Transport
+from polysource.inventory.model import Backup, Inventory, Swarm, Threshold, Transport
 from polysource.secrets import Secret
 
 
@@ -113,6 +114,46 @@ class Series:
     measurement: str
     field: str
     tag: str  # tag key holding the sensor id (value: the sensor id)
+
+
+@dataclass(frozen=True)
+class SensorFacts:
+    """One sensor as the renderers, `status` and the firmware read it: where its readings land,
+    how often it reports (its board's interval when a board reads it: the board sends every
+    reading each time), its unit, range and thresholds."""
+
+    id: str
+    name: str | None  # the inventory's; None: titles show the id
+    stream: str
+    group: str
+    unit: str  # as the inventory writes it
+    grafana_unit: str | None  # Grafana's unit id, None when polysource has none
+    decimals: int  # digits a board writes after the point
+    min: float | None
+    max: float | None
+    thresholds: tuple[Threshold, ...]  # by value
+    interval: str  # as the inventory writes it (its board's, when a board reads it)
+    interval_s: float
+    silent_s: int  # no reading for this long and it counts as silent (alerts, status)
+    series: Series
+    device: str | None = None  # the board that reads it
+
+    @property
+    def title(self) -> str:
+        return self.name or self.id
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """Where a made-up reading moves (a board's placeholder, `simulate`): min-max, or 100
+        wide from min (or 0) where the inventory gives no max."""
+        low = self.min if self.min is not None else 0.0
+        high = self.max if self.max is not None else low + 100.0
+        return (low, high) if high > low else (low, low + 100.0)
+
+    @property
+    def every_s(self) -> int:
+        """How often it reports, in whole seconds (at least 1): a panel's finest bucket."""
+        return max(1, int(self.interval_s))
 
 
 @dataclass(frozen=True)
@@ -287,6 +328,16 @@ class Service:
 
 
 @dataclass(frozen=True)
+class DockerFacts:
+    """Where the stack runs: the Docker API deploy talks to (`--host` may override it), the
+    platform its images are chosen for, and the swarm's settings when it is one."""
+
+    host: str
+    platform: str
+    swarm: Swarm | None = None
+
+
+@dataclass(frozen=True)
 class Stack:
     inventory: Inventory
     inventory_dir: Path
@@ -299,6 +350,19 @@ class Stack:
     services: tuple[Service, ...]
     devices: dict[str, DeviceFacts] = field(default_factory=dict)
     inventory_file: str = "polysource.yml"  # its name in inventory_dir
+    sensors: dict[str, SensorFacts] = field(default_factory=dict)  # in the inventory's order
+    silent_after: int = 3  # intervals without a reading before a sensor counts as silent
+    docker: DockerFacts = DockerFacts("unix:///var/run/docker.sock", "linux/arm64")
+    telegraf_instances: int = 1  # Telegrafs sharing the subscriptions
+    backup: Backup = field(default_factory=Backup)  # `polysource backup`'s folder, count and schedule
+
+    @cached_property
+    def rate_per_s(self) -> float:
+        """Readings per second the inventory announces: each sensor at its interval."""
+        return sum(1 / sensor.interval_s for sensor in self.sensors.values())
+
+    def sensors_of(self, stream: str) -> list[SensorFacts]:
+        return [sensor for sensor in self.sensors.values() if sensor.stream == stream]
 
     @property
     def inventory_path(self) -> Path:

@@ -3,17 +3,7 @@
 Renderers, deploy, backup and the tests read these names from here and nowhere else.
 """
 
-# Telegraf's service: one, or several sharing the subscriptions, numbered.
-TELEGRAF = "telegraf"
 INSTANCE_VAR = "POLYSOURCE_INSTANCE"  # telegraf.conf's client ids end in ${POLYSOURCE_INSTANCE}
-
-
-def telegraf_names(instances: int) -> list[str]:
-    return [TELEGRAF] if instances == 1 else [f"{TELEGRAF}-{n}" for n in range(1, instances + 1)]
-
-
-def is_telegraf(service: str) -> bool:
-    return service == TELEGRAF or service.startswith(f"{TELEGRAF}-")
 
 
 # Ports inside the stack's network (the images' own).

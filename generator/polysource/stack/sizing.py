@@ -10,7 +10,7 @@ per sensor. Telegraf's own statistics (one point per 10 s) are counted too.
 import math
 from dataclasses import dataclass
 
-from polysource.inventory.durations import seconds
+from polysource.durations import seconds
 from polysource.stack.model import Stack
 
 BYTES_PER_VALUE = 3
@@ -37,9 +37,7 @@ class Estimate:
 
 def estimate(stack: Stack) -> Estimate:
     influx = stack.influx
-    sensors = stack.inventory.sensors
-    raw_per_s = sum(1 / seconds(sensor.interval) for sensor in sensors.values())
-    raw_per_s += HEARTBEAT_VALUES / HEARTBEAT_EVERY_S
+    raw_per_s = stack.rate_per_s + HEARTBEAT_VALUES / HEARTBEAT_EVERY_S
     per_day = raw_per_s * DAY_S * BYTES_PER_VALUE
     kept = per_day * seconds(influx.retention) / DAY_S
     for tier in influx.tiers:

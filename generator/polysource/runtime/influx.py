@@ -8,16 +8,77 @@ What the CLI or Docker refuses is translated here into InfluxError, once.
 
 import csv
 import io
+import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from polysource.deploy.converge import Exec, Influx1, Influx1Refused
-from polysource.deploy.engine import Box, Engine
 from polysource.errors import EngineError, InfluxError
+from polysource.runtime.engine import Box, Engine
 from polysource.secrets import Secret, SecretValues
 from polysource.stack import Stack, paths
 from polysource.stack.model import InfluxFacts, Series, StreamFacts
 from polysource.stack.queries import heartbeat_query, last_by_sensor_query, last_query, point_query
+
+
+class Exec(Protocol):
+    """What converge needs of a container (runtime.engine.Box, or a fake in the tests)."""
+
+    name: str
+
+    def run(self, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]: ...
+
+
+INFLUX1_CLI = 'printf "%s" "$POLYSOURCE_QUERY" | influx -host "$HOSTNAME" -port {port} -format json'
+
+
+class Influx1:
+    """Talks InfluxQL to the server inside the container, as some account."""
+
+    def __init__(self, box: Exec, login: tuple[str, str] | None, database: str | None = None):
+        self.box = box
+        self.login = login
+        self.database = database  # the statements' default database; times then in Unix seconds
+
+    def run(self, statements: list[str]) -> list[dict[str, Any]]:
+        env = {"POLYSOURCE_QUERY": ";\n".join(statements)}
+        if self.login:
+            env |= {"INFLUX_USERNAME": self.login[0], "INFLUX_PASSWORD": self.login[1]}
+        command = INFLUX1_CLI.format(port=paths.INFLUX_PORT)
+        if self.database:
+            env["POLYSOURCE_DB"] = self.database
+            command += ' -database "$POLYSOURCE_DB" -precision s'
+
+        code, output = self.box.run(["sh", "-c", command], env)
+        answer = _json_line(output)
+        errors = [r["error"] for r in answer.get("results", []) if "error" in r] if answer else []
+        if answer and "error" in answer:
+            errors.insert(0, answer["error"])
+        if code != 0 or errors or answer is None:
+            raise Influx1Refused(errors[0] if errors else output.strip()[-300:] or f"influx exited {code}")
+        return list(answer.get("results", []))
+
+
+class Influx1Refused(Exception):
+    """The CLI or the server refused (authorization, syntax, ...): the server's words."""
+
+
+def _json_line(output: str) -> dict[str, Any] | None:
+    for line in output.splitlines():
+        if line.startswith("{"):
+            try:
+                found = json.loads(line)
+                return found if isinstance(found, dict) else None
+            except ValueError:
+                continue
+    return None
+
+
+def result_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for series in result.get("series", []):
+        rows += [dict(zip(series["columns"], values, strict=True)) for values in series.get("values", [])]
+    return rows
+
 
 # The Flux text goes through the environment to printf (a builtin) and on to the CLI's stdin.
 INFLUX2_QUERY = (

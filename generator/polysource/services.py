@@ -1,4 +1,5 @@
-"""Pinned images per service and platform, each with the evidence it rests on.
+"""The stack's services: their names, and the image pinned per service and platform, each with
+the evidence it rests on. The inventory's rules, the stack model and deploy read them here.
 
 No registry is reachable where polysource is developed and tested, so no tag below was pulled
 here; each line says where its platform list was read. Check on the Pi with
@@ -8,6 +9,19 @@ here; each line says where its platform list was read. Check on the Pi with
 from dataclasses import dataclass
 
 from polysource.errors import PolysourceError
+
+TELEGRAF = "telegraf"  # one, or several sharing the subscriptions, numbered
+INFLUXDB = "influxdb"
+GRAFANA = "grafana"
+MOSQUITTO = "mosquitto"
+
+
+def telegraf_names(instances: int) -> list[str]:
+    return [TELEGRAF] if instances == 1 else [f"{TELEGRAF}-{n}" for n in range(1, instances + 1)]
+
+
+def is_telegraf(service: str) -> bool:
+    return service == TELEGRAF or service.startswith(f"{TELEGRAF}-")
 
 
 class ImageError(PolysourceError):
