@@ -10,7 +10,7 @@ import paho.mqtt.client as mqtt
 
 from helpers import run_cli
 from polysource.pipeline import load_stack
-from polysource.runtime.engine import Box
+from polysource.runtime.engine import Box, pick_current
 from polysource.runtime.influx import Influx1, Reader, influxql_rows
 from polysource.secrets import Secret, SecretValues
 from services import wait_for
@@ -23,10 +23,13 @@ def client_for(project, url: str | None = None):
 
 
 def containers(project, url: str | None = None) -> dict:
+    """Each service's container as polysource's tools pick it: the running one, else the newest
+    (a swarm leaves replaced tasks' containers behind)."""
     found = client_for(project, url).containers.list(
         all=True, filters={"label": f"polysource.project={project.ports['project']}"}
     )
-    return {c.labels["polysource.service"]: c for c in found if not c.name.endswith("-previous")}
+    by_id = {c.id: c for c in found}
+    return {name: by_id[box.attrs["Id"]] for name, box in pick_current([Box(c) for c in found]).items()}
 
 
 def container_ids(project, url: str | None = None) -> dict[str, str]:

@@ -128,6 +128,8 @@ def test_rotating_telegrafs_password_loses_no_reading(deploy_project):
     with steadily(lambda value: publish(project, {**SEED_READING, "valeur": value}), every=0.1) as sent:
         time.sleep(2)
         project.write_secrets(INFLUXDB_WRITE_PASSWORD="rotated while readings flow")
+        plan = run_cli(*project.args("deploy", "--dry-run"))
+        assert "stopping  telegraf (its InfluxDB account changes" in plan.output, plan.output
         deploy(project)
         time.sleep(3)
     # QoS 1 is at least once: around Telegraf's restart a reading may be stored twice, never lost

@@ -422,3 +422,28 @@ def test_a_swarm_refuses_a_published_service_pinned_away_from_where_boards_conne
     assert problem.startswith("grafana: pinned to {'site': 'b'}, which does not match node pi (192.168.1.10)")
     assert problems(f"{{placement: {pins}, mesh: true}}") == []
     assert problems(f"{{placement: {pins.replace('{site: b}', '{disk: ssd}')}}}") == []
+
+
+def test_the_running_container_of_a_service_is_picked_not_a_replaced_tasks():
+    """A swarm leaves each replaced task's container behind, exited; Docker lists newest first.
+    logs, status, verify, backup and restore must read the running one."""
+    from types import SimpleNamespace
+
+    from polysource.runtime.engine import Box, pick_current
+
+    def box(name: str, service: str, status: str) -> Box:
+        labels = {"polysource.service": service}
+        return Box(SimpleNamespace(name=name, labels=labels, status=status, attrs={"Id": name}))
+
+    listed = [
+        box("influx-new", "influxdb", "running"),
+        box("influx-old", "influxdb", "exited"),
+        box("tele-starting", "telegraf", "created"),
+        box("tele-running", "telegraf", "running"),
+        box("tele-oldest", "telegraf", "exited"),
+        box("grafana-previous", "grafana", "running"),
+        box("grafana-b", "grafana", "exited"),
+        box("grafana-a", "grafana", "exited"),
+    ]
+    picked = {name: b.name for name, b in pick_current(listed).items()}
+    assert picked == {"influxdb": "influx-new", "telegraf": "tele-running", "grafana": "grafana-b"}

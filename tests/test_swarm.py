@@ -7,9 +7,10 @@ import time
 
 import docker
 import pytest
-from deploy_helpers import SEED_READING, deploy, publish, readings, wait_readings, wait_subscribed
+from deploy_helpers import SEED_READING, deploy, influx, publish, readings, wait_readings, wait_subscribed
 
 from helpers import run_cli, service_rows, steadily
+from polysource.runtime.engine import connect
 from services import NetnsDockerd, wait_for
 
 
@@ -77,7 +78,17 @@ def test_the_stack_runs_as_swarm_services(deploy_project, swarm):
     ), status.output
 
     again = run_cli(*project.args("deploy"))
-    assert "0 swarm service(s) created or updated" in again.output, again.output
+    assert "0 swarm service(s) created, updated or converged" in again.output, again.output
+
+    # A retention change: the plan says what converge will do in the running task (it said `keep
+    # influxdb` and nothing else), and InfluxDB's own answer shows it done.
+    project.edit("database: polysource}", "database: polysource, retention: 30d}")
+    plan = run_cli(*project.args("deploy", "--dry-run"))
+    assert "converge  influxdb (retention 90d -> 30d" in plan.output, plan.output
+    assert "1 swarm service(s) to create, update or converge" in plan.output
+    deploy(project)
+    (policy,) = [p for p in influx(project, "SHOW RETENTION POLICIES") if p["default"]]
+    assert policy["duration"] == "720h0m0s"
 
     # A changed sensor changes telegraf.conf: Telegraf rolls (new task first), readings flowing.
     telegraf_id = services[f"{project.ports['project']}-telegraf"].id
@@ -91,9 +102,120 @@ def test_the_stack_runs_as_swarm_services(deploy_project, swarm):
     stored = lambda: {p["valeur"] for p in readings(project)}  # noqa: E731
     wait_for(lambda: stored() >= set(sent), 60, f"all {len(sent)} readings through the rolling update")
 
-    down = run_cli(*project.args("down", "--volumes"))
+    # The replaced task's container stays behind, exited: every tool reads the running one.
+    name = project.ports["project"]
+    labels = {"label": [f"polysource.project={name}", "polysource.service=telegraf"]}
+    left = swarm.containers.list(all=True, filters=labels)
+    assert len(left) >= 2 and {c.status for c in left} > {"running"}, [c.status for c in left]
+    assert connect(swarm.api.base_url).services(name)["telegraf"].status == "running"
+
+    # Telegraf's writes refused behind the inventory's back: its task stays "running"; status says
+    # what the single host says.
+    influx(project, "SET PASSWORD FOR \"telegraf\" = 'changed by hand'")
+    wait_for(
+        lambda: "running but not writing" in run_cli(*project.args("status")).output, 90, "the status note"
+    )
+
+    down = run_cli(*project.args("down"))
     assert down.exit_code == 0, down.output
     assert not swarm.services.list(filters={"label": f"polysource.project={project.ports['project']}"})
+
+    # down, then deploy: the stack comes back on its volumes (the password deploy converged back).
+    _, back = deploy(project)
+    assert "create    influxdb" in back.output, back.output
+    down = run_cli(*project.args("down", "--volumes"))
+    assert down.exit_code == 0, down.output
+
+
+def test_password_rotations_on_the_swarm_lose_no_reading(deploy_project, swarm):
+    """The single host's promise on a swarm: the write, read and admin passwords rotated at once
+    with readings flowing at 10/s. Telegraf is scaled to none before InfluxDB's converge (a batch
+    refused with 401 is dropped); converge goes into InfluxDB's new task before its healthcheck
+    (which needs the new password) can pass, with the previous admin password read from the old
+    task's secrets."""
+    project = deploy_project()
+    project.edit("  platform: linux/amd64\n", "  platform: linux/amd64\n  swarm: {}\n")
+    started, _ = deploy(project)
+    wait_subscribed(project, since=started)
+    with steadily(lambda value: publish(project, {**SEED_READING, "valeur": value}), every=0.1) as sent:
+        time.sleep(2)
+        project.write_secrets(
+            INFLUXDB_WRITE_PASSWORD="rotated write 'pw'",
+            INFLUXDB_READ_PASSWORD="rotated-read",
+            INFLUXDB_ADMIN_PASSWORD="rotated admin $HOME",
+        )
+        plan = run_cli(*project.args("deploy", "--dry-run"))
+        assert "stopping  telegraf (its InfluxDB account changes" in plan.output, plan.output
+        assert "password of user telegraf" in plan.output and "rotated" not in plan.output
+        deploy(project)
+        time.sleep(3)
+    stored = lambda: {p["valeur"] for p in readings(project)}  # noqa: E731
+    wait_for(lambda: stored() >= set(sent), 60, f"all {len(sent)} readings through the rotation")
+    assert readings(project, user="grafana", password="rotated-read")
+    with pytest.raises(Exception, match="authorization failed"):
+        readings(project, user="grafana", password="test-only-read")
+    assert influx(project, "SHOW USERS", password="rotated admin $HOME")
+
+
+def test_restore_on_the_swarm_never_runs_a_second_influxdb_or_grafana(deploy_project, swarm, tmp_path):
+    """Restore goes through the swarm's own executor: Grafana's service is scaled to none while its
+    data is swapped (a task's container stopped by hand is replaced at once: a second Grafana on
+    the same volume), and the stack is converged as swarm services, never as plain containers."""
+    import threading
+
+    from test_backup import add_grafana_user, grafana_api
+
+    from polysource.backup.archive import archives
+
+    project = deploy_project()
+    project.edit("  platform: linux/amd64\n", "  platform: linux/amd64\n  swarm: {}\n")
+    wait_subscribed(project, since=deploy(project)[0])
+    publish(project, SEED_READING)
+    wait_readings(project, 1)
+    add_grafana_user(project, "teacher")
+    taken = run_cli(*project.args("backup", "--to", str(tmp_path / "backups")))
+    assert taken.exit_code == 0, taken.output
+    (archive,) = archives(tmp_path / "backups", project.ports["project"])
+
+    assert run_cli(*project.args("down", "--volumes")).exit_code == 0
+    wait_subscribed(project, since=deploy(project)[0])
+    publish(project, {**SEED_READING, "valeur": 42.0})
+    wait_readings(project, 1)
+    assert grafana_api(project, "/api/user", "teacher", "teacher-pw") == 401, "a fresh Grafana"
+
+    name = project.ports["project"]
+    most: dict[str, int] = {}
+    plain: set[str] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            running = swarm.containers.list(filters={"label": f"polysource.project={name}"})
+            for service in ("influxdb", "grafana"):
+                count = sum(c.labels.get("polysource.service") == service for c in running)
+                most[service] = max(most.get(service, 0), count)
+            plain.update(  # a service's container outside the swarm (helpers have no service)
+                c.name
+                for c in running
+                if "polysource.service" in c.labels and "com.docker.swarm.task.id" not in c.labels
+            )
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        restored = run_cli(*project.args("restore", str(archive)))
+    finally:
+        done.set()
+        watcher.join(10)
+    assert restored.exit_code == 0, restored.output
+    assert most == {"influxdb": 1, "grafana": 1}, most
+    assert not plain, plain
+    assert {r["valeur"] for r in readings(project)} == {99.9, 42.0}
+    wait_for(
+        lambda: grafana_api(project, "/api/user", "teacher", "teacher-pw") == 200, 60, "Grafana restored"
+    )
+    assert swarm.services.list(filters={"label": f"polysource.project={name}"})
 
 
 @pytest.fixture

@@ -184,18 +184,21 @@ def deploy(inventory: Path, output: Path, host: str | None, dry_run: bool, timeo
       polysource deploy --host ssh://pi@raspberrypi.local
     """
     from polysource.deploy import run
+    from polysource.deploy.plan import stopping_line
 
     target = run.prepare(inventory, output, host)
     if target.stack.docker.swarm:
         changed = run.deploy_swarm(target, timeout, click.echo, dry_run)
         click.echo(
-            f"{target.stack.name}: {changed} swarm service(s) to create or update"
+            f"{target.stack.name}: {changed} swarm service(s) to create, update or converge"
             if dry_run
-            else f"{target.stack.name}: {changed} swarm service(s) created or updated"
+            else f"{target.stack.name}: {changed} swarm service(s) created, updated or converged"
         )
         return
     actions, recorded = run.plan(target)
     if dry_run:
+        for action in run.quiet_first(target.stack, actions):
+            click.echo(stopping_line(action.service))
         for action in actions:
             for line in action.lines():
                 click.echo(line)
@@ -230,10 +233,7 @@ def status(inventory: Path, output: Path, host: str | None, all_sensors: bool) -
 
     target = run.prepare(inventory, output, host)
     if target.stack.docker.swarm:
-        from polysource.deploy.swarm import status as swarm_status
-        from polysource.runtime.engine import SwarmApi
-
-        tasks = swarm_status(SwarmApi(target.engine), target.stack)
+        tasks = run.swarm_status(target)
         _table([("SERVICE", "NODE", "TASK", "NOTE")] + [(t.service, t.node, t.state, t.note) for t in tasks])
     else:
         rows = run.status(target)

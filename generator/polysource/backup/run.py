@@ -44,7 +44,7 @@ from polysource.deploy.converge import (
     buckets_by_name,
     influx2,
 )
-from polysource.deploy.run import Target
+from polysource.deploy.run import Target, start_service, stop_service
 from polysource.deploy.spec import ContainerSpec
 from polysource.errors import DeployError, PolysourceError
 from polysource.runtime.engine import LABEL, Box
@@ -350,17 +350,17 @@ def _swap_grafana(target: Target, box: Box, staged: str, stamp: str, timeout: fl
     spec, live = _grafana_volume(target)
     kept = _restore_volume(target, spec, f"{live}-kept-{stamp}")
     echo("grafana: stopped while its data folder is replaced (the old one kept aside)")
-    box.stop(timeout=30)
+    stop_service(target, "grafana", box, timeout)
     try:
         run_in_volumes(target.engine, spec, {LIVE: live, STAGE: staged, KEPT: kept}, SWAP, user="0")
-        box.start()
+        box = start_service(target, "grafana", box, timeout)
         health = probe_command(spec.service.healthcheck) if spec.service.healthcheck else ["true"]
         wait_until(box, spec, health, time.monotonic() + timeout, "answering on the restored data")
     except PolysourceError as error:
         try:
-            box.stop(timeout=30)
+            stop_service(target, "grafana", box, timeout)
             run_in_volumes(target.engine, spec, {LIVE: live, KEPT: kept}, PUT_BACK, user="0")
-            box.start()
+            start_service(target, "grafana", box, timeout)
             target.engine.remove_volume(kept)
         except PolysourceError as again:
             raise BackupError(
@@ -432,5 +432,4 @@ def restore(target: Target, archive: Path, timeout: float, echo: Echo) -> None:
         if staged is not None and grafana_box is not None:
             _swap_grafana(target, grafana_box, staged, stamp, timeout, echo)
     echo("converging the restored stack to the inventory (users, passwords)")
-    actions, recorded = run.plan(target)
-    run.deploy(target, actions, recorded, timeout, echo)
+    run.converge_all(target, timeout, echo)

@@ -60,6 +60,11 @@ class Action:
         return self.verb in ("create", "recreate")
 
 
+def stopping_line(service: str) -> str:
+    """The step before InfluxDB's converge changes the account Telegraf writes with."""
+    return f"{'stopping':<9} {service} (its InfluxDB account changes: it must not write meanwhile)"
+
+
 def differences(spec: ContainerSpec, labels: dict[str, str]) -> list[str]:
     wanted = spec.labels()
     reasons = []

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polysource import secrets
 from polysource.deploy import apply
@@ -17,7 +17,7 @@ from polysource.deploy.converge import (
     desired_state,
     read_record,
 )
-from polysource.deploy.plan import Action, differences, make_plan
+from polysource.deploy.plan import Action, differences, make_plan, stopping_line
 from polysource.deploy.spec import ContainerSpec, desired_containers
 from polysource.errors import DeployError, PolysourceError
 from polysource.pipeline import load_stack
@@ -28,6 +28,9 @@ from polysource.services import is_telegraf
 from polysource.stack import Stack
 from polysource.stack.paths import STATE_FILE
 from polysource.workspace import drift
+
+if TYPE_CHECKING:
+    from polysource.deploy.swarm import TaskRow
 
 
 @dataclass
@@ -163,7 +166,7 @@ def deploy(
     how = convergers(target.stack, target.values)
     desired = target.desired
     for action in quiet_first(target.stack, actions):
-        echo(f"stopping  {action.service} (its InfluxDB account changes: it must not write meanwhile)")
+        echo(stopping_line(action.service))
         action.container.stop(timeout=30)
     for wave in apply.waves(actions):
         steps, errors = [], []
@@ -263,6 +266,19 @@ def status(target: Target) -> list[Row]:
     return rows
 
 
+def swarm_status(target: Target) -> list["TaskRow"]:
+    """Tasks per node, and for a running Telegraf whether its writes reach InfluxDB (a swarm
+    task stays "running" while InfluxDB refuses every write)."""
+    from polysource.deploy import swarm
+    from polysource.runtime.engine import SwarmApi
+
+    rows = swarm.status(SwarmApi(target.engine), target.stack)
+    for row in rows:
+        if is_telegraf(row.service) and row.state == "running" and not row.note:
+            row.note = writer_note(target)
+    return rows
+
+
 def _pending(desired: Desired, recorded: dict[str, Any] | None) -> str:
     from polysource.deploy.converge import changes
 
@@ -279,14 +295,45 @@ def deploy_swarm(target: Target, timeout: float, echo: Echo, dry_run: bool) -> i
     if problems:
         raise DeployError("; ".join(problems) + "; nothing was changed")
     if dry_run:
-        items = swarm.swarm_services(target.stack, target.specs, target.values)
-        actions = swarm.plan(items, api.services(target.stack.name))
+        actions, _ = swarm.planned(api, target.stack, target.specs, target.values)
         for action in actions:
-            echo(action.line())
+            for line in action.lines():
+                echo(line)
     else:
         apply.ensure_images(target.engine, target.specs, target.stack.docker.platform, echo)
         actions = swarm.deploy(api, target.stack, target.specs, target.values, timeout, echo)
-    return sum(a.verb != "keep" for a in actions)
+    return sum(a.changes for a in actions)
+
+
+def stop_service(target: Target, name: str, box: Box, timeout: float) -> None:
+    """A service stopped while its data is replaced: its container, or on a swarm its service."""
+    if target.stack.docker.swarm:
+        from polysource.deploy import swarm
+        from polysource.runtime.engine import SwarmApi
+
+        swarm.stop_service(SwarmApi(target.engine), target.stack, name, timeout)
+    else:
+        box.stop(timeout=30)
+
+
+def start_service(target: Target, name: str, box: Box, timeout: float) -> Box:
+    """Started again after stop_service: the container now running it."""
+    if target.stack.docker.swarm:
+        from polysource.deploy import swarm
+        from polysource.runtime.engine import SwarmApi
+
+        return swarm.start_service(SwarmApi(target.engine), target.stack, name, timeout)
+    box.start()
+    return box
+
+
+def converge_all(target: Target, timeout: float, echo: Echo) -> None:
+    """The stack made what the inventory says, by the executor the inventory names."""
+    if target.stack.docker.swarm:
+        deploy_swarm(target, timeout, echo, dry_run=False)
+        return
+    actions, recorded = plan(target)
+    deploy(target, actions, recorded, timeout, echo)
 
 
 def down(target: Target, volumes: bool, echo: Echo) -> None:

@@ -18,15 +18,18 @@ What changes from one host, and why:
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from polysource.deploy.converge import (
     Desired,
+    changes,
     convergers,
     desired_state,
+    previous_secrets,
     read_record,
 )
+from polysource.deploy.plan import UNHEALTHY, stopping_line
 from polysource.deploy.spec import ContainerSpec, nanoseconds, short_hash
 from polysource.errors import DeployError
 from polysource.runtime.engine import LABEL, Box, SwarmApi, connect
@@ -265,23 +268,143 @@ class SwarmAction:
     item: SwarmService
     verb: str  # create, update, keep
     service_id: str | None = None
+    converge: list[str] = field(default_factory=list)  # stateful settings to make true, in words
+    quiet: bool = False  # scaled to none before anything else: InfluxDB's account it writes with changes
 
-    def line(self) -> str:
+    def lines(self) -> list[str]:
+        """As the single host's plan says them: the service's verb, then what converge changes."""
         where = ", ".join(self.item.definition["constraints"]) or "any node"
-        return f"{self.verb:<9} {self.item.name} ({self.item.definition['order']}; on {where})"
+        found = [f"{self.verb:<9} {self.item.name} ({self.item.definition['order']}; on {where})"]
+        if self.converge:
+            found.append(f"{'converge':<9} {self.item.name} ({'; '.join(self.converge)})")
+        return found
+
+    @property
+    def changes(self) -> bool:
+        return self.verb != "keep" or bool(self.converge)
 
 
-def plan(items: list[SwarmService], existing: dict[str, dict[str, Any]]) -> list[SwarmAction]:
+def plan(
+    items: list[SwarmService],
+    existing: dict[str, dict[str, Any]],
+    desired: dict[str, Desired] | None = None,
+    recorded: dict[str, dict[str, Any] | None] | None = None,
+) -> list[SwarmAction]:
+    """existing: the project's swarm services; desired/recorded: converge state wanted / last
+    recorded in the service's data volume (read from its running task)."""
+    desired, recorded = desired or {}, recorded or {}
     actions = []
     for item in items:
         current = existing.get(item.name)
         if current is None:
-            actions.append(SwarmAction(item, "create"))
-            continue
-        label = current["Spec"].get("Labels", {}).get(f"{LABEL}.settings")
-        verb = "keep" if label == item.fingerprint else "update"
-        actions.append(SwarmAction(item, verb, current["ID"]))
+            action = SwarmAction(item, "create")
+        else:
+            label = current["Spec"].get("Labels", {}).get(f"{LABEL}.settings")
+            action = SwarmAction(item, "keep" if label == item.fingerprint else "update", current["ID"])
+        if item.name in desired:
+            action.converge = changes(desired[item.name], recorded.get(item.name))
+        actions.append(action)
     return actions
+
+
+def stop_service(api: SwarmApi, stack: Stack, name: str, timeout: float) -> None:
+    """Scaled to none: a task's container stopped by hand would be replaced at once by a new task,
+    a second one on the same data volume."""
+    _scale_to_none(api, api.services(stack.name)[name]["ID"], timeout)
+
+
+def start_service(api: SwarmApi, stack: Stack, name: str, timeout: float) -> Box:
+    """Scaled back to one task; its container once there (healthy or not yet)."""
+    service_id = api.services(stack.name)[name]["ID"]
+    api.scale(service_id, 1)
+    deadline = time.monotonic() + timeout
+    while (task := _running_task(api, service_id)) is None:
+        if time.monotonic() > deadline:
+            raise DeployError(f"{name}: no task started {timeout:.0f} s after scaling it back")
+        time.sleep(POLL_S)
+    return _task_box(api, stack, task)
+
+
+def _scale_to_none(api: SwarmApi, service_id: str, timeout: float) -> None:
+    api.scale(service_id, 0)
+    deadline = time.monotonic() + timeout
+    while any(t["Status"]["State"] in ("running", "starting") for t in api.tasks(service_id)):
+        if time.monotonic() > deadline:
+            raise DeployError(f"a task of {service_id} still runs {timeout:.0f} s after scaling it to none")
+        time.sleep(POLL_S)
+
+
+STARTED = ("running", "starting")  # a task with a healthcheck is "starting" until it passes
+
+
+def _has_container(task: dict[str, Any]) -> bool:
+    return bool(task["Status"].get("ContainerStatus", {}).get("ContainerID"))
+
+
+def _running_task(api: SwarmApi, service_id: str) -> dict[str, Any] | None:
+    """The task whose container runs, healthy or not yet (converge execs into it)."""
+    for task in api.tasks(service_id):
+        if (
+            task["Status"]["State"] in STARTED
+            and task.get("DesiredState") == "running"
+            and _has_container(task)
+        ):
+            return task
+    return None
+
+
+@dataclass
+class Observed:
+    """What the running tasks of the stateful services say, for the plan and for converge."""
+
+    recorded: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # None: check all again
+    unhealthy: set[str] = field(default_factory=set)  # changed behind the inventory's back
+    previous: dict[str, list[str]] = field(default_factory=dict)  # secrets the running task was given
+
+
+def observe(
+    api: SwarmApi, stack: Stack, desired: dict[str, Desired], existing: dict[str, dict[str, Any]]
+) -> Observed:
+    """Each stateful service's record, read from its running task (none running, or on a node
+    deploy cannot reach: converge checks everything again), its health, and the secrets it was
+    started with (converge tries them when the new admin password is refused, as on one host)."""
+    found = Observed()
+    for name, wanted in desired.items():
+        attrs = existing.get(name)
+        task = _running_task(api, attrs["ID"]) if attrs else None
+        found.recorded[name] = None
+        if attrs is None or task is None:
+            continue
+        try:
+            box = _task_box(api, stack, task)
+        except DeployError:
+            continue
+        secret_files = attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Secrets") or []
+        env = {}
+        for reference in secret_files:
+            key = reference["File"]["Name"]
+            code, text = box.run(["cat", f"/run/secrets/{key}"])
+            if code == 0:
+                env[key] = text
+        found.previous[name] = previous_secrets(name, env)
+        if box.health == "unhealthy":
+            found.unhealthy.add(name)
+            continue
+        found.recorded[name] = read_record(box.read_file(f"{wanted.data_path}/{STATE_FILE}"))
+    return found
+
+
+def quiet_first(stack: Stack, actions: list[SwarmAction]) -> list[SwarmAction]:
+    """Telegraf, scaled to none before InfluxDB's converge changes the account it writes with (as
+    on one host, deploy/run.py's quiet_first: a batch refused with 401 is dropped); its own update
+    brings it back, after InfluxDB."""
+    influx = next((a for a in actions if a.item.name == "influxdb"), None)
+    writer = f"password of user {stack.influx.writer.user}"
+    if influx is None or influx.verb == "create":
+        return []
+    if not (influx.verb == "update" or writer in influx.converge or UNHEALTHY in influx.converge):
+        return []
+    return [a for a in actions if is_telegraf(a.item.name) and a.verb != "create"]
 
 
 def _ensure_objects(api: SwarmApi, project: str, items: list[SwarmService]) -> dict[str, str]:
@@ -298,17 +421,22 @@ def _ensure_objects(api: SwarmApi, project: str, items: list[SwarmService]) -> d
 
 
 def _current_task(api: SwarmApi, service_id: str, fingerprint: str) -> tuple[str, dict[str, Any] | None]:
-    """('running' | 'complete' | 'failed: why' | 'pending', the task)."""
+    """('running' | 'complete' | 'failed: why' | 'pending', the task). A task still "starting"
+    (its healthcheck not passed yet) counts as running once its container is there: converge
+    goes in and makes true what the healthcheck may need (a new password), then readiness is
+    waited for by running the healthcheck itself."""
     tasks = [
         t
         for t in api.tasks(service_id)
         if t.get("Spec", {}).get("ContainerSpec", {}).get("Labels", {}).get(f"{LABEL}.settings")
         == fingerprint
     ]
-    for state in ("complete", "running"):
+    for state in ("complete", "running", "starting"):
         for task in tasks:
             if task["Status"]["State"] == state and task.get("DesiredState") in ("running", "complete"):
-                return state, task
+                if state == "starting" and not _has_container(task):
+                    continue
+                return ("running" if state == "starting" else state), task
     failed = [t for t in tasks if t["Status"]["State"] in FAILED]
     if len(failed) >= MAX_FAILED_TASKS:
         last = failed[-1]["Status"]
@@ -354,27 +482,31 @@ def _task_box(api: SwarmApi, stack: Stack, task: dict[str, Any]) -> Box:
 
 
 def _converge(
-    api: SwarmApi, stack: Stack, values: SecretValues, item: SwarmService, task: dict[str, Any], echo: Echo
+    api: SwarmApi,
+    stack: Stack,
+    values: SecretValues,
+    action: SwarmAction,
+    observed: Observed,
+    task: dict[str, Any],
+    echo: Echo,
 ) -> None:
+    """What the plan said converge changes, in the service's new (or running) task; the answer
+    awaited is the server's own, never a healthcheck that needs the converged state."""
+    item = action.item
     desired: Desired | None = desired_state(stack, values).get(item.name)
     how = convergers(stack, values).get(item.name)
-    if desired is None or how is None:
+    if desired is None or how is None or not action.converge:
         return
     box = _task_box(api, stack, task)
-    recorded = read_record(box.read_file(f"{desired.data_path}/{STATE_FILE}"))
-    from polysource.deploy.converge import changes
-
-    pending = changes(desired, recorded)
-    if not pending:
-        return
-    echo(f"converging {item.name}: {'; '.join(pending)}")
+    echo(f"converging {item.name}: {'; '.join(action.converge)}")
     if how.answers:
         deadline = time.monotonic() + 60
         while box.run(how.answers)[0] != 0:
             if time.monotonic() > deadline:
                 raise DeployError(f"{item.name}: does not answer for converge")
             time.sleep(POLL_S)
-    how.apply(box, recorded, [])
+    name = item.name
+    how.apply(box, observed.recorded.get(name), observed.previous.get(name, []))
     box.write_file(desired.data_path, STATE_FILE, desired.record(), 0o600)
 
 
@@ -399,6 +531,26 @@ def _wait_ready(
         time.sleep(POLL_S)
 
 
+def planned(
+    api: SwarmApi, stack: Stack, specs: list[ContainerSpec], values: SecretValues
+) -> tuple[list[SwarmAction], Observed]:
+    """The plan --dry-run prints and deploy carries out: services, what converge will change, and
+    Telegraf stopped first where InfluxDB's account changes; with what the running tasks said."""
+    items = swarm_services(stack, specs, values)
+    existing = api.services(stack.name)
+    desired = desired_state(stack, values)
+    observed = observe(api, stack, desired, existing)
+    actions = plan(items, existing, desired, observed.recorded)
+    for action in actions:
+        if action.item.name in observed.unhealthy:
+            action.converge = [UNHEALTHY]
+    for action in quiet_first(stack, actions):
+        action.quiet = True
+        if action.verb == "keep":
+            action.verb = "update"  # scaled to none first, and brought back by its update
+    return actions, observed
+
+
 def deploy(
     api: SwarmApi, stack: Stack, specs: list[ContainerSpec], values: SecretValues, timeout: float, echo: Echo
 ) -> list[SwarmAction]:
@@ -410,13 +562,18 @@ def deploy(
             "target.docker_host at a manager"
         )
     project = stack.name
-    items = swarm_services(stack, specs, values)
+    actions, observed = planned(api, stack, specs, values)
+    items = [a.item for a in actions]
     existing = api.services(project)
-    actions = plan(items, existing)
     api.ensure_overlay(network_name(project), {f"{LABEL}.project": project})
     ids = _ensure_objects(api, project, items)
     for action in actions:
-        echo(action.line())
+        if action.quiet and action.service_id:
+            echo(stopping_line(action.item.name))
+            _scale_to_none(api, action.service_id, timeout)
+    for action in actions:
+        for line in action.lines():
+            echo(line)
         if action.verb == "create":
             action.service_id = api.create_service(**_create_kwargs(action.item, api, ids))
         elif action.verb == "update":
@@ -427,7 +584,7 @@ def deploy(
         assert action.service_id is not None
         task = _wait(api, action, timeout)
         if not action.item.definition["job"]:
-            _converge(api, stack, values, action.item, task, echo)
+            _converge(api, stack, values, action, observed, task, echo)
             _wait_ready(api, stack, action.item, task, timeout)
     wanted = {i.name for i in items}
     for name, attrs in sorted(existing.items()):
@@ -477,13 +634,18 @@ def status(api: SwarmApi, stack: Stack) -> list[TaskRow]:
 
 
 def down(api: SwarmApi, stack: Stack, echo: Echo) -> None:
+    """Services, then their configs, secrets and overlay network, each waited for until gone (the
+    manager removes them while the tasks shut down: a deploy right after must not find a network
+    on its way out, and then no network at all)."""
     for name, attrs in sorted(api.services(stack.name).items()):
         echo(f"removing {name}")
         api.remove_service(attrs["ID"])
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # configs and secrets free once the tasks are gone
+    network = network_name(stack.name)
+    while time.monotonic() < deadline:  # configs, secrets and the network free once the tasks are gone
         left = [o for kind in ("config", "secret") for o in api.objects(kind, stack.name).items()]
-        if not left:
+        gone = api.remove_overlay(network)
+        if not left and gone:
             break
         for kind in ("config", "secret"):
             for _, object_id in api.objects(kind, stack.name).items():

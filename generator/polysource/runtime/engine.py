@@ -267,6 +267,19 @@ class Box:
         return int(result.exit_code if result.exit_code is not None else -1), output
 
 
+def pick_current(boxes: list[Box]) -> dict[str, Box]:
+    """Per service, from containers newest first (as Docker lists them): the first running, else
+    the newest."""
+    found: dict[str, Box] = {}
+    for box in boxes:
+        name = box.labels.get(f"{LABEL}.service")
+        if name is None or box.name.endswith("-previous"):
+            continue
+        if name not in found or (box.status == "running" and found[name].status != "running"):
+            found[name] = box
+    return found
+
+
 class Engine:
     """The Docker daemon deploy talks to."""
 
@@ -285,12 +298,9 @@ class Engine:
         return [Box(c) for c in found]
 
     def services(self, project: str) -> dict[str, Box]:
-        """The project's service containers by service name (not those kept aside)."""
-        return {
-            box.labels[f"{LABEL}.service"]: box
-            for box in self.boxes(project)
-            if not box.name.endswith("-previous") and f"{LABEL}.service" in box.labels
-        }
+        """The project's service containers by service name (not those kept aside): the running
+        one, else the newest. A swarm leaves the containers of replaced tasks behind, exited."""
+        return pick_current(self.boxes(project))
 
     def running(self, project: str, service: str) -> Box:
         """The service's running container here, or an error saying what to do."""
@@ -409,6 +419,10 @@ class SwarmApi:
     def service(self, service_id: str) -> dict[str, Any]:
         return dict(self.client.services.get(service_id).attrs)
 
+    @translated("cannot scale a swarm service")
+    def scale(self, service_id: str, replicas: int) -> None:
+        self.client.services.get(service_id).scale(replicas)
+
     @translated("cannot remove a swarm service")
     def remove_service(self, service_id: str) -> None:
         self.client.services.get(service_id).remove()
@@ -448,8 +462,26 @@ class SwarmApi:
 
     @translated("cannot create the overlay network")
     def ensure_overlay(self, name: str, labels: dict[str, str]) -> None:
-        if not self.client.networks.list(names=[name]):
+        if not [n for n in self.client.networks.list(names=[name]) if n.name == name]:  # names= matches parts
             self.client.networks.create(name, driver="overlay", attachable=True, labels=labels)
+
+    @translated("cannot remove the overlay network")
+    def remove_overlay(self, name: str) -> bool:
+        """True once no network of that name is left; False while tasks shutting down still use it."""
+        import docker.errors
+
+        for network in self.client.networks.list(names=[name]):
+            if network.name != name:
+                continue
+            try:
+                network.remove()
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.APIError as error:
+                if getattr(error, "status_code", None) in (403, 409):  # active endpoints
+                    return False
+                raise
+        return not [n for n in self.client.networks.list(names=[name]) if n.name == name]
 
     @translated("cannot read an image's entrypoint")
     def image_command(self, image: str) -> tuple[list[str], list[str]]:
