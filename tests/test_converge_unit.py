@@ -5,15 +5,8 @@ import json
 import pytest
 
 from helpers import MINIMAL, write_inventory
-from polysource.deploy.converge import (
-    Influx1State,
-    blockers,
-    changes,
-    converge_influx1,
-    desired_state,
-    go_duration,
-    influx1_statements,
-)
+from polysource.deploy.converge.influx1 import Influx1State, converge_influx1, influx1_statements
+from polysource.deploy.converge.record import blockers, changes, desired_state, go_duration
 from polysource.pipeline import load_stack
 from polysource.secrets import Secret, SecretValues
 

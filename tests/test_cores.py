@@ -92,7 +92,7 @@ def test_an_unhealthy_influxdb_is_converged_again_from_scratch(tmp_path):
     specs = specs_for(MINIMAL, tmp_path)
     influx = next(s for s in specs if s.service.name == "influxdb")
     containers = deployed(specs, influxdb=FakeContainer(influx.labels(), health="unhealthy"))
-    from polysource.deploy.converge import desired_state
+    from polysource.deploy.converge.record import desired_state
 
     stack = load_stack(tmp_path / "inventory.yml")
     desired = desired_state(stack, SecretValues({s: "x" for s in stack.secrets}))
@@ -284,7 +284,7 @@ def test_an_error_inside_an_influxdb_answer_raises():
 
 
 def test_telegraf_is_stopped_first_when_its_account_changes(tmp_path):
-    from polysource.deploy.converge import desired_state
+    from polysource.deploy.converge.record import desired_state
     from polysource.deploy.run import quiet_first
 
     inventory = write_inventory(tmp_path, MINIMAL)

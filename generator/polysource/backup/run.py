@@ -38,12 +38,8 @@ from polysource.backup.archive import (
     to_prune,
 )
 from polysource.deploy.apply import probe_command, run_in_volumes, volume_helper, wait_until
-from polysource.deploy.converge import (
-    INFLUX2_CLI,
-    backfill_since,
-    buckets_by_name,
-    influx2,
-)
+from polysource.deploy.converge.influx2 import INFLUX2_CLI, buckets_by_name, influx2
+from polysource.deploy.converge.tiers import backfill_since
 from polysource.deploy.run import Target, start_service, stop_service
 from polysource.deploy.spec import ContainerSpec
 from polysource.errors import DeployError, PolysourceError

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from polysource.deploy.converge import Converger, Desired, previous_secrets
+from polysource.deploy.converge import Converger, previous_secrets
+from polysource.deploy.converge.record import Desired
 from polysource.deploy.plan import Action
 from polysource.deploy.spec import MARKER, ContainerSpec
 from polysource.errors import DeployError, EngineError, PolysourceError

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from polysource.deploy.converge import Desired, changes
+from polysource.deploy.converge.record import Desired, changes
 from polysource.deploy.spec import ContainerSpec
 from polysource.runtime.engine import LABEL
 

@@ -10,13 +10,8 @@ from typing import TYPE_CHECKING, Any
 from polysource import secrets
 from polysource.deploy import apply
 from polysource.deploy.apply import Converging, Echo
-from polysource.deploy.converge import (
-    Desired,
-    blockers,
-    convergers,
-    desired_state,
-    read_record,
-)
+from polysource.deploy.converge import convergers
+from polysource.deploy.converge.record import Desired, blockers, desired_state, read_record
 from polysource.deploy.plan import Action, differences, make_plan, stopping_line
 from polysource.deploy.spec import ContainerSpec, desired_containers
 from polysource.errors import DeployError, PolysourceError
@@ -280,7 +275,7 @@ def swarm_status(target: Target) -> list["TaskRow"]:
 
 
 def _pending(desired: Desired, recorded: dict[str, Any] | None) -> str:
-    from polysource.deploy.converge import changes
+    from polysource.deploy.converge.record import changes
 
     return "; ".join(changes(desired, recorded))
 

@@ -21,14 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from polysource.deploy.converge import (
-    Desired,
-    changes,
-    convergers,
-    desired_state,
-    previous_secrets,
-    read_record,
-)
+from polysource.deploy.converge import convergers, previous_secrets
+from polysource.deploy.converge.record import Desired, changes, desired_state, read_record
 from polysource.deploy.plan import UNHEALTHY, stopping_line
 from polysource.deploy.spec import ContainerSpec, nanoseconds, short_hash
 from polysource.errors import DeployError
