@@ -264,12 +264,16 @@ def test_a_30_s_blip_keeps_the_tls_session(field, influxdb):
     no second TCP connection, no second TLS handshake (about 3 KB over cellular)."""
     field.start(Scenario(powered=True, boot_s=0))
     wait_for(lambda: len(field.published()) >= 2, 30, "the first readings acknowledged")
+    # Counted from the blip on: a modem slow to answer an AT+CIPSEND at start (TinyGSM waits 1 s of
+    # board time for it, a tenth of a second here) rightly costs a new connection, not the blip.
+    before = len(field.modem.commands("# connected"))
     field.modem.lose_coverage()
     field.sleep(30)
     field.modem.regain_coverage()
     field.sleep(60)
     out = field.stop()
-    assert len(field.modem.commands("# connected")) == 1, f"a new connection for a 30 s blip: {out}"
+    after = len(field.modem.commands("# connected"))
+    assert after == before, f"a new connection for a 30 s blip: {out}"
     measured = [int(line.split('"horodatage": ')[1].rstrip("}")) for line in field.published(out)]
     assert len(measured) >= 8, out
     assert len(stored_times_wait(influxdb, len(set(measured)))) == len(set(measured))
