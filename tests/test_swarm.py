@@ -35,7 +35,7 @@ def swarm(docker_engine):
     fresh_gateway_bridge(client)
 
 
-def test_the_stack_runs_as_swarm_services(deploy_project, swarm):
+def test_the_stack_runs_as_swarm_services(deploy_project, swarm, docker_engine):
     project = deploy_project()
     project.edit(
         "  platform: linux/amd64\n",
@@ -58,9 +58,9 @@ def test_the_stack_runs_as_swarm_services(deploy_project, swarm):
     }
     definitions = str([s.attrs["Spec"] for s in services.values()])
     assert not [k for k, v in project.secrets.items() if v in definitions], "a secret in a service definition"
-    influx = services[f"{project.ports['project']}-influxdb"].attrs["Spec"]
-    assert influx["TaskTemplate"]["Placement"]["Constraints"] == ["node.labels.disk==ssd"]
-    assert {s["File"]["Name"] for s in influx["TaskTemplate"]["ContainerSpec"]["Secrets"]} >= {
+    influx_spec = services[f"{project.ports['project']}-influxdb"].attrs["Spec"]
+    assert influx_spec["TaskTemplate"]["Placement"]["Constraints"] == ["node.labels.disk==ssd"]
+    assert {s["File"]["Name"] for s in influx_spec["TaskTemplate"]["ContainerSpec"]["Secrets"]} >= {
         "INFLUXDB_ADMIN_PASSWORD"
     }
     assert swarm.configs.list(filters={"label": f"polysource.project={project.ports['project']}"})
@@ -105,9 +105,9 @@ def test_the_stack_runs_as_swarm_services(deploy_project, swarm):
     # The replaced task's container stays behind, exited: every tool reads the running one.
     name = project.ports["project"]
     labels = {"label": [f"polysource.project={name}", "polysource.service=telegraf"]}
-    left = swarm.containers.list(all=True, filters=labels)
-    assert len(left) >= 2 and {c.status for c in left} > {"running"}, [c.status for c in left]
-    assert connect(swarm.api.base_url).services(name)["telegraf"].status == "running"
+    left = lambda: swarm.containers.list(all=True, filters=labels)  # noqa: E731
+    wait_for(lambda: {c.status for c in left()} > {"running"}, 60, "the replaced task's container exited")
+    assert connect(docker_engine).services(name)["telegraf"].status == "running"
 
     # Telegraf's writes refused behind the inventory's back: its task stays "running"; status says
     # what the single host says.

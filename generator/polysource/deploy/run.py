@@ -291,6 +291,8 @@ def deploy_swarm(target: Target, timeout: float, echo: Echo, dry_run: bool) -> i
         raise DeployError("; ".join(problems) + "; nothing was changed")
     if dry_run:
         actions, _ = swarm.planned(api, target.stack, target.specs, target.values)
+        for line in [stopping_line(a.item.name) for a in actions if a.quiet]:
+            echo(line)
         for action in actions:
             for line in action.lines():
                 echo(line)

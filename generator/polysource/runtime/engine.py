@@ -475,9 +475,9 @@ class SwarmApi:
                 continue
             try:
                 network.remove()
-            except docker.errors.NotFound:
-                continue
             except docker.errors.APIError as error:
+                if "not found" in str(error):  # on its way out already (the manager said 404 or 500)
+                    continue
                 if getattr(error, "status_code", None) in (403, 409):  # active endpoints
                     return False
                 raise
