@@ -88,3 +88,18 @@ def test_no_cycle_between_packages():
 
     for name in sorted(edges):
         visit(name, ())
+
+
+def test_the_models_service_names_are_the_services_table():
+    """The inventory's `target.images` keys and swarm placement names come from services.py."""
+    import re
+    from typing import get_args
+
+    from polysource.inventory.model import SWARM_SERVICE, ServiceName
+    from polysource.services import IMAGES, MAX_TELEGRAFS, SERVICES
+
+    assert get_args(ServiceName) == SERVICES
+    assert {service for service, _ in IMAGES} == set(SERVICES)
+    named = [*SERVICES, *(f"telegraf-{n}" for n in range(1, MAX_TELEGRAFS + 1))]
+    assert all(re.match(SWARM_SERVICE, name) for name in named)
+    assert not re.match(SWARM_SERVICE, f"telegraf-{MAX_TELEGRAFS + 1}")

@@ -14,6 +14,8 @@ TELEGRAF = "telegraf"  # one, or several sharing the subscriptions, numbered
 INFLUXDB = "influxdb"
 GRAFANA = "grafana"
 MOSQUITTO = "mosquitto"
+SERVICES = (TELEGRAF, INFLUXDB, GRAFANA, MOSQUITTO)  # the inventory's target.images keys, in order
+MAX_TELEGRAFS = 8
 
 
 def telegraf_names(instances: int) -> list[str]:

@@ -21,6 +21,7 @@ from polysource.inventory.boards import BOARDS, GENERIC
 from polysource.inventory.calendar import EXAMPLES as CALENDAR_EXAMPLES
 from polysource.inventory.calendar import CalendarError, check_calendar
 from polysource.inventory.units import GRAFANA_UNITS, grafana_unit
+from polysource.services import MAX_TELEGRAFS, SERVICES, TELEGRAF
 
 PROJECT = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 DEVICE = r"^[a-z0-9][a-z0-9_-]{0,30}$"  # a folder, an Arduino sketch name and a C identifier part
@@ -461,7 +462,7 @@ class Telegraf(Strict):
     instances: int = Field(
         1,
         ge=1,
-        le=8,
+        le=MAX_TELEGRAFS,
         description="Above 1, each reading goes to one of them (shared subscriptions, Mosquitto 2, HiveMQ).",
     )
 
@@ -558,7 +559,7 @@ class Device(Strict):
 
 
 Platform = Literal["linux/arm/v7", "linux/arm64", "linux/amd64"]
-ServiceName = Literal["telegraf", "influxdb", "grafana", "mosquitto"]
+ServiceName = Literal["telegraf", "influxdb", "grafana", "mosquitto"]  # services.SERVICES, checked by a test
 
 
 def _docker_host(value: Any) -> Any:
@@ -575,7 +576,7 @@ def _docker_host(value: Any) -> Any:
 
 LABEL_KEY = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 LABEL_VALUE = r"^[A-Za-z0-9._/-]{1,63}$"
-SWARM_SERVICE = r"^(telegraf(-[1-8])?|influxdb|grafana|mosquitto)$"
+SWARM_SERVICE = rf"^({TELEGRAF}(-[1-{MAX_TELEGRAFS}])?|{'|'.join(s for s in SERVICES if s != TELEGRAF)})$"
 
 
 class Swarm(Strict):
