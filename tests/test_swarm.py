@@ -218,6 +218,23 @@ def test_restore_on_the_swarm_never_runs_a_second_influxdb_or_grafana(deploy_pro
     assert swarm.services.list(filters={"label": f"polysource.project={name}"})
 
 
+def test_a_change_influxdb_2_cannot_take_is_refused_on_the_swarm_too(deploy_project, swarm):
+    """InfluxDB 2 keeps the operator token it was set up with: a new INFLUXDB_TOKEN is refused
+    before anything changes, as on one host (the swarm path did not check)."""
+    project = deploy_project(influx_version=2)
+    project.edit("  platform: linux/amd64\n", "  platform: linux/amd64\n  swarm: {}\n")
+    deploy(project)
+    name = project.ports["project"]
+    before = {s.id: s.version for s in swarm.services.list(filters={"label": f"polysource.project={name}"})}
+    project.write_secrets(INFLUXDB_TOKEN="another-token-entirely")
+    for args in (("deploy", "--dry-run"), ("deploy",)):
+        result = run_cli(*project.args(*args))
+        assert result.exit_code == 1, result.output
+        assert "INFLUXDB_TOKEN differs from the operator token" in result.output
+    after = {s.id: s.version for s in swarm.services.list(filters={"label": f"polysource.project={name}"})}
+    assert after == before, "a service changed"
+
+
 @pytest.fixture
 def two_nodes(docker_engine, test_images):
     """The tests' dockerd as manager, and a second dockerd in its own network namespace joined as
@@ -252,6 +269,9 @@ def two_nodes(docker_engine, test_images):
         for client in (worker, manager):
             with contextlib.suppress(docker.errors.APIError):
                 client.swarm.leave(force=True)
+        for container in worker.containers.list(all=True):  # tasks the swarm had not removed yet
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
         for volume in worker.volumes.list():
             volume.remove(force=True)
         fresh_gateway_bridge(manager)

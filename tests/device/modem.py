@@ -570,6 +570,7 @@ class Modem:
             except OSError:
                 self._urc(answer.format(n=number, result=failed))
                 return
+            sock.settimeout(None)  # a TCP connection stays open through any silence, as on a network
             with self.lock:
                 if not self.coverage or not self.netopen:
                     sock.close()
@@ -627,6 +628,7 @@ class Modem:
                     return
                 if not data:
                     link.open = False
+                    self.log.append((time.monotonic(), f"# closed {number} by the other side"))
                     if self.links.get(number) is link:
                         del self.links[number]
                         self.closed_links.append(link)

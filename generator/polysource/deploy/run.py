@@ -290,12 +290,14 @@ def deploy_swarm(target: Target, timeout: float, echo: Echo, dry_run: bool) -> i
     if problems:
         raise DeployError("; ".join(problems) + "; nothing was changed")
     if dry_run:
-        actions, _ = swarm.planned(api, target.stack, target.specs, target.values)
+        actions, observed = swarm.planned(api, target.stack, target.specs, target.values)
         for line in [stopping_line(a.item.name) for a in actions if a.quiet]:
             echo(line)
         for action in actions:
             for line in action.lines():
                 echo(line)
+        if found := swarm.blocked(target.stack, target.values, observed):
+            raise DeployError("\n".join(found))
     else:
         apply.ensure_images(target.engine, target.specs, target.stack.docker.platform, echo)
         actions = swarm.deploy(api, target.stack, target.specs, target.values, timeout, echo)

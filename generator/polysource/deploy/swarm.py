@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polysource.deploy.converge import convergers, previous_secrets
-from polysource.deploy.converge.record import Desired, changes, desired_state, read_record
+from polysource.deploy.converge.record import Desired, blockers, changes, desired_state, read_record
 from polysource.deploy.plan import UNHEALTHY, stopping_line
 from polysource.deploy.spec import ContainerSpec, nanoseconds, short_hash
 from polysource.errors import DeployError
@@ -545,6 +545,14 @@ def planned(
     return actions, observed
 
 
+def blocked(stack: Stack, values: SecretValues, observed: Observed) -> list[str]:
+    """Changes no tool can make after setup (as on one host): deploy stops before any change."""
+    desired = desired_state(stack, values)
+    return [
+        line for name, wanted in desired.items() for line in blockers(wanted, observed.recorded.get(name))
+    ]
+
+
 def deploy(
     api: SwarmApi, stack: Stack, specs: list[ContainerSpec], values: SecretValues, timeout: float, echo: Echo
 ) -> list[SwarmAction]:
@@ -557,6 +565,8 @@ def deploy(
         )
     project = stack.name
     actions, observed = planned(api, stack, specs, values)
+    if found := blocked(stack, values, observed):
+        raise DeployError("\n".join(found) + "\nnothing was changed")
     items = [a.item for a in actions]
     existing = api.services(project)
     api.ensure_overlay(network_name(project), {f"{LABEL}.project": project})
