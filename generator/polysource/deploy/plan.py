@@ -44,11 +44,7 @@ class Action:
         return "\n".join(self.lines())
 
     def lines(self) -> list[str]:
-        why = f" ({'; '.join(self.reasons)})" if self.reasons else ""
-        found = [f"{self.verb:<9} {self.service}{why}"]
-        if self.converge:
-            found.append(f"{'converge':<9} {self.service} ({'; '.join(self.converge)})")
-        return found
+        return plan_lines(self.verb, self.service, self.reasons, self.converge)
 
     @property
     def changes(self) -> bool:
@@ -58,6 +54,16 @@ class Action:
     def replaces(self) -> bool:
         """A new container for this service (its first-start setup may run)."""
         return self.verb in ("create", "recreate")
+
+
+def plan_lines(verb: str, service: str, reasons: list[str], converge: list[str]) -> list[str]:
+    """A service's step as --dry-run and deploy print it, on one host or a swarm: the verb and
+    why, then what converge will make true."""
+    why = f" ({'; '.join(reasons)})" if reasons else ""
+    found = [f"{verb:<9} {service}{why}"]
+    if converge:
+        found.append(f"{'converge':<9} {service} ({'; '.join(converge)})")
+    return found
 
 
 def stopping_line(service: str) -> str:

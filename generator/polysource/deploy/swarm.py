@@ -23,7 +23,7 @@ from typing import Any
 
 from polysource.deploy.converge import convergers, previous_secrets
 from polysource.deploy.converge.record import Desired, blockers, changes, desired_state, read_record
-from polysource.deploy.plan import UNHEALTHY, stopping_line
+from polysource.deploy.plan import UNHEALTHY, plan_lines, stopping_line
 from polysource.deploy.spec import ContainerSpec, nanoseconds, short_hash
 from polysource.errors import DeployError
 from polysource.runtime.engine import LABEL, Box, SwarmApi, connect
@@ -268,10 +268,8 @@ class SwarmAction:
     def lines(self) -> list[str]:
         """As the single host's plan says them: the service's verb, then what converge changes."""
         where = ", ".join(self.item.definition["constraints"]) or "any node"
-        found = [f"{self.verb:<9} {self.item.name} ({self.item.definition['order']}; on {where})"]
-        if self.converge:
-            found.append(f"{'converge':<9} {self.item.name} ({'; '.join(self.converge)})")
-        return found
+        why = [f"{self.item.definition['order']}; on {where}"]
+        return plan_lines(self.verb, self.item.name, why, self.converge)
 
     @property
     def changes(self) -> bool:
