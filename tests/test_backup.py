@@ -43,21 +43,24 @@ def grafana_file(project) -> bytes:
         return tar.extractfile(tar.next()).read()
 
 
-def grafana_api(project, path: str, user: str = "admin", password: str | None = None, body=None) -> int:
-    """HTTP status of a request to the Grafana in the stack (inside its container)."""
+def grafana_api(
+    project, path: str, user: str = "admin", password: str | None = None, body=None, url: str | None = None
+) -> int:
+    """HTTP status of a request to the Grafana in the stack (inside its container, on the Docker
+    host at url: the tests' dockerd by default)."""
     password = password or project.secrets["GRAFANA_ADMIN_PASSWORD"]
     command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", f"{user}:{password}"]
     if body is not None:
         command += ["-H", "Content-Type: application/json", "--data", json.dumps(body)]
-    code, out = containers(project)["grafana"].exec_run([*command, f"http://127.0.0.1:3000{path}"])
+    code, out = containers(project, url)["grafana"].exec_run([*command, f"http://127.0.0.1:3000{path}"])
     return int(out.decode())
 
 
-def add_grafana_user(project, login: str) -> None:
+def add_grafana_user(project, login: str, url: str | None = None) -> None:
     """Grafana's own data, made after the first deploy: what only a real restore brings back."""
     body = {"name": login, "email": f"{login}@example.org", "login": login, "password": "teacher-pw"}
-    assert grafana_api(project, "/api/admin/users", body=body) == 200
-    assert grafana_api(project, "/api/user", login, "teacher-pw") == 200
+    assert grafana_api(project, "/api/admin/users", body=body, url=url) == 200
+    assert grafana_api(project, "/api/user", login, "teacher-pw", url=url) == 200
 
 
 def key(row: dict) -> tuple:

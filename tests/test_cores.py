@@ -309,12 +309,12 @@ def test_telegraf_is_stopped_first_when_its_account_changes(tmp_path):
 # --- swarm: the definitions deploy sends, without Docker ----------------------------------------
 
 
-def swarm_items(tmp_path, swarm: str, extra: str = ""):
+def swarm_items(tmp_path, swarm: str, extra: str = "", inventory_text: str | None = None):
     import re
 
     from polysource.deploy.swarm import swarm_services
 
-    text = (INVENTORIES / "lab-local.yml").read_text()
+    text = inventory_text or (INVENTORIES / "lab-local.yml").read_text()
     text = re.sub(r"^target:.*$", lambda m: f"{m.group(0)}\n{swarm}", text, count=1, flags=re.M) + extra
     inventory = write_inventory(tmp_path, text, "lab.yml")
     stack = load_stack(inventory)
@@ -342,6 +342,42 @@ def test_swarm_definitions_hold_no_secret_and_place_by_label(tmp_path):
     again = swarm_items(tmp_path / "again", SWARM)
     assert again["telegraf"].fingerprint == items["telegraf"].fingerprint
     assert [c[0] for c in again["grafana"].configs] == [c[0] for c in items["grafana"].configs]
+
+
+def test_a_changed_sensor_rolls_telegraf_only_on_the_swarm_and_grafana_re_reads_its_dashboards(tmp_path):
+    """Grafana's dashboards are a volume written in place (its file provider re-reads them), not
+    immutable swarm configs: a renamed sensor changes Telegraf's definition and no other; the plan
+    says Grafana re-reads the changed files, as on one host."""
+    from polysource.deploy.swarm import plan
+
+    lab = (
+        (INVENTORIES / "lab-local.yml").read_text().split("\n# Grafana alerts")[0]
+    )  # rules: Grafana restarts
+    before = swarm_items(tmp_path, SWARM, inventory_text=lab)
+    (tmp_path / "renamed").mkdir()
+    text = lab.replace(
+        '"Niveau cuve", unit: m, min: 0, max: 3, group: eau, interval: 10s',
+        '"Niveau", unit: m, interval: 20s',
+    )
+    renamed = swarm_items(tmp_path / "renamed", SWARM, inventory_text=text)
+    changed = {name for name in before if before[name].fingerprint != renamed[name].fingerprint}
+    assert changed == {"telegraf"}, changed
+    assert not [path for _, path, _ in before["grafana"].configs if path.endswith(".json")]
+
+    def live(items):
+        return {"grafana": {v.folder: v.hashes() for v in items["grafana"].spec.config_volumes if v.live}}
+
+    existing = {
+        name: {"ID": name, "Spec": {"Labels": {"polysource.settings": item.fingerprint}}}
+        for name, item in before.items()
+    }
+    actions = {a.item.name: a for a in plan(list(renamed.values()), existing, live=live(before))}
+    (line,) = actions["grafana"].lines()
+    assert line.startswith("update    grafana (re-read in place: grafana/dashboards/"), line
+    assert actions["grafana"].verb == "keep" and actions["grafana"].changes
+    assert {n for n, a in actions.items() if a.verb != "keep"} == {"telegraf"}
+    unchanged = {a.item.name: a for a in plan(list(before.values()), existing, live=live(before))}
+    assert not [a for a in unchanged.values() if a.changes]
 
 
 def test_several_telegrafs_inherit_the_telegraf_placement(tmp_path):

@@ -90,14 +90,33 @@ def test_the_stack_runs_as_swarm_services(deploy_project, swarm, docker_engine):
     (policy,) = [p for p in influx(project, "SHOW RETENTION POLICIES") if p["default"]]
     assert policy["duration"] == "720h0m0s"
 
-    # A changed sensor changes telegraf.conf: Telegraf rolls (new task first), readings flowing.
+    # A changed sensor changes telegraf.conf: Telegraf rolls (new task first), readings flowing;
+    # Grafana's task stays, its dashboards written in place in its volume (as on one host).
     telegraf_id = services[f"{project.ports['project']}-telegraf"].id
+    dashboard = f"/etc/grafana/dashboards/{project.ports['project']}-tests.json"
+
+    def grafana() -> tuple[str, bytes]:
+        (box,) = swarm.containers.list(
+            filters={
+                "label": [f"polysource.project={project.ports['project']}", "polysource.service=grafana"]
+            }
+        )
+        stream, _ = box.get_archive(dashboard)
+        return box.id, b"".join(stream)
+
+    rendered = lambda: (project.output / "grafana/dashboards" / dashboard.rsplit("/", 1)[1]).read_bytes()  # noqa: E731
+    grafana_before, shown = grafana()
+    assert rendered() in shown, "the dashboards written when Grafana's service was created"
     with steadily(lambda value: publish(project, {**SEED_READING, "valeur": value}), every=0.1) as sent:
         time.sleep(2)
         project.edit("unit: m, min: 0", "unit: m, interval: 10s, min: 0")
         _, rolled = deploy(project)
         time.sleep(3)
     assert "update    telegraf (start-first" in rolled.output
+    assert "update    grafana (re-read in place: grafana/dashboards/" in rolled.output, rolled.output
+    grafana_after, shown = grafana()
+    assert grafana_after == grafana_before, "Grafana's task was replaced"
+    assert rendered() in shown and b'"10s"' in rendered()
     assert swarm.services.get(telegraf_id).attrs["Spec"]["UpdateConfig"]["Order"] == "start-first"
     stored = lambda: {p["valeur"] for p in readings(project)}  # noqa: E731
     wait_for(lambda: stored() >= set(sent), 60, f"all {len(sent)} readings through the rolling update")
@@ -127,17 +146,12 @@ def test_the_stack_runs_as_swarm_services(deploy_project, swarm, docker_engine):
     assert down.exit_code == 0, down.output
 
 
-def test_password_rotations_on_the_swarm_lose_no_reading(deploy_project, swarm):
-    """The single host's promise on a swarm: the write, read and admin passwords rotated at once
-    with readings flowing at 10/s. Telegraf is scaled to none before InfluxDB's converge (a batch
-    refused with 401 is dropped); converge goes into InfluxDB's new task before its healthcheck
-    (which needs the new password) can pass, with the previous admin password read from the old
-    task's secrets."""
-    project = deploy_project()
-    project.edit("  platform: linux/amd64\n", "  platform: linux/amd64\n  swarm: {}\n")
-    started, _ = deploy(project)
-    wait_subscribed(project, since=started)
-    with steadily(lambda value: publish(project, {**SEED_READING, "valeur": value}), every=0.1) as sent:
+def rotate_passwords_with_readings_flowing(project, host: str = "127.0.0.1") -> set[float]:
+    """The write, read and admin passwords rotated at once while a board publishes at 10/s; every
+    reading stored, the old read password refused, the new ones accepted. The values sent."""
+    with steadily(
+        lambda value: publish(project, {**SEED_READING, "valeur": value}, host=host), every=0.1
+    ) as sent:
         time.sleep(2)
         project.write_secrets(
             INFLUXDB_WRITE_PASSWORD="rotated write 'pw'",
@@ -155,33 +169,48 @@ def test_password_rotations_on_the_swarm_lose_no_reading(deploy_project, swarm):
     with pytest.raises(Exception, match="authorization failed"):
         readings(project, user="grafana", password="test-only-read")
     assert influx(project, "SHOW USERS", password="rotated admin $HOME")
+    return set(sent)
 
 
-def test_restore_on_the_swarm_never_runs_a_second_influxdb_or_grafana(deploy_project, swarm, tmp_path):
-    """Restore goes through the swarm's own executor: Grafana's service is scaled to none while its
-    data is swapped (a task's container stopped by hand is replaced at once: a second Grafana on
-    the same volume), and the stack is converged as swarm services, never as plain containers."""
+def test_password_rotations_on_the_swarm_lose_no_reading(deploy_project, swarm):
+    """The single host's promise on a swarm: the write, read and admin passwords rotated at once
+    with readings flowing at 10/s. Telegraf is scaled to none before InfluxDB's converge (a batch
+    refused with 401 is dropped); converge goes into InfluxDB's new task before its healthcheck
+    (which needs the new password) can pass, with the previous admin password read from the old
+    task's secrets."""
+    project = deploy_project()
+    project.edit("  platform: linux/amd64\n", "  platform: linux/amd64\n  swarm: {}\n")
+    started, _ = deploy(project)
+    wait_subscribed(project, since=started)
+    rotate_passwords_with_readings_flowing(project)
+
+
+def restore_keeps_one_influxdb_and_one_grafana(
+    project, tmp_path, clients, node: str | None = None, host: str = "127.0.0.1"
+) -> None:
+    """Backup, `down --volumes`, a fresh deploy with a new reading, then restore: the readings of
+    both and Grafana's own user back, and never two InfluxDBs or two Grafanas running at once,
+    nor a plain container beside the swarm's tasks, on any node (clients: each node's Docker).
+    node, host: the Docker URL and the address of the node running the broker, Telegraf and
+    Grafana (else the tests' dockerd)."""
     import threading
 
     from test_backup import add_grafana_user, grafana_api
 
     from polysource.backup.archive import archives
 
-    project = deploy_project()
-    project.edit("  platform: linux/amd64\n", "  platform: linux/amd64\n  swarm: {}\n")
-    wait_subscribed(project, since=deploy(project)[0])
-    publish(project, SEED_READING)
-    wait_readings(project, 1)
-    add_grafana_user(project, "teacher")
+    add_grafana_user(project, "teacher", url=node)
+    before = {r["valeur"] for r in readings(project)}
     taken = run_cli(*project.args("backup", "--to", str(tmp_path / "backups")))
     assert taken.exit_code == 0, taken.output
     (archive,) = archives(tmp_path / "backups", project.ports["project"])
 
-    assert run_cli(*project.args("down", "--volumes")).exit_code == 0
-    wait_subscribed(project, since=deploy(project)[0])
-    publish(project, {**SEED_READING, "valeur": 42.0})
+    down = run_cli(*project.args("down", "--volumes"))
+    assert down.exit_code == 0, down.output
+    wait_subscribed(project, url=node, since=deploy(project)[0])
+    publish(project, {**SEED_READING, "valeur": 42.0}, host=host)
     wait_readings(project, 1)
-    assert grafana_api(project, "/api/user", "teacher", "teacher-pw") == 401, "a fresh Grafana"
+    assert grafana_api(project, "/api/user", "teacher", "teacher-pw", url=node) == 401, "a fresh Grafana"
 
     name = project.ports["project"]
     most: dict[str, int] = {}
@@ -190,7 +219,11 @@ def test_restore_on_the_swarm_never_runs_a_second_influxdb_or_grafana(deploy_pro
 
     def watch() -> None:
         while not done.is_set():
-            running = swarm.containers.list(filters={"label": f"polysource.project={name}"})
+            running = [
+                c
+                for client in clients
+                for c in client.containers.list(filters={"label": f"polysource.project={name}"})
+            ]
             for service in ("influxdb", "grafana"):
                 count = sum(c.labels.get("polysource.service") == service for c in running)
                 most[service] = max(most.get(service, 0), count)
@@ -211,11 +244,25 @@ def test_restore_on_the_swarm_never_runs_a_second_influxdb_or_grafana(deploy_pro
     assert restored.exit_code == 0, restored.output
     assert most == {"influxdb": 1, "grafana": 1}, most
     assert not plain, plain
-    assert {r["valeur"] for r in readings(project)} == {99.9, 42.0}
+    assert {r["valeur"] for r in readings(project)} == before | {42.0}
     wait_for(
-        lambda: grafana_api(project, "/api/user", "teacher", "teacher-pw") == 200, 60, "Grafana restored"
+        lambda: grafana_api(project, "/api/user", "teacher", "teacher-pw", url=node) == 200,
+        60,
+        "Grafana restored",
     )
-    assert swarm.services.list(filters={"label": f"polysource.project={name}"})
+    assert clients[0].services.list(filters={"label": f"polysource.project={name}"})
+
+
+def test_restore_on_the_swarm_never_runs_a_second_influxdb_or_grafana(deploy_project, swarm, tmp_path):
+    """Restore goes through the swarm's own executor: Grafana's service is scaled to none while its
+    data is swapped (a task's container stopped by hand is replaced at once: a second Grafana on
+    the same volume), and the stack is converged as swarm services, never as plain containers."""
+    project = deploy_project()
+    project.edit("  platform: linux/amd64\n", "  platform: linux/amd64\n  swarm: {}\n")
+    wait_subscribed(project, since=deploy(project)[0])
+    publish(project, SEED_READING)
+    wait_readings(project, 1)
+    restore_keeps_one_influxdb_and_one_grafana(project, tmp_path, [swarm])
 
 
 def test_a_change_influxdb_2_cannot_take_is_refused_on_the_swarm_too(deploy_project, swarm):
@@ -279,9 +326,11 @@ def two_nodes(docker_engine, test_images):
         node.stop()
 
 
-def test_one_inventory_one_deploy_across_two_nodes(deploy_project, two_nodes):
+def test_one_inventory_one_deploy_across_two_nodes(deploy_project, two_nodes, tmp_path):
     """InfluxDB on the machine with the disk, the broker, Telegraf and Grafana on the other; the
-    overlay network between them; Grafana converged through the worker's own Docker API."""
+    overlay network between them; Grafana converged, its dashboards written, backed up and
+    restored through the worker's own Docker API; passwords rotated with readings flowing from
+    the worker's broker; `down --volumes` empties both nodes."""
     manager, worker, node = two_nodes
     project = deploy_project()
     project.edit(
@@ -309,5 +358,20 @@ def test_one_inventory_one_deploy_across_two_nodes(deploy_project, two_nodes):
         return bool(readings(project))
 
     wait_for(stored, 90, "a reading from the second node's broker in the first node's InfluxDB", interval=2)
+
+    # Grafana's dashboards were written into its volume on the worker, through the worker's API.
+    name = project.ports["project"]
+    rendered = (project.output / "grafana/dashboards" / f"{name}-tests.json").read_bytes()
+    (grafana,) = worker.containers.list(
+        filters={"label": [f"polysource.project={name}", "polysource.service=grafana"]}
+    )
+    stream, _ = grafana.get_archive(f"/etc/grafana/dashboards/{name}-tests.json")
+    assert rendered in b"".join(stream)
+
+    rotate_passwords_with_readings_flowing(project, host=node.address)
+    restore_keeps_one_influxdb_and_one_grafana(project, tmp_path, [manager, worker], node.url, node.address)
+
     down = run_cli(*project.args("down", "--volumes"))
     assert down.exit_code == 0, down.output
+    left = [v.name for v in worker.volumes.list() if v.name.startswith(f"{name}_")]
+    assert not left, f"down --volumes left the worker's volumes: {left}"

@@ -184,31 +184,21 @@ def deploy(inventory: Path, output: Path, host: str | None, dry_run: bool, timeo
       polysource deploy --host ssh://pi@raspberrypi.local
     """
     from polysource.deploy import run
-    from polysource.deploy.plan import stopping_line
+    from polysource.deploy.executor import executor_for
 
     target = run.prepare(inventory, output, host)
-    if target.stack.docker.swarm:
-        changed = run.deploy_swarm(target, timeout, click.echo, dry_run)
-        click.echo(
-            f"{target.stack.name}: {changed} swarm service(s) to create, update or converge"
-            if dry_run
-            else f"{target.stack.name}: {changed} swarm service(s) created, updated or converged"
-        )
-        return
-    actions, recorded = run.plan(target)
+    executor = executor_for(target)
+    plan = executor.plan()
     if dry_run:
-        for action in run.quiet_first(target.stack, actions):
-            click.echo(stopping_line(action.service))
-        for action in actions:
-            for line in action.lines():
-                click.echo(line)
-        blocked = run.check_blockers(target, recorded)
-        for line in blocked:
+        for line in plan.lines:
+            click.echo(line)
+        for line in plan.blockers:
             click.echo(line, err=True)
-        sys.exit(1 if blocked else 0)
-    run.deploy(target, actions, recorded, timeout, click.echo)
-    changed = sum(a.changes for a in actions)
-    click.echo(f"{target.stack.name}: {changed} change(s), {len(actions) - changed} service(s) kept")
+        if summary := plan.summary(target.stack.name, done=False):
+            click.echo(summary)
+        sys.exit(1 if plan.blockers else 0)
+    executor.apply(plan, timeout, click.echo)
+    click.echo(plan.summary(target.stack.name, done=True))
 
 
 @main.command()
@@ -226,23 +216,19 @@ def status(inventory: Path, output: Path, host: str | None, all_sensors: bool) -
       polysource status --all     # every sensor, even at 10,000
     """
     from polysource.deploy import run
+    from polysource.deploy.executor import executor_for
     from polysource.errors import InfluxError
     from polysource.field.silence import sensor_states
     from polysource.runtime.influx import data_disk, reader_on
     from polysource.stack.sizing import describe_free, estimate
 
     target = run.prepare(inventory, output, host)
-    if target.stack.docker.swarm:
-        tasks = run.swarm_status(target)
-        _table([("SERVICE", "NODE", "TASK", "NOTE")] + [(t.service, t.node, t.state, t.note) for t in tasks])
-    else:
-        rows = run.status(target)
-        header = ("SERVICE", "IMAGE", "STATE", "HEALTH", "UP TO DATE", "NOTE")
-        _table([header] + [(r.service, r.image, r.state, r.health, r.current, r.note) for r in rows])
+    executor = executor_for(target)
+    _table(executor.status())
     click.echo()
     now = time.time()
     try:
-        reader = reader_on(target.engine, target.stack, target.values)
+        reader = reader_on(executor.containers, target.stack, target.values)
         states = sensor_states(reader, target.stack, now)
     except InfluxError as error:
         click.echo(f"sensors: cannot read their last readings: {error}", err=True)
@@ -282,9 +268,11 @@ def watch(inventory: Path, output: Path, host: str | None) -> None:
     """
     from polysource.deploy import run
     from polysource.field.watch import watch as record
+    from polysource.runtime.containers import containers_for
 
     target = run.prepare(inventory, output, host)
-    for line in record(target.engine, target.stack, target.values, int(time.time())):
+    where = containers_for(target.stack, target.engine)
+    for line in record(where, target.stack, target.values, int(time.time())):
         click.echo(line)
 
 
@@ -325,11 +313,12 @@ def backup(inventory: Path, output: Path, host: str | None, folder: Path | None)
     """
     from polysource.backup.run import take
     from polysource.deploy import run
+    from polysource.deploy.executor import executor_for
 
     target = run.prepare(inventory, output, host)
     settings = target.stack.backup
     destination = folder or (target.stack.inventory_dir / settings.to)
-    take(target, output, inventory, destination, settings.keep, click.echo)
+    take(executor_for(target), output, inventory, destination, settings.keep, click.echo)
 
 
 @main.command()
@@ -353,8 +342,9 @@ def restore(inventory: Path, output: Path, host: str | None, archive: Path, time
     """
     from polysource.backup.run import restore as restore_archive
     from polysource.deploy import run
+    from polysource.deploy.executor import executor_for
 
-    restore_archive(run.prepare(inventory, output, host), archive, timeout, click.echo)
+    restore_archive(executor_for(run.prepare(inventory, output, host)), archive, timeout, click.echo)
 
 
 @main.command()
@@ -365,8 +355,9 @@ def restore(inventory: Path, output: Path, host: str | None, archive: Path, time
 def down(inventory: Path, output: Path, host: str | None, volumes: bool) -> None:
     """Stop and remove the stack's containers; data volumes stay unless --volumes."""
     from polysource.deploy import run
+    from polysource.deploy.executor import executor_for
 
-    run.down(run.prepare(inventory, output, host, full=False), volumes, click.echo)
+    executor_for(run.prepare(inventory, output, host, full=False)).down(volumes, click.echo)
 
 
 @main.command()
@@ -381,8 +372,10 @@ def down(inventory: Path, output: Path, host: str | None, volumes: bool) -> None
 def logs(inventory: Path, output: Path, host: str | None, service: str, follow: bool, tail: int) -> None:
     """Print a service's logs, e.g. `polysource logs telegraf -f` to watch rejected payloads."""
     from polysource.deploy import run
+    from polysource.deploy.executor import executor_for, logs
 
-    for chunk in run.logs(run.prepare(inventory, output, host, full=False), service, follow, tail):
+    executor = executor_for(run.prepare(inventory, output, host, full=False))
+    for chunk in logs(executor, service, follow, tail):
         click.echo(chunk.decode(errors="replace"), nl=False)
 
 
@@ -506,13 +499,14 @@ def verify(
     from polysource.field.probe import verify as follow
     from polysource.field.readings import find_sensor, first_sensor
     from polysource.pipeline import load_stack
+    from polysource.runtime.containers import containers_for
     from polysource.runtime.engine import connect
 
     stack = load_stack(inventory)
     sensor = sensor or first_sensor(stack)
     find_sensor(stack, sensor)  # an unknown sensor is said before any connection
     engine = connect(host or stack.docker.host)
-    hops = follow(stack, engine, sensor, _tags(tags), timeout)
+    hops = follow(stack, containers_for(stack, engine), sensor, _tags(tags), timeout)
     for hop in hops:
         took = f"{1000 * hop.seconds:7.0f} ms" if hop.seconds is not None else "      -   "
         click.echo(f"{'ok' if hop.ok else 'FAIL':<4}  {hop.name:<12} {took}  {hop.detail}")

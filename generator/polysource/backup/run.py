@@ -40,10 +40,11 @@ from polysource.backup.archive import (
 from polysource.deploy.apply import probe_command, run_in_volumes, volume_helper, wait_until
 from polysource.deploy.converge.influx2 import INFLUX2_CLI, buckets_by_name, influx2
 from polysource.deploy.converge.tiers import backfill_since
-from polysource.deploy.run import Target, start_service, stop_service
+from polysource.deploy.executor import Executor, converge_all
+from polysource.deploy.run import Target
 from polysource.deploy.spec import ContainerSpec
 from polysource.errors import DeployError, PolysourceError
-from polysource.runtime.engine import LABEL, Box
+from polysource.runtime.engine import LABEL, Box, Engine
 from polysource.runtime.influx import Influx1, Influx1Refused, result_rows
 from polysource.stack import paths
 from polysource.stack.model import InfluxFacts
@@ -114,11 +115,12 @@ def _output_files(output: Path) -> list[Path]:
     return [output / name for name in sorted(manifest["files"])] + [output / paths.MANIFEST]
 
 
-def take(target: Target, output: Path, inventory: Path, folder: Path, keep: int, echo: Echo) -> Path:
+def take(executor: Executor, output: Path, inventory: Path, folder: Path, keep: int, echo: Echo) -> Path:
     """Write one archive into folder, then prune the project's archives to the `keep` newest."""
+    target = executor.target
     stack = target.stack
-    influx_box = target.engine.running(target.stack.name, "influxdb")
-    grafana_box = target.engine.services(stack.name).get("grafana")
+    influx_box = executor.containers.running("influxdb")
+    grafana_box = executor.containers.all().get("grafana")
     folder.mkdir(parents=True, exist_ok=True)
     when = datetime.now(UTC)
     final = folder / archive_name(stack.name, when)
@@ -306,9 +308,9 @@ SWAP = f"cp -a {LIVE}/. {KEPT}/ && rm -rf {EVERYTHING.format(LIVE)} && cp -a {ST
 PUT_BACK = f"rm -rf {EVERYTHING.format(LIVE)}; cp -a {KEPT}/. {LIVE}/"
 
 
-def _restore_volume(target: Target, spec: ContainerSpec, name: str) -> str:
+def _restore_volume(engine: Engine, spec: ContainerSpec, name: str) -> str:
     """A volume of the restore's own, labelled with the project and the role `restore`."""
-    target.engine.create_volume(name, {f"{LABEL}.project": spec.project, f"{LABEL}.role": "restore"})
+    engine.create_volume(name, {f"{LABEL}.project": spec.project, f"{LABEL}.role": "restore"})
     return name
 
 
@@ -318,21 +320,22 @@ def _grafana_volume(target: Target) -> tuple[ContainerSpec, str]:
     return spec, spec.volume_name(mount)
 
 
-def _stage_grafana(target: Target, part: Path, stamp: str, echo: Echo) -> str:
+def _stage_grafana(target: Target, engine: Engine, part: Path, stamp: str, echo: Echo) -> str:
     """The archive's Grafana data extracted into a volume of its own and checked, before anything
-    running is touched: a copy Docker refuses, or a full card, fails here, with nothing changed."""
+    running is touched: a copy Docker refuses, or a full card, fails here, with nothing changed.
+    engine: the Docker host holding Grafana's data volume (on a swarm, its task's node)."""
     spec, live = _grafana_volume(target)
-    staged = _restore_volume(target, spec, f"{live}-restore-{stamp}")
+    staged = _restore_volume(engine, spec, f"{live}-restore-{stamp}")
     try:
-        helper = volume_helper(target.engine, spec, staged, f"{staged}-task")
+        helper = volume_helper(engine, spec, staged, f"{staged}-task")
         try:
             with part.open("rb") as handle:
                 helper.put_archive("/polysource-volume", handle)
         finally:
             helper.remove(force=True)
-        run_in_volumes(target.engine, spec, {STAGE: staged}, STAGED_CHECK)
+        run_in_volumes(engine, spec, {STAGE: staged}, STAGED_CHECK)
     except PolysourceError as error:
-        target.engine.remove_volume(staged)
+        engine.remove_volume(staged)
         raise BackupError(
             f"grafana: the archive's data could not be staged ({error}); nothing was restored"
         ) from None
@@ -340,24 +343,26 @@ def _stage_grafana(target: Target, part: Path, stamp: str, echo: Echo) -> str:
     return staged
 
 
-def _swap_grafana(target: Target, box: Box, staged: str, stamp: str, timeout: float, echo: Echo) -> None:
+def _swap_grafana(
+    executor: Executor, engine: Engine, staged: str, stamp: str, timeout: float, echo: Echo
+) -> None:
     """Grafana's data replaced by the staged copy, the old one kept until Grafana answers on the
     new one; any failure puts the old data back and starts Grafana again."""
-    spec, live = _grafana_volume(target)
-    kept = _restore_volume(target, spec, f"{live}-kept-{stamp}")
+    spec, live = _grafana_volume(executor.target)
+    kept = _restore_volume(engine, spec, f"{live}-kept-{stamp}")
     echo("grafana: stopped while its data folder is replaced (the old one kept aside)")
-    stop_service(target, "grafana", box, timeout)
+    executor.stop("grafana", timeout)
     try:
-        run_in_volumes(target.engine, spec, {LIVE: live, STAGE: staged, KEPT: kept}, SWAP, user="0")
-        box = start_service(target, "grafana", box, timeout)
+        run_in_volumes(engine, spec, {LIVE: live, STAGE: staged, KEPT: kept}, SWAP, user="0")
+        box = executor.start("grafana", timeout)
         health = probe_command(spec.service.healthcheck) if spec.service.healthcheck else ["true"]
         wait_until(box, spec, health, time.monotonic() + timeout, "answering on the restored data")
     except PolysourceError as error:
         try:
-            stop_service(target, "grafana", box, timeout)
-            run_in_volumes(target.engine, spec, {LIVE: live, KEPT: kept}, PUT_BACK, user="0")
-            start_service(target, "grafana", box, timeout)
-            target.engine.remove_volume(kept)
+            executor.stop("grafana", timeout)
+            run_in_volumes(engine, spec, {LIVE: live, KEPT: kept}, PUT_BACK, user="0")
+            executor.start("grafana", timeout)
+            engine.remove_volume(kept)
         except PolysourceError as again:
             raise BackupError(
                 f"grafana: restoring its data failed ({error}), and so did putting the old data back "
@@ -368,17 +373,17 @@ def _swap_grafana(target: Target, box: Box, staged: str, stamp: str, timeout: fl
             "started again. InfluxDB's readings were restored; Grafana's were not"
         ) from None
     finally:
-        target.engine.remove_volume(staged)
-    target.engine.remove_volume(kept)
+        engine.remove_volume(staged)
+    engine.remove_volume(kept)
     echo("grafana: data folder restored, answering")
 
 
-def restore(target: Target, archive: Path, timeout: float, echo: Echo) -> None:
-    from polysource.deploy import run
-
+def restore(executor: Executor, archive: Path, timeout: float, echo: Echo) -> None:
+    target = executor.target
     shown = str(archive)
-    influx_box = target.engine.running(target.stack.name, "influxdb")
-    grafana_box = target.engine.services(target.stack.name).get("grafana")
+    influx_box = executor.containers.running("influxdb")
+    grafana_box = executor.containers.all().get("grafana")
+    grafana_engine = executor.containers.engine_of("grafana") if grafana_box is not None else None
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     with open_archive(archive) as tar, tempfile.TemporaryDirectory(prefix="polysource-restore-") as work:
         document = read_index(tar, shown)
@@ -395,8 +400,8 @@ def restore(target: Target, archive: Path, timeout: float, echo: Echo) -> None:
                 extract_part(tar, name, expected, handle, shown)
         echo(f"{shown}: checksums match ({', '.join(sorted(files))})")
         staged = None
-        if GRAFANA_PART in files and grafana_box is not None:
-            staged = _stage_grafana(target, files[GRAFANA_PART], stamp, echo)
+        if GRAFANA_PART in files and grafana_engine is not None:
+            staged = _stage_grafana(target, grafana_engine, files[GRAFANA_PART], stamp, echo)
         influx = target.stack.influx
         influx_box.run(["rm", "-rf", WORK_DIR])
         with files[INFLUX_PART].open("rb") as handle:
@@ -420,12 +425,12 @@ def restore(target: Target, archive: Path, timeout: float, echo: Echo) -> None:
                 )
             _rebuild_tiers(influx_box, target, echo)
         except BaseException:
-            if staged is not None:
-                target.engine.remove_volume(staged)
+            if staged is not None and grafana_engine is not None:
+                grafana_engine.remove_volume(staged)
             raise
         finally:
             influx_box.run(["rm", "-rf", WORK_DIR])
-        if staged is not None and grafana_box is not None:
-            _swap_grafana(target, grafana_box, staged, stamp, timeout, echo)
+        if staged is not None and grafana_engine is not None:
+            _swap_grafana(executor, grafana_engine, staged, stamp, timeout, echo)
     echo("converging the restored stack to the inventory (users, passwords)")
-    run.converge_all(target, timeout, echo)
+    converge_all(executor, timeout, echo)

@@ -19,7 +19,7 @@ from typing import Any
 from polysource.deploy.converge import Converger, previous_secrets
 from polysource.deploy.converge.record import Desired
 from polysource.deploy.plan import Action
-from polysource.deploy.spec import MARKER, ContainerSpec
+from polysource.deploy.spec import MARKER, ConfigVolume, ContainerSpec
 from polysource.errors import DeployError, EngineError, PolysourceError
 from polysource.runtime.engine import LABEL, Box, Engine
 from polysource.stack.model import Healthcheck
@@ -118,13 +118,18 @@ def ensure_config_volumes(engine: Engine, specs: list[ContainerSpec]) -> None:
     for spec in specs:
         for volume in spec.config_volumes:
             created = _ensure_volume(engine, volume.name, spec.project, "config")
-            if not (created or volume.live):
-                continue
-            helper = volume_helper(engine, spec, volume.name, f"{volume.name}-fill")
-            try:
-                helper.put_archive("/polysource-volume", volume.archive())
-            finally:
-                helper.remove(force=True)
+            if created or volume.live:
+                fill_volume(engine, spec, volume)
+
+
+def fill_volume(engine: Engine, spec: ContainerSpec, volume: ConfigVolume) -> None:
+    """A config folder written into its volume (a live one while its service runs: the service
+    re-reads it in place), through a helper on the engine that holds the volume."""
+    helper = volume_helper(engine, spec, volume.name, f"{volume.name}-fill")
+    try:
+        helper.put_archive("/polysource-volume", volume.archive())
+    finally:
+        helper.remove(force=True)
 
 
 def read_volume_file(engine: Engine, spec: ContainerSpec, volume: str, path: str) -> bytes | None:

@@ -1,7 +1,6 @@
-"""deploy, status, down and logs: plain functions the CLI calls."""
+"""One Docker host: plan, deploy and status of its containers (deploy.executor's OnOneHost)."""
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from polysource.stack.paths import STATE_FILE
 from polysource.workspace import drift
 
 if TYPE_CHECKING:
-    from polysource.deploy.swarm import TaskRow
+    from polysource.runtime.containers import Containers
 
 
 @dataclass
@@ -204,7 +203,7 @@ NOT_READY = {
 SILENT_WRITER_S = 35.0  # Telegraf writes its own statistics every 10 s
 
 
-def writer_note(target: Target) -> str:
+def writer_note(target: Target, containers: "Containers") -> str:
     """Whether Telegraf's writes reach InfluxDB, from its heartbeat there (read as Grafana does).
 
     Telegraf's InfluxDB output drops a batch InfluxDB answers with a 4xx (a refused password, a
@@ -214,7 +213,7 @@ def writer_note(target: Target) -> str:
     from polysource.runtime.influx import last_write, reader_on
 
     try:
-        last = last_write(reader_on(target.engine, target.stack, target.values))
+        last = last_write(reader_on(containers, target.stack, target.values))
     except InfluxError as error:
         return f"cannot tell whether it writes: {error}"
     now = time.time()
@@ -228,8 +227,8 @@ def writer_note(target: Target) -> str:
     return ""
 
 
-def status(target: Target) -> list[Row]:
-    existing = target.engine.services(target.stack.name)
+def status(target: Target, containers: "Containers") -> list[Row]:
+    existing = containers.all()
     recorded = _recorded(target, existing)
     desired = target.desired
     rows = []
@@ -248,7 +247,7 @@ def status(target: Target) -> list[Row]:
             else ""
         )
         if is_telegraf(name) and not note and state.get("Status") == "running":
-            note = writer_note(target)
+            note = writer_note(target, containers)
         if name in desired and (pending := _pending(desired[name], recorded.get(name))):
             current, note = "no", f"settings not converged ({pending}): run polysource deploy"
         if restarts := int(box.attrs.get("RestartCount", 0)):
@@ -261,105 +260,7 @@ def status(target: Target) -> list[Row]:
     return rows
 
 
-def swarm_status(target: Target) -> list["TaskRow"]:
-    """Tasks per node, and for a running Telegraf whether its writes reach InfluxDB (a swarm
-    task stays "running" while InfluxDB refuses every write)."""
-    from polysource.deploy import swarm
-    from polysource.runtime.engine import SwarmApi
-
-    rows = swarm.status(SwarmApi(target.engine), target.stack)
-    for row in rows:
-        if is_telegraf(row.service) and row.state == "running" and not row.note:
-            row.note = writer_note(target)
-    return rows
-
-
 def _pending(desired: Desired, recorded: dict[str, Any] | None) -> str:
     from polysource.deploy.converge.record import changes
 
     return "; ".join(changes(desired, recorded))
-
-
-def deploy_swarm(target: Target, timeout: float, echo: Echo, dry_run: bool) -> int:
-    """The swarm path of deploy; the number of services created or updated."""
-    from polysource.deploy import swarm
-    from polysource.runtime.engine import SwarmApi
-
-    api = SwarmApi(target.engine)
-    problems = swarm.placement_problems(target.stack, [swarm.Node.of(n) for n in api.nodes().values()])
-    if problems:
-        raise DeployError("; ".join(problems) + "; nothing was changed")
-    if dry_run:
-        actions, observed = swarm.planned(api, target.stack, target.specs, target.values)
-        for line in [stopping_line(a.item.name) for a in actions if a.quiet]:
-            echo(line)
-        for action in actions:
-            for line in action.lines():
-                echo(line)
-        if found := swarm.blocked(target.stack, target.values, observed):
-            raise DeployError("\n".join(found))
-    else:
-        apply.ensure_images(target.engine, target.specs, target.stack.docker.platform, echo)
-        actions = swarm.deploy(api, target.stack, target.specs, target.values, timeout, echo)
-    return sum(a.changes for a in actions)
-
-
-def stop_service(target: Target, name: str, box: Box, timeout: float) -> None:
-    """A service stopped while its data is replaced: its container, or on a swarm its service."""
-    if target.stack.docker.swarm:
-        from polysource.deploy import swarm
-        from polysource.runtime.engine import SwarmApi
-
-        swarm.stop_service(SwarmApi(target.engine), target.stack, name, timeout)
-    else:
-        box.stop(timeout=30)
-
-
-def start_service(target: Target, name: str, box: Box, timeout: float) -> Box:
-    """Started again after stop_service: the container now running it."""
-    if target.stack.docker.swarm:
-        from polysource.deploy import swarm
-        from polysource.runtime.engine import SwarmApi
-
-        return swarm.start_service(SwarmApi(target.engine), target.stack, name, timeout)
-    box.start()
-    return box
-
-
-def converge_all(target: Target, timeout: float, echo: Echo) -> None:
-    """The stack made what the inventory says, by the executor the inventory names."""
-    if target.stack.docker.swarm:
-        deploy_swarm(target, timeout, echo, dry_run=False)
-        return
-    actions, recorded = plan(target)
-    deploy(target, actions, recorded, timeout, echo)
-
-
-def down(target: Target, volumes: bool, echo: Echo) -> None:
-    engine, project = target.engine, target.stack.name
-    if target.stack.docker.swarm:
-        from polysource.deploy import swarm
-        from polysource.runtime.engine import SwarmApi
-
-        swarm.down(SwarmApi(engine), target.stack, echo)
-    for box in reversed(engine.boxes(project)):
-        echo(f"removing {box.labels.get('polysource.service') or box.name}")
-        box.remove(force=True)
-    engine.remove_networks(apply.network_name(project))
-    roles = ["config", "data"] if volumes else ["config"]
-    for role in roles:
-        for name in engine.volumes(project, role):
-            echo(f"removing volume {name}")
-            if not engine.remove_volume(name):
-                raise PolysourceError(
-                    f"volume {name} is still in use by a container polysource did not create"
-                )
-
-
-def logs(target: Target, service: str, follow: bool, tail: int) -> Iterator[bytes]:
-    existing = target.engine.services(target.stack.name)
-    if service not in existing:
-        known = ", ".join(sorted(existing)) or "none running"
-        raise PolysourceError(f"no container for service {service!r} (deployed: {known})")
-    box = existing[service]
-    return box.follow_logs(tail) if follow else iter([box.logs(tail)])

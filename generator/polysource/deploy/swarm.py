@@ -2,7 +2,9 @@
 
 What changes from one host, and why:
 - config files become swarm configs (content-addressed, immutable: a changed file is a new
-  config, and the service rolls to it) and secrets become swarm secrets, files in
+  config, and the service rolls to it), except folders the service re-reads itself (Grafana's
+  dashboards): those are a volume on the task's node, written in place as on one host, so a
+  changed sensor replaces Telegraf's task only; secrets become swarm secrets, files in
   /run/secrets named after the variable the image reads; a small `sh` wrapper exports them
   before the image's own entrypoint, so no secret is in the service's definition;
 - placement is by node label (target.swarm.placement); data volumes live on the node the
@@ -15,18 +17,21 @@ What changes from one host, and why:
   container, on the manager or through target.swarm.nodes.
 """
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from polysource.deploy import apply
 from polysource.deploy.converge import convergers, previous_secrets
 from polysource.deploy.converge.record import Desired, blockers, changes, desired_state, read_record
-from polysource.deploy.plan import UNHEALTHY, plan_lines, stopping_line
+from polysource.deploy.plan import UNHEALTHY, live_changes, plan_lines, stopping_line
 from polysource.deploy.spec import ContainerSpec, nanoseconds, short_hash
-from polysource.errors import DeployError
-from polysource.runtime.engine import LABEL, Box, SwarmApi, connect
+from polysource.errors import DeployError, EngineError
+from polysource.runtime.containers import OnSwarm, running_task
+from polysource.runtime.engine import LABEL, Box, SwarmApi
 from polysource.secrets import Secret, SecretValues
 from polysource.services import is_telegraf
 from polysource.stack import Stack
@@ -155,8 +160,10 @@ def swarm_services(stack: Stack, specs: list[ContainerSpec], values: SecretValue
         configs = [
             (object_name(stack.name, content), f"{volume.target}/{path}", content)
             for volume in spec.config_volumes
+            if not volume.live
             for path, content in sorted(volume.files.items())
         ]
+        live = [[v.target, v.name] for v in spec.config_volumes if v.live]
         secret_files = [
             (object_name(stack.name, values[v].encode()), key, values[v].encode())
             for key, v in sorted(service.environment.items())
@@ -190,6 +197,7 @@ def swarm_services(stack: Stack, specs: list[ContainerSpec], values: SecretValue
             "memory": service.mem_limit,
             "job": service.one_shot,
             "mesh": bool(stack.docker.swarm and stack.docker.swarm.mesh),
+            **({"live": live} if live else {}),
         }
         found.append(SwarmService(spec, definition, configs, secret_files))
     return found
@@ -219,6 +227,10 @@ def _create_kwargs(item: SwarmService, api: SwarmApi, ids: dict[str, str]) -> di
         "mounts": [
             Mount(target, source, type="volume", read_only=ro, labels={**labels, f"{LABEL}.role": "data"})
             for target, source, ro in d["volumes"]
+        ]
+        + [
+            Mount(target, source, type="volume", read_only=True, labels={**labels, f"{LABEL}.role": "config"})
+            for target, source in d.get("live", [])
         ],
         "configs": [ConfigReference(ids[name], name, filename=path) for name, path in d["configs"]],
         "secrets": [SecretReference(ids[name], name, filename=key) for name, key in d["secrets"]],
@@ -264,16 +276,20 @@ class SwarmAction:
     service_id: str | None = None
     converge: list[str] = field(default_factory=list)  # stateful settings to make true, in words
     quiet: bool = False  # scaled to none before anything else: InfluxDB's account it writes with changes
+    refresh: list[str] = field(default_factory=list)  # files of folders the running task re-reads
 
     def lines(self) -> list[str]:
         """As the single host's plan says them: the service's verb, then what converge changes."""
+        if self.verb == "keep" and self.refresh:
+            why = [f"re-read in place: {', '.join(self.refresh)}"]
+            return plan_lines("update", self.item.name, why, self.converge)
         where = ", ".join(self.item.definition["constraints"]) or "any node"
         why = [f"{self.item.definition['order']}; on {where}"]
         return plan_lines(self.verb, self.item.name, why, self.converge)
 
     @property
     def changes(self) -> bool:
-        return self.verb != "keep" or bool(self.converge)
+        return self.verb != "keep" or bool(self.converge) or bool(self.refresh)
 
 
 def plan(
@@ -281,10 +297,12 @@ def plan(
     existing: dict[str, dict[str, Any]],
     desired: dict[str, Desired] | None = None,
     recorded: dict[str, dict[str, Any] | None] | None = None,
+    live: dict[str, dict[str, dict[str, str]]] | None = None,
 ) -> list[SwarmAction]:
     """existing: the project's swarm services; desired/recorded: converge state wanted / last
-    recorded in the service's data volume (read from its running task)."""
-    desired, recorded = desired or {}, recorded or {}
+    recorded in the service's data volume; live: folder -> file hashes the running task's
+    re-read folders hold (both read from its running task)."""
+    desired, recorded, live = desired or {}, recorded or {}, live or {}
     actions = []
     for item in items:
         current = existing.get(item.name)
@@ -293,6 +311,8 @@ def plan(
         else:
             label = current["Spec"].get("Labels", {}).get(f"{LABEL}.settings")
             action = SwarmAction(item, "keep" if label == item.fingerprint else "update", current["ID"])
+            if action.verb == "keep":
+                action.refresh = live_changes(item.spec, live.get(item.name, {}))
         if item.name in desired:
             action.converge = changes(desired[item.name], recorded.get(item.name))
         actions.append(action)
@@ -310,7 +330,7 @@ def start_service(api: SwarmApi, stack: Stack, name: str, timeout: float) -> Box
     service_id = api.services(stack.name)[name]["ID"]
     api.scale(service_id, 1)
     deadline = time.monotonic() + timeout
-    while (task := _running_task(api, service_id)) is None:
+    while (task := running_task(api, service_id)) is None:
         if time.monotonic() > deadline:
             raise DeployError(f"{name}: no task started {timeout:.0f} s after scaling it back")
         time.sleep(POLL_S)
@@ -326,23 +346,8 @@ def _scale_to_none(api: SwarmApi, service_id: str, timeout: float) -> None:
         time.sleep(POLL_S)
 
 
-STARTED = ("running", "starting")  # a task with a healthcheck is "starting" until it passes
-
-
 def _has_container(task: dict[str, Any]) -> bool:
     return bool(task["Status"].get("ContainerStatus", {}).get("ContainerID"))
-
-
-def _running_task(api: SwarmApi, service_id: str) -> dict[str, Any] | None:
-    """The task whose container runs, healthy or not yet (converge execs into it)."""
-    for task in api.tasks(service_id):
-        if (
-            task["Status"]["State"] in STARTED
-            and task.get("DesiredState") == "running"
-            and _has_container(task)
-        ):
-            return task
-    return None
 
 
 @dataclass
@@ -352,18 +357,32 @@ class Observed:
     recorded: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # None: check all again
     unhealthy: set[str] = field(default_factory=set)  # changed behind the inventory's back
     previous: dict[str, list[str]] = field(default_factory=dict)  # secrets the running task was given
+    live: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # re-read folders' files
 
 
 def observe(
-    api: SwarmApi, stack: Stack, desired: dict[str, Desired], existing: dict[str, dict[str, Any]]
+    api: SwarmApi,
+    stack: Stack,
+    items: list[SwarmService],
+    desired: dict[str, Desired],
+    existing: dict[str, dict[str, Any]],
 ) -> Observed:
     """Each stateful service's record, read from its running task (none running, or on a node
-    deploy cannot reach: converge checks everything again), its health, and the secrets it was
-    started with (converge tries them when the new admin password is refused, as on one host)."""
+    deploy cannot reach: converge checks everything again), its health, the secrets it was
+    started with (converge tries them when the new admin password is refused, as on one host),
+    and what the folders it re-reads hold."""
     found = Observed()
+    for item in items:
+        attrs = existing.get(item.name)
+        if "live" not in item.definition or attrs is None:
+            continue
+        task = running_task(api, attrs["ID"])
+        with contextlib.suppress(DeployError):  # nothing known: every file is written again
+            if task is not None:
+                found.live[item.name] = apply.deployed_live_files(_task_box(api, stack, task), item.spec)
     for name, wanted in desired.items():
         attrs = existing.get(name)
-        task = _running_task(api, attrs["ID"]) if attrs else None
+        task = running_task(api, attrs["ID"]) if attrs else None
         found.recorded[name] = None
         if attrs is None or task is None:
             continue
@@ -412,11 +431,15 @@ def _ensure_objects(api: SwarmApi, project: str, items: list[SwarmService]) -> d
     return ids
 
 
-def _current_task(api: SwarmApi, service_id: str, fingerprint: str) -> tuple[str, dict[str, Any] | None]:
+def _current_task(
+    api: SwarmApi, service_id: str, fingerprint: str, job: bool
+) -> tuple[str, dict[str, Any] | None]:
     """('running' | 'complete' | 'failed: why' | 'pending', the task). A task still "starting"
     (its healthcheck not passed yet) counts as running once its container is there: converge
     goes in and makes true what the healthcheck may need (a new password), then readiness is
-    waited for by running the healthcheck itself."""
+    waited for by running the healthcheck itself. A service's task that ended "complete" (it
+    exited, or the swarm killed it as unhealthy) failed as much as one that says so: a restart
+    loop is counted either way."""
     tasks = [
         t
         for t in api.tasks(service_id)
@@ -429,21 +452,32 @@ def _current_task(api: SwarmApi, service_id: str, fingerprint: str) -> tuple[str
                 if state == "starting" and not _has_container(task):
                     continue
                 return ("running" if state == "starting" else state), task
-    failed = [t for t in tasks if t["Status"]["State"] in FAILED]
+    ended = FAILED if job else (*FAILED, "complete")
+    failed = [t for t in tasks if t["Status"]["State"] in ended]
     if len(failed) >= MAX_FAILED_TASKS:
         last = failed[-1]["Status"]
         return f"failed: {last.get('Err') or last.get('Message') or last['State']}", failed[-1]
     return "pending", None
 
 
-def _wait(api: SwarmApi, action: SwarmAction, timeout: float) -> dict[str, Any]:
+def _started(api: SwarmApi, stack: Stack, task: dict[str, Any]) -> bool:
+    """Its container runs: a task "starting" may hold a container created and never started (on
+    a node that had just left the overlay network: "network ... not found"), which the swarm then
+    fails and replaces."""
+    try:
+        return _task_box(api, stack, task).status == "running"
+    except DeployError:
+        return True  # a node deploy cannot reach: the swarm's own state has to do
+
+
+def _wait(api: SwarmApi, stack: Stack, action: SwarmAction, timeout: float) -> dict[str, Any]:
     assert action.service_id is not None
     item = action.item
     deadline = time.monotonic() + timeout
     want = "complete" if item.definition["job"] else "running"
     while True:
-        state, task = _current_task(api, action.service_id, item.fingerprint)
-        if state == want and task is not None:
+        state, task = _current_task(api, action.service_id, item.fingerprint, item.definition["job"])
+        if state == want and task is not None and (want == "complete" or _started(api, stack, task)):
             return task
         if state.startswith("failed"):
             raise DeployError(f"{item.name}: its task {state}")
@@ -455,22 +489,27 @@ def _wait(api: SwarmApi, action: SwarmAction, timeout: float) -> dict[str, Any]:
         time.sleep(POLL_S)
 
 
+def _where(api: SwarmApi, stack: Stack) -> OnSwarm:
+    swarm = stack.docker.swarm
+    return OnSwarm(api, stack.name, dict(swarm.nodes) if swarm else {})
+
+
 def _task_box(api: SwarmApi, stack: Stack, task: dict[str, Any]) -> Box:
     """The task's container, on the manager or through the node's own Docker API."""
-    local, _ = api.local_node()
-    container = task["Status"]["ContainerStatus"]["ContainerID"]
-    if task["NodeID"] == local:
-        return api.box(container)
-    node = api.nodes().get(task["NodeID"], {})
-    hostname = node.get("Description", {}).get("Hostname", task["NodeID"])
-    swarm = stack.docker.swarm
-    url = swarm.nodes.get(hostname) if swarm else None
-    if url is None:
-        raise DeployError(
-            f"the task runs on node {hostname}: converging it needs that node's Docker API; "
-            f"add target.swarm.nodes.{hostname} (e.g. ssh://pi@{hostname})"
-        )
-    return SwarmApi(connect(url)).box(container)
+    try:
+        return _where(api, stack).task_box(task)
+    except EngineError as error:
+        raise DeployError(str(error)) from None
+
+
+def _refresh_live(api: SwarmApi, stack: Stack, item: SwarmService, task: dict[str, Any]) -> None:
+    """The folders the service re-reads (Grafana's dashboards), written into their volume on the
+    task's node as on one host: the running task picks them up, no new task."""
+    volumes = [v for v in item.spec.config_volumes if v.live]
+    if volumes:
+        engine = _where(api, stack).node_engine(task)
+        for volume in volumes:
+            apply.fill_volume(engine, item.spec, volume)
 
 
 def _converge(
@@ -523,16 +562,50 @@ def _wait_ready(
         time.sleep(POLL_S)
 
 
+def _make_ready(
+    api: SwarmApi,
+    stack: Stack,
+    values: SecretValues,
+    action: SwarmAction,
+    observed: Observed,
+    task: dict[str, Any],
+    timeout: float,
+    echo: Echo,
+) -> None:
+    """Live folders written, converge, then the healthcheck, in the service's task; when that task
+    dies meanwhile (an image's first-start setup that fails once, as InfluxDB 1's does on a
+    password with a space: the next start skips it), again in the task the swarm starts next, up
+    to the swarm's own count of failed tasks."""
+    for attempt in range(1, MAX_FAILED_TASKS + 1):
+        try:
+            if action.verb != "keep" or action.refresh:
+                _refresh_live(api, stack, action.item, task)
+            _converge(api, stack, values, action, observed, task, echo)
+            _wait_ready(api, stack, action.item, task, timeout)
+            return
+        except (DeployError, EngineError) as error:
+            if attempt == MAX_FAILED_TASKS or _started(api, stack, task):
+                raise
+            echo(f"{action.item.name}: its task stopped ({error}); again in the next one")
+            task = _wait(api, stack, action, timeout)
+
+
 def planned(
     api: SwarmApi, stack: Stack, specs: list[ContainerSpec], values: SecretValues
 ) -> tuple[list[SwarmAction], Observed]:
     """The plan --dry-run prints and deploy carries out: services, what converge will change, and
     Telegraf stopped first where InfluxDB's account changes; with what the running tasks said."""
+    _, manager = api.local_node()
+    if not manager:
+        raise DeployError(
+            f"{api.name} is not a swarm manager: run `docker swarm init` there, or point "
+            "target.docker_host at a manager"
+        )
     items = swarm_services(stack, specs, values)
     existing = api.services(stack.name)
     desired = desired_state(stack, values)
-    observed = observe(api, stack, desired, existing)
-    actions = plan(items, existing, desired, observed.recorded)
+    observed = observe(api, stack, items, desired, existing)
+    actions = plan(items, existing, desired, observed.recorded, observed.live)
     for action in actions:
         if action.item.name in observed.unhealthy:
             action.converge = [UNHEALTHY]
@@ -552,19 +625,17 @@ def blocked(stack: Stack, values: SecretValues, observed: Observed) -> list[str]
 
 
 def deploy(
-    api: SwarmApi, stack: Stack, specs: list[ContainerSpec], values: SecretValues, timeout: float, echo: Echo
-) -> list[SwarmAction]:
-    """Services in dependency order, each rolled out and ready (and converged) before the next."""
-    _, manager = api.local_node()
-    if not manager:
-        raise DeployError(
-            f"{api.name} is not a swarm manager: run `docker swarm init` there, or point "
-            "target.docker_host at a manager"
-        )
+    api: SwarmApi,
+    stack: Stack,
+    values: SecretValues,
+    actions: list[SwarmAction],
+    observed: Observed,
+    timeout: float,
+    echo: Echo,
+) -> None:
+    """The plan carried out: services in dependency order, each rolled out and ready (and
+    converged) before the next."""
     project = stack.name
-    actions, observed = planned(api, stack, specs, values)
-    if found := blocked(stack, values, observed):
-        raise DeployError("\n".join(found) + "\nnothing was changed")
     items = [a.item for a in actions]
     existing = api.services(project)
     api.ensure_overlay(network_name(project), {f"{LABEL}.project": project})
@@ -584,17 +655,15 @@ def deploy(
         if action.verb == "keep" and action.item.definition["job"]:
             continue
         assert action.service_id is not None
-        task = _wait(api, action, timeout)
+        task = _wait(api, stack, action, timeout)
         if not action.item.definition["job"]:
-            _converge(api, stack, values, action, observed, task, echo)
-            _wait_ready(api, stack, action.item, task, timeout)
+            _make_ready(api, stack, values, action, observed, task, timeout, echo)
     wanted = {i.name for i in items}
     for name, attrs in sorted(existing.items()):
         if name not in wanted:
             echo(f"remove    {name} (no longer in the stack)")
             api.remove_service(attrs["ID"])
     _prune(api, project, ids)
-    return actions
 
 
 def _prune(api: SwarmApi, project: str, keep: dict[str, str]) -> None:

@@ -9,7 +9,7 @@ from polysource import secrets
 from polysource.errors import PolysourceError
 from polysource.field.mqtt import Session, open_session
 from polysource.field.readings import Reading, find_sensor, reading_for
-from polysource.runtime.engine import Engine
+from polysource.runtime.containers import Containers
 from polysource.runtime.influx import point_stored, read_secrets, reader_on
 from polysource.secrets import Secret, SecretValues
 from polysource.stack import Stack
@@ -88,13 +88,15 @@ class Hop:
     detail: str
 
 
-def verify(stack: Stack, engine: Engine, sensor_id: str, tags: dict[str, str], timeout: float) -> list[Hop]:
-    """Publish a unique probe reading and poll InfluxDB (in its container, on that Docker host)
+def verify(
+    stack: Stack, containers: Containers, sensor_id: str, tags: dict[str, str], timeout: float
+) -> list[Hop]:
+    """Publish a unique probe reading and poll InfluxDB (in its container, wherever it runs)
     until that exact point appears."""
     value = round(random.uniform(*find_sensor(stack, sensor_id).span), 6)
     reading = reading_for(stack, sensor_id, value, tags)
     values = _values(stack, broker_secrets(stack, reading.broker) + read_secrets(stack.influx))
-    reader = reader_on(engine, stack, values)  # before publishing: a stack not deployed is said at once
+    reader = reader_on(containers, stack, values)  # before publishing: a stack not deployed is said at once
     hops = []
     start = time.monotonic()
     session = open_session(stack, reading.broker, values)

@@ -9,7 +9,8 @@ the internet broker. Lines go in through the image's own `influx` CLI, with Tele
 """
 
 from polysource.errors import DeployError, EngineError, InfluxError
-from polysource.runtime.engine import Box, Engine
+from polysource.runtime.containers import Containers
+from polysource.runtime.engine import Box
 from polysource.runtime.influx import Exec, influx_box
 from polysource.secrets import SecretValues
 from polysource.stack import Stack, host, paths
@@ -67,10 +68,10 @@ def write_lines(box: Exec, influx: InfluxFacts, values: SecretValues, lines: lis
         raise InfluxError(f"InfluxDB refused the write: {output.strip()[-300:] or f'exit {code}'}")
 
 
-def watch(engine: Engine, stack: Stack, values: SecretValues, now: int) -> list[str]:
+def watch(containers: Containers, stack: Stack, values: SecretValues, now: int) -> list[str]:
     """Record the containers once; the lines written."""
     if stack.docker.swarm:
         raise DeployError("watch reads one Docker host's containers; a swarm's tasks are not recorded yet")
-    lines = container_lines(engine.services(stack.name), now)
-    write_lines(influx_box(engine, stack), stack.influx, values, lines)
+    lines = container_lines(containers.all(), now)
+    write_lines(influx_box(containers), stack.influx, values, lines)
     return lines

@@ -302,17 +302,6 @@ class Engine:
         one, else the newest. A swarm leaves the containers of replaced tasks behind, exited."""
         return pick_current(self.boxes(project))
 
-    def running(self, project: str, service: str) -> Box:
-        """The service's running container here, or an error saying what to do."""
-        box = self.services(project).get(service)
-        if box is None or box.status != "running":
-            state = "not deployed" if box is None else box.status
-            raise EngineError(
-                f"{service} is {state} on {self.url}: deploy the stack first (polysource status); "
-                "on a swarm, --host names the node its task runs on"
-            )
-        return box
-
     @translated("cannot create a container")
     def create(self, **kwargs: Any) -> Box:
         return Box(self.client.containers.create(**kwargs))
@@ -327,8 +316,11 @@ class Engine:
 
     @translated("cannot remove a network")
     def remove_networks(self, name: str) -> None:
-        for network in self.client.networks.list(names=[name]):
-            network.remove()
+        """This host's own networks of that name (a swarm's overlay is the manager's to remove; a
+        worker refuses)."""
+        for network in self.client.networks.list(names=[name], filters={"scope": "local"}):
+            if network.name == name:  # names= matches parts of names
+                network.remove()
 
     @staticmethod
     def _exists(get: Callable[[str], Any], name: str) -> bool:

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from polysource.errors import EngineError, InfluxError
-from polysource.runtime.engine import Box, Engine
+from polysource.runtime.containers import Containers
+from polysource.runtime.engine import Box
 from polysource.secrets import Secret, SecretValues
 from polysource.stack import Stack, paths
 from polysource.stack.model import InfluxFacts, Series, StreamFacts
@@ -190,17 +191,17 @@ def last_write(reader: Reader) -> float | None:
     return found[0] if found else None
 
 
-def influx_box(engine: Engine, stack: Stack) -> Box:
-    """The stack's running InfluxDB container on that Docker host (InfluxError when it is not)."""
+def influx_box(containers: Containers) -> Box:
+    """The stack's running InfluxDB container, wherever it runs (InfluxError when it is not)."""
     try:
-        return engine.running(stack.name, "influxdb")
+        return containers.running("influxdb")
     except EngineError as error:
         raise InfluxError(str(error)) from None
 
 
-def reader_on(engine: Engine, stack: Stack, values: SecretValues) -> Reader:
-    """A Reader for the stack's running InfluxDB container on that Docker host."""
-    return Reader(influx_box(engine, stack), stack.influx, values)
+def reader_on(containers: Containers, stack: Stack, values: SecretValues) -> Reader:
+    """A Reader for the stack's running InfluxDB container."""
+    return Reader(influx_box(containers), stack.influx, values)
 
 
 def data_disk(reader: Reader) -> tuple[int, int] | None:
