@@ -84,7 +84,7 @@ def flux(project, text: str) -> list[dict]:
     """Rows of a Flux query on the deployed InfluxDB 2, run as polysource's tools run it."""
     stack = load_stack(project.inventory)
     values = SecretValues({Secret("INFLUXDB_TOKEN"): project.secrets["INFLUXDB_TOKEN"]})
-    return Reader(Box(containers(project)["influxdb"]), stack.influx, values).query(text)
+    return Reader(Box(containers(project)["influxdb"]), stack.dialect, values).query(text)
 
 
 def readings(project, **login) -> list[dict]:

@@ -265,6 +265,35 @@ def test_restore_on_the_swarm_never_runs_a_second_influxdb_or_grafana(deploy_pro
     restore_keeps_one_influxdb_and_one_grafana(project, tmp_path, [swarm])
 
 
+def test_odd_names_and_passwords_and_a_downsample_change_on_the_swarm(deploy_project, swarm):
+    """The single host's odd names on a swarm: the image's first-start setup stops half way on
+    the database `lab-local` and the admin password `adm n*pass` (unquoted in its script, as the
+    official image's); its task dies while converge is in it, and deploy follows the swarm into
+    the next task (it said "no task running after 120 s"). Then a downsample change: shown by
+    --dry-run, made true in the running task (tier, continuous query)."""
+    from test_converge import ODD
+
+    project = deploy_project(database="lab-local", secrets=ODD, influxdb_extra=", retention: 30d")
+    project.edit("  platform: linux/amd64\n", "  platform: linux/amd64\n  swarm: {}\n")
+    started, first = deploy(project)
+    assert "converge  influxdb (not converged yet: database lab-local" in first.output, first.output
+    wait_subscribed(project, since=started)
+    publish(project, SEED_READING)
+    (point,) = wait_readings(project, 1)
+    assert point["valeur"] == 99.9
+    assert influx(project, "SHOW USERS", password=ODD["INFLUXDB_ADMIN_PASSWORD"])
+
+    project.edit("retention: 30d", "retention: 30d, downsample: [{every: 1m, keep: 104w}]")
+    plan = run_cli(*project.args("deploy", "--dry-run"))
+    assert "downsample none -> 1m means kept 104w" in plan.output, plan.output
+    assert "keep      influxdb" in plan.output, "a tier is converged in the running task"
+    deploy(project)
+    (policy,) = [p for p in influx(project, "SHOW RETENTION POLICIES") if p["name"] == "rp_1m"]
+    assert policy["duration"] == "17472h0m0s"
+    assert influx(project, "SHOW CONTINUOUS QUERIES")
+    assert "0 swarm service(s) created, updated or converged" in run_cli(*project.args("deploy")).output
+
+
 def test_a_change_influxdb_2_cannot_take_is_refused_on_the_swarm_too(deploy_project, swarm):
     """InfluxDB 2 keeps the operator token it was set up with: a new INFLUXDB_TOKEN is refused
     before anything changes, as on one host (the swarm path did not check)."""

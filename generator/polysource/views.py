@@ -26,7 +26,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from polysource.stack import Stack, paths
-from polysource.stack.queries import panel_query
 
 _current: ContextVar[Stack | None] = ContextVar("polysource_stack", default=None)
 
@@ -75,7 +74,7 @@ def sensors(group: str | None = None, stream: str | None = None) -> list[SensorV
             interval_s=sensor.every_s,
             min=sensor.min,
             max=sensor.max,
-            query=panel_query(current.influx, sensor.series),
+            query=current.dialect.panel(sensor.series),
         )
         for sensor in current.sensors.values()
         if (group is None or sensor.group == group) and (stream is None or sensor.stream == stream)

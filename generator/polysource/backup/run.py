@@ -38,7 +38,7 @@ from polysource.backup.archive import (
     to_prune,
 )
 from polysource.deploy.apply import probe_command, run_in_volumes, volume_helper, wait_until
-from polysource.deploy.converge.influx2 import INFLUX2_CLI, buckets_by_name, influx2
+from polysource.deploy.converge.influx2 import buckets_by_name, influx2
 from polysource.deploy.converge.tiers import backfill_since
 from polysource.deploy.executor import Executor, converge_all
 from polysource.deploy.run import Target
@@ -47,16 +47,19 @@ from polysource.errors import DeployError, PolysourceError
 from polysource.runtime.engine import LABEL, Box, Engine
 from polysource.runtime.influx import Influx1, Influx1Refused, result_rows
 from polysource.stack import paths
-from polysource.stack.model import InfluxFacts
-from polysource.stack.queries import downsample_flux, downsample_select, flux_string, influxql_identifier
+from polysource.stack.queries import (
+    INFLUX2_CLI,
+    InfluxDialect,
+    downsample_flux,
+    downsample_select,
+    flux_string,
+    influxql_identifier,
+)
 
 Echo = Callable[[str], None]
 WORK_DIR = "/tmp/polysource-backup"  # inside the InfluxDB container, removed after each use
 PROGRESS_EVERY = 16 << 20
 # The scripts read names from the exec's environment: nothing from the inventory on a command line.
-INFLUX1_BACKUP = (
-    'rm -rf "$POLYSOURCE_DIR" && influxd backup -portable -database "$POLYSOURCE_DB" "$POLYSOURCE_DIR"'
-)
 INFLUX1_RESTORE = 'influxd restore -portable -db "$POLYSOURCE_DB" -newdb "$POLYSOURCE_SIDE" "$POLYSOURCE_DIR"'
 
 
@@ -80,17 +83,12 @@ def _exec(box: Box, label: str, script: str, env: dict[str, str]) -> str:
     return output
 
 
-def _influx_backup(box: Box, influx: InfluxFacts, values: Any, into: Path, echo: Echo) -> None:
-    env = {"POLYSOURCE_DIR": WORK_DIR, "POLYSOURCE_DB": influx.database}
-    if influx.version == 1:
-        # The backup service listens on 127.0.0.1:8088 inside the container, without accounts.
-        script = INFLUX1_BACKUP
-        echo(f"influxdb: influxd backup -portable -database {influx.database}")
-    else:
-        env["INFLUX_TOKEN"] = values[influx.writer.password]
-        backup = INFLUX2_CLI.format(args='backup "$POLYSOURCE_DIR"', port=paths.INFLUX_PORT)
-        script = f'rm -rf "$POLYSOURCE_DIR" && {backup}'
-        echo("influxdb: influx backup (every bucket, with the metadata)")
+def _influx_backup(box: Box, dialect: InfluxDialect, values: Any, into: Path, echo: Echo) -> None:
+    command = dialect.backup()
+    env = {"POLYSOURCE_DIR": WORK_DIR, "POLYSOURCE_DB": dialect.influx.database}
+    env |= {name: values[secret] for name, secret in command.secrets.items()}
+    echo(f"influxdb: {command.says}")
+    script = command.script
     _exec(box, "influxdb: the backup", script, env)
     try:
         _copy_out(box, WORK_DIR, into, "influxdb", echo)
@@ -127,7 +125,7 @@ def take(executor: Executor, output: Path, inventory: Path, folder: Path, keep: 
     partial = final.with_name(final.name + ".partial")
     with tempfile.TemporaryDirectory(dir=folder, prefix=".polysource-") as work:
         parts = [Path(work) / INFLUX_PART]
-        _influx_backup(influx_box, stack.influx, target.values, parts[0], echo)
+        _influx_backup(influx_box, stack.dialect, target.values, parts[0], echo)
         if grafana_box is not None and grafana_box.status == "running":
             parts.append(Path(work) / GRAFANA_PART)
             _grafana_copy(grafana_box, parts[1], echo)

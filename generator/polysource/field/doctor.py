@@ -355,8 +355,8 @@ def _run(stack: Stack, jobs: list[tuple[Endpoint, Probe]], services: bool = True
         refs = {h: pool.submit(tcp_probe, h, REFERENCE_PORT) for h in hosts}
         checked = []
         if services and influx.url_outside:  # unpublished, it is reached through the Docker API only
-            health = f"{influx.url_outside}{'/ping' if influx.version == 1 else '/health'}"
-            checked.append(pool.submit(check_http, "influxdb", health, 204 if influx.version == 1 else 200))
+            path, answer = stack.dialect.health
+            checked.append(pool.submit(check_http, "influxdb", f"{influx.url_outside}{path}", answer))
         if services:
             checked.append(pool.submit(check_http, "grafana", f"{stack.grafana.url_outside}/api/health", 200))
         reports = [f.result() for f in futures]

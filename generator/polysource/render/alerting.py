@@ -16,7 +16,6 @@ from polysource.render.dashboards import DATASOURCE_UID
 from polysource.render.grafana_provisioning import dump_yaml, yaml_body, yaml_scalar
 from polysource.stack import Stack, host, paths
 from polysource.stack.model import AlertFacts, SensorFacts
-from polysource.stack.queries import alert_query, host_query
 
 ALERTING_FILE = f"{paths.GRAFANA_PROVISIONING_DIR}/alerting/polysource.yaml"
 EXPRESSION = {"type": "__expr__", "uid": "__expr__"}
@@ -104,7 +103,7 @@ def _common(stack: Stack, sensor: str, group: str) -> dict[str, str]:
     """The fields every rule of a sensor (or of the Pi's metric) shares."""
     return {
         "datasource": yaml_scalar(DATASOURCE_UID),
-        "raw": RAW_INFLUXQL if stack.influx.version == 1 else "",
+        "raw": RAW_INFLUXQL if stack.dialect.raw_query else "",
         "project": yaml_scalar(grafana_text(stack.name)),
         "sensor": yaml_scalar(grafana_text(sensor)),
         "group": yaml_scalar(grafana_text(group)),
@@ -127,7 +126,7 @@ def sensor_rules(stack: Stack, sensor: SensorFacts, alerts: AlertFacts) -> list[
             f"{sensor_id}: silent",
             common,
             range_s=str(window),
-            query=yaml_scalar(alert_query(stack.influx, series, "count")),
+            query=yaml_scalar(stack.dialect.alert(series, "count")),
             operator="lt",
             value="1",
             summary=yaml_scalar(summary),
@@ -137,7 +136,7 @@ def sensor_rules(stack: Stack, sensor: SensorFacts, alerts: AlertFacts) -> list[
         )
     ]
     range_s = str(max(MIN_RANGE_S, int(3 * sensor.interval_s)))
-    last = yaml_scalar(alert_query(stack.influx, series, "last"))
+    last = yaml_scalar(stack.dialect.alert(series, "last"))
     for threshold in sensor.thresholds:
         shown = exact(threshold.value)
         summary = f"{name} is above {shown} {sensor.unit} ({threshold.color})."
@@ -230,7 +229,7 @@ def pi_rules(stack: Stack) -> list[str]:
             f"Pi: {rule.title}",
             _common(stack, rule.metric.measurement, PI_GROUP),
             range_s=str(rule.range_s),
-            query=yaml_scalar(host_query(stack.influx, rule.metric, rule.function, rule.window, fill="none")),
+            query=yaml_scalar(stack.dialect.host(rule.metric, rule.function, rule.window, fill="none")),
             reducer=rule.reducer,
             operator=rule.operator,
             value=yaml_scalar(rule.value),

@@ -20,14 +20,7 @@ from grafanalib.influxdb import InfluxDBTarget
 from polysource.render.grafana_json import Row, SeriesPanel, dashboard_text, generated
 from polysource.stack import Stack, host, paths
 from polysource.stack.model import InfluxFacts, SensorFacts, StreamFacts
-from polysource.stack.queries import (
-    GRAFANA_INTERVAL,
-    RESOLUTION,
-    host_query,
-    panel_query,
-    sensor_variable_query,
-    stream_panel_query,
-)
+from polysource.stack.queries import RESOLUTION, InfluxDialect
 
 SCHEMA_VERSION = 39  # Grafana 10.4-11.5; 11.6 migrates it on load without changes to these panels
 DATASOURCE_UID = paths.GRAFANA_DATASOURCE_UID
@@ -200,14 +193,14 @@ def overview(stack: Stack) -> Dashboard:
         if not sensors:
             continue
         variable = _stream_variable(name)
-        variables.append(_sensor_variable(stack.influx, stream, variable, sensors))
+        variables.append(_sensor_variable(stack.dialect, stream, variable, sensors))
         row = Row(title=name, id=len(panels) + 1, gridPos=GridPos(h=1, w=24, x=0, y=y))  # type: ignore[call-arg]
         panels.append(row)
         panels.append(
             _panel(
                 f"${variable}",
                 f"Stream {name}: the sensors chosen above, one panel each",
-                stream_panel_query(stack.influx, stream, variable),
+                stack.dialect.stream_panel(stream, variable),
                 f"${variable}",
                 GridPos(h=PANEL_HEIGHT, w=PANEL_WIDTH, x=0, y=y + 1),
                 _stream_unit(stack, name),
@@ -226,13 +219,13 @@ def _stream_variable(stream: str) -> str:
     return f"sensor_{tail}_{hashlib.sha256(stream.encode()).hexdigest()[:4]}"
 
 
-def _sensor_variable(influx: InfluxFacts, stream: StreamFacts, name: str, sensors: list[str]) -> Template:
+def _sensor_variable(dialect: InfluxDialect, stream: StreamFacts, name: str, sensors: list[str]) -> Template:
     return Template(
         type="query",
         name=name,
         label=f"Sensors ({stream.measurement})",
         dataSource=DATASOURCE,
-        query=sensor_variable_query(influx, stream),
+        query=dialect.sensor_variable(stream),
         refresh=1,
         sort=1,
         multi=True,
@@ -252,7 +245,7 @@ def group_dashboards(stack: Stack) -> Iterator[Dashboard]:
                 _panel(
                     sensor.title,
                     f"Sensor {sensor.id} ({sensor.unit}), stream {sensor.stream}",
-                    panel_query(stack.influx, sensor.series),
+                    stack.dialect.panel(sensor.series),
                     sensor.title,
                     _grid(i, 0),
                     sensor.grafana_unit,
@@ -276,7 +269,7 @@ def pi_dashboard(stack: Stack) -> Dashboard:
             _panel(
                 metric.title,
                 f"{metric.measurement}.{metric.field}" + (" (increase)" if metric.counter else ""),
-                host_query(stack.influx, metric, "mean", GRAFANA_INTERVAL[stack.influx.version]),
+                stack.dialect.host(metric, "mean", stack.dialect.grafana_interval),
                 alias,
                 _grid(i, 0),
                 metric.unit,

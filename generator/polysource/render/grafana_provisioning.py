@@ -60,19 +60,7 @@ def render_datasource(stack: Stack) -> str:
         "isDefault": True,
         "editable": False,
     }
-    # Grafana expands ${VAR} in provisioning files from its own environment.
-    if influx.version == 1:
-        source["user"] = influx.reader.user
-        source["jsonData"] = {"dbName": influx.database, "httpMode": "POST", "timeInterval": "10s"}
-        source["secureJsonData"] = {"password": influx.reader.password.reference}
-    else:
-        source["jsonData"] = {
-            "version": "Flux",
-            "organization": influx.organization,
-            "defaultBucket": influx.database,
-            "timeInterval": "10s",
-        }
-        source["secureJsonData"] = {"token": influx.reader.password.reference}
+    source |= stack.dialect.grafana_source()
     return dump_yaml(stack, {"apiVersion": 1, "datasources": [source]})
 
 

@@ -9,7 +9,6 @@ What the CLI or Docker refuses is translated here into InfluxError, once.
 import csv
 import io
 import json
-from datetime import datetime
 from typing import Any, Protocol
 
 from polysource.errors import EngineError, InfluxError
@@ -18,7 +17,7 @@ from polysource.runtime.engine import Box
 from polysource.secrets import Secret, SecretValues
 from polysource.stack import Stack, paths
 from polysource.stack.model import InfluxFacts, Series, StreamFacts
-from polysource.stack.queries import heartbeat_query, last_by_sensor_query, last_query, point_query
+from polysource.stack.queries import InfluxDialect
 
 
 class Exec(Protocol):
@@ -95,8 +94,9 @@ def read_secrets(influx: InfluxFacts) -> list[Secret]:
 class Reader:
     """Queries (InfluxQL for v1, Flux for v2) run by the CLI inside the InfluxDB container."""
 
-    def __init__(self, box: Exec, influx: InfluxFacts, values: SecretValues):
-        self.box, self.influx, self.values = box, influx, values
+    def __init__(self, box: Exec, dialect: InfluxDialect, values: SecretValues):
+        self.box, self.dialect, self.values = box, dialect, values
+        self.influx = dialect.influx
 
     def query(self, text: str) -> list[dict[str, Any]]:
         """Rows as dicts; InfluxError on any failure, an error inside the answer included."""
@@ -155,31 +155,25 @@ def flux_rows(text: str) -> list[dict[str, Any]]:
 
 def point_stored(reader: Reader, series: Series, value: float) -> bool:
     """Whether the exact reading (sensor, value) is queryable in InfluxDB."""
-    return bool(reader.query(point_query(reader.influx, series, value)))
+    return bool(reader.query(reader.dialect.point(series, value)))
 
 
-def _last(influx: InfluxFacts, rows: list[dict[str, Any]]) -> tuple[float, float] | None:
-    """(unix time, value) of a `last` query's row, in either language."""
-    if not rows:
-        return None
-    row = rows[0]
-    if influx.version == 1:
-        return float(row["time"]), float(row["last"])
-    when = datetime.fromisoformat(row["_time"].replace("Z", "+00:00")).timestamp()
-    return when, float(row["_value"])
+def _last(dialect: InfluxDialect, rows: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """(unix time, value) of a `last` query's first row, or None."""
+    return dialect.reading(rows[0]) if rows else None
 
 
 def last_reading(reader: Reader, series: Series) -> tuple[float, float] | None:
     """(unix time, value) of the sensor's last reading within 30 days, or None."""
-    return _last(reader.influx, reader.query(last_query(reader.influx, series)))
+    return _last(reader.dialect, reader.query(reader.dialect.last(series)))
 
 
 def last_by_sensor(reader: Reader, stream: StreamFacts) -> dict[str, tuple[float, float]]:
     """sensor id -> (unix time, value) of its last reading on the stream within 30 days."""
     found = {}
-    for row in reader.query(last_by_sensor_query(reader.influx, stream)):
+    for row in reader.query(reader.dialect.last_by_sensor(stream)):
         sensor = row.get(stream.sensor_tag)
-        reading = _last(reader.influx, [row])
+        reading = _last(reader.dialect, [row])
         if sensor and reading:
             found[str(sensor)] = reading
     return found
@@ -187,7 +181,7 @@ def last_by_sensor(reader: Reader, stream: StreamFacts) -> dict[str, tuple[float
 
 def last_write(reader: Reader) -> float | None:
     """Unix time of Telegraf's last write that reached InfluxDB (its heartbeat), or None."""
-    found = _last(reader.influx, reader.query(heartbeat_query(reader.influx)))
+    found = _last(reader.dialect, reader.query(reader.dialect.heartbeat()))
     return found[0] if found else None
 
 
@@ -201,13 +195,13 @@ def influx_box(containers: Containers) -> Box:
 
 def reader_on(containers: Containers, stack: Stack, values: SecretValues) -> Reader:
     """A Reader for the stack's running InfluxDB container."""
-    return Reader(influx_box(containers), stack.influx, values)
+    return Reader(influx_box(containers), stack.dialect, values)
 
 
 def data_disk(reader: Reader) -> tuple[int, int] | None:
     """(total, free) bytes of the filesystem holding InfluxDB's data volume, as `df` in its
     container sees it (on the Pi, the SD card); None when df says nothing usable."""
-    path = paths.INFLUXDB1_DATA if reader.influx.version == 1 else paths.INFLUXDB2_DATA
+    path = reader.dialect.data_path
     try:
         code, output = reader.box.run(["df", "-Pk", path])
     except EngineError:

@@ -37,6 +37,7 @@ from polysource.stack.model import (
     TierSource,
     url_host,
 )
+from polysource.stack.queries import dialect_for
 from polysource.topics import SENSOR, placeholders, subscription
 
 
@@ -84,6 +85,7 @@ def build_stack(inventory: Inventory, inventory_dir: Path, inventory_file: str =
         influx,
         grafana,
         tuple(services),
+        dialect_for(influx),
         devices,
         inventory_file,
         sensors,

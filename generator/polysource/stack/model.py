@@ -10,10 +10,14 @@ import ssl
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from polysource.inventory.boards import Board, Wiring
 from polysource.inventory.model import Backup, Inventory, Swarm, Threshold, Transport
 from polysource.secrets import Secret
+
+if TYPE_CHECKING:
+    from polysource.stack.queries import InfluxDialect
 
 
 @dataclass(frozen=True)
@@ -348,6 +352,7 @@ class Stack:
     influx: InfluxFacts
     grafana: GrafanaFacts
     services: tuple[Service, ...]
+    dialect: "InfluxDialect"  # InfluxDB's query language and its facts, chosen once from the version
     devices: dict[str, DeviceFacts] = field(default_factory=dict)
     inventory_file: str = "polysource.yml"  # its name in inventory_dir
     sensors: dict[str, SensorFacts] = field(default_factory=dict)  # in the inventory's order

@@ -15,11 +15,11 @@ from polysource.secrets import SecretValues
 from polysource.stack import paths
 from polysource.stack.model import InfluxFacts
 from polysource.stack.queries import (
+    INFLUX2_CLI,
     downsample_flux,
     downsample_name,
 )
 
-INFLUX2_CLI = 'influx {args} --host "http://$HOSTNAME:{port}"'
 INFLUX2_ANSWERS = 'curl -fsS -o /dev/null "http://$HOSTNAME:{port}/health"'
 
 
