@@ -358,6 +358,10 @@ BOARD_ERRORS = {  # (what the board's inventory says instead, the located messag
         ("min: 0, max: 100", "min: 0, max: 1.0e+39"),
         "sensors.Test_4G.max: board 'esp32-test' holds readings in a C float",
     ),
+    "a range beyond a C float, written as YAML 1.2 reads it (1.1: text)": (
+        ("min: 0, max: 100", "min: -5e39, max: 100"),
+        "sensors.Test_4G.min: board 'esp32-test' holds readings in a C float",
+    ),
     "an unknown board": (
         ("modem: wifi", "board: lilygo-t-beam"),
         "esp32-test.board: unknown board 'lilygo-t-beam'",

@@ -236,6 +236,34 @@ def test_any_bytes_anywhere(tmp_path, cuts):
     check(tmp_path, data)
 
 
+# YAML's own spellings of numbers, written raw (safe_dump would quote or normalise them): 1.1's
+# octal, sexagesimal and underscores, 1.2's exponents, hex and octal, sizes beyond 64 bits and
+# a double, tags on scalars and collections, anchors.
+NUMBER_SPELLINGS = st.sampled_from(
+    [
+        "03000", "0o17", "0x1F", "0b101", "5e1", "-5E+1", "2.8e1", "1_000", "1:30", "9" * 400, "-" + "9" * 30,
+        "1e400", "-1e400", ".5", "0.", "00", "-0", "+.inf", ".NaN", "1.0e+39", "-5e39", "!!int 017",
+        "!!float 5", "!!str 5e1", "!!python/tuple [1]", "!!set {a}", "!!binary aGk=", "&n 5e1", "[5e1]",
+        "{a: 1}", "0x", "0o8", "1e", "e1", "+-1",
+    ]
+)  # fmt: skip
+NUMBER_PLACES = [
+    ("unit: m}", "unit: m, min: {a}, max: {b}}}"),
+    ("unit: m}", "unit: m, thresholds: [{{value: {a}, color: red}}, {{value: {b}, color: blue}}]}}"),
+    ("host: broker.example.test", "host: broker.example.test\n    port: {a}"),
+    ("sensors:", "grafana: {{port: {a}}}\nsensors:"),
+    ("unit: m}", "unit: m, decimals: {a}, interval: {b}}}"),
+]
+
+
+@FUZZ
+@given(place=st.sampled_from(NUMBER_PLACES), a=NUMBER_SPELLINGS, b=NUMBER_SPELLINGS)
+def test_yaml_number_spellings_anywhere_a_number_goes(tmp_path, place, a, b):
+    _prepare(tmp_path)
+    old, new = place
+    check(tmp_path, MINIMAL.replace(old, new.format(a=a, b=b), 1).encode())
+
+
 REGRESSIONS = [
     b"a: &a [*a]\n",
     b"project: 2024-13-45\n",

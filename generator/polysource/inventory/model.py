@@ -625,7 +625,11 @@ class Target(Strict):
 
 
 class Inventory(Strict):
-    """The single source of truth for one sensor-to-dashboard stack."""
+    """The single source of truth for one sensor-to-dashboard stack.
+
+    Numbers are read as YAML 1.2 reads them: 5e1 is 50, 0x1F and 0o17 are hex and octal, and a
+    leading zero (03000, octal in YAML 1.1) is refused; quote a value to keep it as text.
+    """
 
     project: Annotated[str, Field(pattern=PROJECT)]
     brokers: dict[Name, Broker] = Field(min_length=1)

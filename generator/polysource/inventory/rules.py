@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path as FsPath
 from typing import Any
 
+from polysource import dashboard_names
 from polysource.durations import seconds
 from polysource.inventory.boards import BOARDS, GENERIC, WIRING_ROLES, pin_problems, with_overrides
 from polysource.inventory.certs import CaProblem, read_ca
@@ -48,6 +49,7 @@ def cross_problems(data: dict[str, Any], base: FsPath) -> Found:
     for name, sensor in sensors.items():
         yield from _sensor_problems(name, _mapping(sensor), streams)
     yield from _case_collisions(sensors)
+    yield from _dashboard_name_collisions(data.get("project"), sensors, streams)
     yield from _device_problems(_mapping(data.get("devices")), streams, sensors, brokers, data.get("project"))
     yield from _port_problems(data)
     yield from _tier_problems(data)
@@ -187,6 +189,37 @@ def _case_collisions(sensors: dict[str, Any]) -> Found:
                 ("sensors", name, "group"),
                 f"group {group!r} differs from {first!r} only by case: one dashboard file on "
                 "macOS and Windows; spell them alike",
+            )
+
+
+def _dashboard_name_collisions(project: Any, sensors: dict[str, Any], streams: dict[str, Any]) -> Found:
+    """Every name render gives a dashboard (uid, file) or an overview variable, reserved once: a
+    second owner is refused where it is written, naming the first (a group `climat-2` beside a
+    group `climat` of 49 sensors, whose second page is PROJECT-climat-2: one would be lost)."""
+    if not isinstance(project, str):
+        return
+    groups: dict[str, int] = {}
+    first_sensor: dict[str, str] = {}
+    for name, sensor in sensors.items():
+        group = _mapping(sensor).get("group", "default")
+        if isinstance(group, str):
+            groups[group] = groups.get(group, 0) + 1
+            first_sensor.setdefault(group, name)
+    for owner, name, first in dashboard_names.collisions(project, groups, list(streams)):
+        kind, _, key = owner.partition(":")
+        if kind == "group":
+            sensor = first_sensor[key]
+            where = (
+                ("sensors", sensor, "group") if "group" in _mapping(sensors[sensor]) else ("sensors", sensor)
+            )
+            yield (
+                where,
+                f"group {key!r} would be dashboard {name}, which is {first}'s already: rename the group",
+            )
+        else:
+            yield (
+                ("streams", key),
+                f"its overview variable would be {name}, which is {first}'s: rename the stream",
             )
 
 

@@ -8,6 +8,8 @@ text, and merge keys (`<<: *base`) may be overridden by the keys beside them, as
 """
 
 import codecs
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +20,7 @@ from polysource.errors import Problem
 Path = tuple[str | int, ...]
 
 MAX_BYTES = 5_000_000
-MAX_VALUES = 200_000  # values built, aliases counted each time they are used
+MAX_VALUES = 200_000  # values an alias adds each time it is used (the file's own: MAX_BYTES)
 MAX_DEPTH = 64
 MERGE_TAG = "tag:yaml.org,2002:merge"
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
@@ -79,13 +81,68 @@ def decode(data: bytes) -> str:
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ten times faster
 
 
-class Loader(_Base):  # type: ignore[misc]
-    """Safe loading without YAML 1.1 timestamps: an inventory has no dates, only text."""
+INT_TAG, FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+LEADING_ZERO_TAG = "tag:polysource,2026:leading-zero"  # 03000: octal in YAML 1.1, decimal in 1.2
+# YAML 1.2's core schema for numbers (https://yaml.org/spec/1.2.2/#1032-tag-resolution): what a
+# reader of the file, Grafana's and Telegraf's own parsers and JSON all take for a number.
+NUMBERS = (
+    (LEADING_ZERO_TAG, re.compile(r"^[-+]?0[0-9]+$")),
+    (INT_TAG, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")),
+    (
+        FLOAT_TAG,
+        re.compile(
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+    ),
+)
+MAX_INT = 2**63 - 1  # a number beyond 64 bits is no port, count or reading: a located error
+COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+
+def _resolvers() -> dict[str, list[tuple[str, Any]]]:
+    """PyYAML's resolvers without YAML 1.1's numbers (octal 03000, 1_000, 1:30, `5e1` as text)
+    and timestamps (an inventory has no dates, only text), with YAML 1.2's numbers instead."""
+    found = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (INT_TAG, FLOAT_TAG, TIMESTAMP_TAG)]
         for first, resolvers in _Base.yaml_implicit_resolvers.items()
     }
+    for first in "-+.0123456789":
+        found[first] = [*NUMBERS, *found.get(first, [])]
+    return found
+
+
+TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+class Loader(_Base):  # type: ignore[misc]
+    """Safe loading with YAML 1.2's numbers and no timestamps."""
+
+    yaml_implicit_resolvers = _resolvers()
+
+
+def _number(loader: Any, node: yaml.ScalarNode) -> int | float:
+    """YAML 1.2 ints (decimal, 0o octal, 0x hex) within 64 bits, and floats."""
+    if node.tag == FLOAT_TAG:
+        value = float(loader.construct_yaml_float(node))
+        if math.isinf(value) and "inf" not in node.value.lower():
+            raise ValueError(f"{node.value} is beyond a 64-bit float's range")
+        return value
+    if node.tag == LEADING_ZERO_TAG:
+        octal = set(node.value.lstrip("+-")) <= set("01234567")
+        older = f"as octal ({int(node.value, 8)})" if octal else "as text"
+        raise ValueError(
+            f"{node.value} has a leading zero, which YAML 1.1 reads {older} and YAML 1.2 as "
+            f"{int(node.value)}: write it without the zero, or quote it for text"
+        )
+    value = int(node.value, 0) if node.value[:2] in ("0o", "0x") else int(node.value)
+    if abs(value) > MAX_INT:
+        raise ValueError(f"a number of {len(node.value.lstrip('+-'))} digits is beyond any setting's range")
+    return value
+
+
+Loader.add_constructor(INT_TAG, _number)
+Loader.add_constructor(LEADING_ZERO_TAG, _number)
+Loader.add_constructor(FLOAT_TAG, _number)
 
 
 def parse_located(text: str) -> Located:
@@ -114,7 +171,6 @@ def _parse_plain(text: str) -> Located | None:
     stack: list[list[Any]] = []
     documents = 0
     root: Any = None
-    count = 0
 
     def place(value: Any, mark: tuple[int, int]) -> Path | None:
         nonlocal root
@@ -156,7 +212,6 @@ def _parse_plain(text: str) -> Located | None:
                         raise _NotPlain
                     frame[2], frame[3] = event.value, mark
                     continue
-                count += 1
                 implicit = event.implicit[0]
                 tag = tags.get((event.value, implicit))
                 if tag is None:
@@ -182,7 +237,6 @@ def _parse_plain(text: str) -> Located | None:
                     raise _NotPlain
                 if stack and isinstance(stack[-1][0], dict) and stack[-1][2] is None:
                     raise _NotPlain  # a mapping or list as a key
-                count += 1
                 if len(stack) >= MAX_DEPTH:
                     raise _NotPlain
                 container: Any = {} if kind is yaml.MappingStartEvent else []
@@ -196,8 +250,6 @@ def _parse_plain(text: str) -> Located | None:
                 documents += 1
                 if documents > 1:
                     raise _NotPlain
-        if count > MAX_VALUES:
-            raise _NotPlain
     except _NotPlain:
         return None
     finally:
@@ -260,10 +312,13 @@ class _Builder:
         self.located = located
         self.constructor = constructor
         self.count = 0
+        self.built: set[int] = set()
         self.active: set[int] = set()
 
     def build(self, node: yaml.Node, path: Path) -> Any:
-        self.count += 1
+        if id(node) in self.built:  # an alias expanded again: the budget counts only these
+            self.count += 1
+        self.built.add(id(node))
         if self.count > MAX_VALUES:
             raise YamlProblem(
                 *_mark(node), f"the document expands to over {MAX_VALUES:,} values (an alias bomb?)"
@@ -273,6 +328,12 @@ class _Builder:
         self.located.values.setdefault(path, _mark(node))  # merged copies keep the explicit position
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
+        if node.tag not in COLLECTION_TAGS:  # refused as on a scalar, not dropped
+            kind = "list" if isinstance(node, yaml.SequenceNode) else "mapping"
+            self.located.problems.append(
+                (path, *_mark(node), f"cannot read this value: a {kind} tagged {node.tag!r}; remove the tag")
+            )
+            return None
         self.active.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
@@ -286,6 +347,7 @@ class _Builder:
         try:
             return self.constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as error:
+            self.constructor.recursive_objects.pop(node, None)  # an alias to it: the same problem
             problem = getattr(error, "problem", None) or str(error).splitlines()[0]
             self.located.problems.append((path, *_mark(node), f"cannot read this value: {problem}"))
             return None

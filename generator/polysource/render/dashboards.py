@@ -6,9 +6,6 @@ sensor (units, ranges, thresholds), split into pages of `PAGE` panels. Panels en
 clean (render/grafana_json.py), so 10,000 sensors take no JSON round trip (bench/render.py).
 """
 
-import hashlib
-import re
-import unicodedata
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -17,6 +14,7 @@ import attr
 from grafanalib.core import Dashboard, DashboardLink, GridPos, Repeat, Template, Templating, Time
 from grafanalib.influxdb import InfluxDBTarget
 
+from polysource import dashboard_names as names
 from polysource.render.grafana_json import Row, SeriesPanel, dashboard_text, generated
 from polysource.stack import Stack, host, paths
 from polysource.stack.model import InfluxFacts, SensorFacts, StreamFacts
@@ -27,28 +25,11 @@ DATASOURCE_UID = paths.GRAFANA_DATASOURCE_UID
 DATASOURCE = {"type": "influxdb", "uid": DATASOURCE_UID}
 PANEL_WIDTH = 8
 PANEL_HEIGHT = 8
-PAGE = 48  # panels per group dashboard: more and a browser tab slows to a crawl
 TAG = "polysource"
 
 
 def dashboard_uid(stack: Stack, name: str = "overview") -> str:
-    """The overview's (or the Pi's) uid, stable across renders so links and bookmarks survive."""
-    return f"{stack.name}-{name}"[:40]
-
-
-RESERVED = ("overview", "pi")  # a sensor group of that name gets a uid with a digest
-
-
-def group_uid(stack: Stack, group: str, page: int) -> str:
-    """Grafana uids are at most 40 of [A-Za-z0-9_-]: a readable prefix and a digest of the rest."""
-    ascii_name = unicodedata.normalize("NFKD", f"{stack.name}-{group}").encode("ascii", "ignore").decode()
-    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", ascii_name).strip("-")
-    suffix = f"-{page}" if page > 1 else ""
-    exact = readable == f"{stack.name}-{group}" and group not in RESERVED
-    if exact and len(readable) + len(suffix) <= 40:
-        return readable + suffix
-    digest = hashlib.sha256(f"{group}".encode()).hexdigest()[:8]
-    return f"{readable[: 40 - 9 - len(suffix)]}-{digest}{suffix}"
+    return names.dashboard_uid(stack.name, name)
 
 
 BASE_STEP = {"color": "green", "value": None}
@@ -192,7 +173,7 @@ def overview(stack: Stack) -> Dashboard:
         sensors = sorted(s.id for s in stack.sensors_of(name))
         if not sensors:
             continue
-        variable = _stream_variable(name)
+        variable = names.stream_variable(name)
         variables.append(_sensor_variable(stack.dialect, stream, variable, sensors))
         row = Row(title=name, id=len(panels) + 1, gridPos=GridPos(h=1, w=24, x=0, y=y))  # type: ignore[call-arg]
         panels.append(row)
@@ -211,12 +192,6 @@ def overview(stack: Stack) -> Dashboard:
         )
         y += PANEL_HEIGHT + 1
     return _dashboard(stack, dashboard_uid(stack), f"{stack.name}: overview", panels, variables)
-
-
-def _stream_variable(stream: str) -> str:
-    """A variable name Grafana accepts ($ then word characters), unique per stream."""
-    tail = re.sub(r"\W+", "_", stream, flags=re.ASCII).strip("_")
-    return f"sensor_{tail}_{hashlib.sha256(stream.encode()).hexdigest()[:4]}"
 
 
 def _sensor_variable(dialect: InfluxDialect, stream: StreamFacts, name: str, sensors: list[str]) -> Template:
@@ -239,7 +214,7 @@ def group_dashboards(stack: Stack) -> Iterator[Dashboard]:
     for sensor in stack.sensors.values():
         groups.setdefault(sensor.group, []).append(sensor)
     for group, sensors in groups.items():
-        pages = [sensors[i : i + PAGE] for i in range(0, len(sensors), PAGE)]
+        pages = [sensors[i : i + names.PAGE] for i in range(0, len(sensors), names.PAGE)]
         for number, page in enumerate(pages, 1):
             panels = [
                 _panel(
@@ -256,7 +231,7 @@ def group_dashboards(stack: Stack) -> Iterator[Dashboard]:
                 for i, sensor in enumerate(page)
             ]
             title = f"{stack.name}: {group}" + (f" ({number}/{len(pages)})" if len(pages) > 1 else "")
-            yield _dashboard(stack, group_uid(stack, group, number), title, panels, [])
+            yield _dashboard(stack, names.group_uid(stack.name, group, number), title, panels, [])
 
 
 def pi_dashboard(stack: Stack) -> Dashboard:

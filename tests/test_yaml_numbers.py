@@ -1,0 +1,181 @@
+"""YAML's own readings, round three: every scalar is read once, as YAML 1.2's core schema reads
+it (what Grafana, Telegraf and JSON take for a number), before any rule runs; numbers beyond
+their target and tags on collections are located errors, never a traceback or a silent drop."""
+
+import json
+
+import pytest
+
+from helpers import MINIMAL, run_cli, write_inventory
+from polysource.inventory.yaml_load import parse_located
+
+
+def swap(old: str, new: str) -> str:
+    assert old in MINIMAL, old
+    return MINIMAL.replace(old, new)
+
+
+def render(tmp_path, text: str):
+    path = write_inventory(tmp_path, text)
+    result = run_cli("render", "-i", str(path), "-o", str(tmp_path / "out"))
+    assert "Traceback" not in result.output
+    return result, path
+
+
+REFUSED = {
+    "a port with a leading zero (YAML 1.1: octal 1536)": (
+        MINIMAL + "grafana: {port: 03000}\n",
+        "grafana.port: cannot read this value: 03000 has a leading zero, which YAML 1.1 reads as octal",
+    ),
+    "min above max written with exponents": (
+        swap("unit: m}", "unit: m, min: 5e1, max: 1e1}"),
+        "sensors.Test_4G.max: max (10.0) must be above min (50.0)",
+    ),
+    "one threshold written two ways": (
+        swap("unit: m}", "unit: m, thresholds: [{value: 2.8e1, color: red}, {value: 28, color: orange}]}"),
+        "sensors.Test_4G.thresholds[1].value: 28 is already thresholds[0]",
+    ),
+    "an integer of 400 digits": (
+        swap("unit: m}", f"unit: m, max: {'9' * 400}}}"),
+        "sensors.Test_4G.max: cannot read this value: a number of 400 digits is beyond any setting's range",
+    ),
+    "a float beyond a double": (
+        swap("unit: m}", "unit: m, min: -1e400}"),
+        "sensors.Test_4G.min: cannot read this value: -1e400 is beyond a 64-bit float's range",
+    ),
+    "a tag on a mapping": (
+        swap(
+            "  Test_4G: {stream: capteurs, unit: m}", "  Test_4G: !!python/object/apply:os.system {stream: x}"
+        ),
+        "sensors.Test_4G: cannot read this value: a mapping tagged 'tag:yaml.org,2002:python/object/apply",
+    ),
+    "a tag on a list": (
+        swap("unit: m}", "unit: m, thresholds: !!python/tuple [{value: 1, color: red}]}"),
+        "sensors.Test_4G.thresholds: cannot read this value: a list tagged",
+    ),
+    "a set (a tagged mapping)": (
+        swap("unit: m}", "unit: m, thresholds: !!set {a, b}}"),
+        "sensors.Test_4G.thresholds: cannot read this value: a mapping tagged 'tag:yaml.org,2002:set'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_refused_with_a_located_line(tmp_path, case):
+    text, expected = REFUSED[case]
+    result, path = render(tmp_path, text)
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr, result.stderr
+    for line in result.stderr.strip().splitlines():
+        assert line.startswith(f"{path}:"), line
+    assert not (tmp_path / "out").exists()
+
+
+def test_exponents_are_numbers_for_the_rules_and_the_dashboards(tmp_path):
+    """`5e1` is 50 for the min/max rule and for the panel's axis alike (YAML 1.1 read it as text:
+    the rule skipped it while the model turned it into a number)."""
+    result, _ = render(tmp_path, swap("unit: m}", "unit: m, min: 5e1, max: 1.5e2}"))
+    assert result.exit_code == 0, result.output
+    board = json.loads((tmp_path / "out/grafana/dashboards/demo-default.json").read_text())
+    (panel,) = [p for p in board["panels"] if p.get("type") == "timeseries"]
+    assert (panel["fieldConfig"]["defaults"]["min"], panel["fieldConfig"]["defaults"]["max"]) == (50.0, 150.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("3000", 3000),
+        ("-5", -5),
+        ("0", 0),
+        ("0x1F", 31),
+        ("0o17", 15),
+        ("5e1", 50.0),
+        ("1.5", 1.5),
+        (".5", 0.5),
+        ("1_000", "1_000"),  # YAML 1.1's 1000; text in 1.2, and so for the model's checks
+        ("1:30", "1:30"),  # YAML 1.1's sexagesimal 90
+        ("'03000'", "03000"),  # quoted: text, as written
+        ("true", True),
+    ],
+)
+def test_scalars_read_as_yaml_1_2_core(text, value):
+    located = parse_located(f"a: {text}\n")
+    assert located.problems == []
+    assert located.data == {"a": value} and type(located.data["a"]) is type(value)
+
+
+def test_the_same_readings_with_anchors_and_tags():
+    """The node path (anchors, aliases, tags) reads numbers as the fast path does."""
+    located = parse_located("a: &n 5e1\nb: *n\nc: !!str 5e1\nd: [&z 03000, *z]\n")
+    assert located.data["a"] == located.data["b"] == 50.0 and located.data["c"] == "5e1"
+    assert located.problems and all("03000 has a leading zero" in p[3] for p in located.problems)
+
+
+@pytest.mark.parametrize("anchored", [False, True])
+def test_fifty_thousand_sensors_are_no_alias_bomb(anchored):
+    """The value budget counts what aliases add, not the file's own values (5 MB bounds those):
+    50,000 sensors were refused as "an alias bomb?", with an anchor or without."""
+    base = "x: &unit {unit: m}\n" if anchored else ""
+    lines = [f"  S{i:05d}: {{stream: capteurs, unit: m, min: 0, max: 100}}" for i in range(50_000)]
+    located = parse_located(base + "sensors:\n" + "\n".join(lines) + "\n")
+    assert len(located.data["sensors"]) == 50_000 and located.problems == []
+
+
+# --- names render generates, reserved once ----------------------------------------------------
+
+
+def sensors(group: str, count: int, start: int = 0) -> str:
+    return "".join(
+        f"  S{i:03d}: {{stream: capteurs, unit: m, group: {group}}}\n" for i in range(start, start + count)
+    )
+
+
+def test_a_group_named_like_another_groups_second_page_is_refused_naming_both(tmp_path):
+    """49 sensors in `climat` make two dashboards, demo-climat and demo-climat-2: a group
+    `climat-2` took the second page's uid, and one dashboard was silently lost."""
+    text = MINIMAL.replace(
+        "  Test_4G: {stream: capteurs, unit: m}\n", sensors("climat", 49) + sensors("climat-2", 1, 49)
+    )
+    result, path = render(tmp_path, text)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert (
+        line.startswith(f"{path}:62:44:")
+        and "sensors.S049.group: group 'climat-2' would be dashboard demo-climat-2" in line
+    )
+    assert "group 'climat' (page 2)'s already" in line
+
+
+def test_a_group_named_like_another_groups_digest_uid_is_refused(tmp_path):
+    from polysource.dashboard_names import group_uid
+
+    taken = group_uid("demo", "Température", 1)  # not plain ASCII: a readable prefix and a digest
+    suffix = taken.removeprefix("demo-")
+    text = MINIMAL.replace(
+        "  Test_4G: {stream: capteurs, unit: m}\n", sensors("Température", 1) + sensors(suffix, 1, 1)
+    )
+    result, _ = render(tmp_path, text)
+    assert result.exit_code == 2 and f"group {suffix!r} would be dashboard {taken}" in result.stderr
+
+
+def test_a_group_spelled_like_the_overview_but_for_case_gets_its_own_file(tmp_path):
+    """`Overview` was demo-Overview.json beside demo-overview.json: one file on macOS."""
+    text = MINIMAL.replace("unit: m}", "unit: m, group: Overview}")
+    result, _ = render(tmp_path, text)
+    assert result.exit_code == 0, result.output
+    files = [p.name.casefold() for p in (tmp_path / "out/grafana/dashboards").iterdir()]
+    assert len(files) == len(set(files)) == 3
+
+
+def test_two_streams_sharing_an_overview_variable_are_refused(tmp_path):
+    """Their names normalise alike and their 4-hex digests meet (found by search): one variable
+    for two streams' panels."""
+    first, second = "s-x-x-x-x-x-x-x-x_x-x_x-x_x-x_x-x", "s-x-x-x-x-x-x-x-x_x_x-x_x-x_x_x_x"
+    stream = "    broker: cloud\n    topic: polysource/{n}\n    format: {{value: v}}\n"
+    text = MINIMAL.replace(
+        "sensors:\n", f"  {first}:\n{stream.format(n=1)}  {second}:\n{stream.format(n=2)}sensors:\n"
+    )
+    text += f"  A: {{stream: {first}, unit: m}}\n  B: {{stream: {second}, unit: m}}\n"
+    result, _ = render(tmp_path, text)
+    assert result.exit_code == 2, result.output
+    assert f"streams.{second}: its overview variable would be sensor_" in result.stderr
