@@ -224,6 +224,14 @@ def test_a_users_grafanalib_module_is_rendered_on_the_stacks_datasource(tmp_path
         (CUSTOM.replace("x=12 * (i % 2)", "x=0").replace("enumerate(sensors())", "enumerate(sensors() * 2)"),
          "overlap (gridPos)"),
         ("from polysource.views import sensors\nsensors(group=1)[0]\n", "mine.dashboard.py:2:1: IndexError"),
+        # round three: an exit, a non-panel, NaN, no title: located, never a silent exit 0 or a traceback
+        ("x = 1\nraise SystemExit(0)\n", "mine.dashboard.py:2:1: exits (0): a dashboard module must not"),
+        ("import sys\n\nsys.exit('x')\n", "mine.dashboard.py:3:1: exits ('x')"),
+        ("from grafanalib.core import Dashboard\n\ndashboard = Dashboard(title='x', panels=['no', 3])\n",
+         "mine.dashboard.py:3:1: panels[0] is not a panel"),
+        (CUSTOM.replace("gridPos=GridPos(", "maxDataPoints=float('nan'), gridPos=GridPos("),
+         "mine.dashboard.py:6:1: a number in the dashboard is NaN or infinite"),
+        (CUSTOM.replace('title="Mine"', 'title=" "'), "mine.dashboard.py:6:1: the dashboard has no title"),
     ],
 )  # fmt: skip
 def test_a_module_that_fails_is_a_located_error_and_nothing_is_written(tmp_path, source, expected):
@@ -231,6 +239,23 @@ def test_a_module_that_fails_is_a_located_error_and_nothing_is_written(tmp_path,
     assert result.exit_code == 2, result.output
     assert expected in result.stderr and "Traceback" not in result.output + result.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_module_cannot_move_render_nor_change_its_environment(tmp_path, monkeypatch):
+    """A module that changes the working directory, the environment or the import path: render's
+    own state is put back (output/ and the inventory are relative to the working directory; the
+    secrets come from the environment)."""
+    import os
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    meddling = (
+        "import os, sys\nos.chdir('/')\nos.environ['MQTT_PASSWORD'] = 'planted'\nsys.path.insert(0, '/x')\n"
+    )
+    result, out = custom(tmp_path, meddling + CUSTOM)
+    assert result.exit_code == 0, result.output
+    assert os.getcwd() == str(tmp_path) and "MQTT_PASSWORD" not in os.environ and "/x" not in sys.path
+    assert (out / "grafana/dashboards/polysource-mine.json").is_file()
 
 
 def test_a_module_that_is_a_pipe_is_refused_at_once(tmp_path):

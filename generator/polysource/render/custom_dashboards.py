@@ -6,9 +6,13 @@ repository's own code belongs there. A module that raises, defines no Dashboard,
 that Grafana would refuse (a bad or taken uid, overlapping panels) is a located error.
 """
 
+import contextlib
 import json
+import os
 import re
+import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +41,7 @@ def render_custom_dashboards(stack: Stack, taken: set[str]) -> dict[str, str]:
     for path in modules(stack):
         shown = str(path)
         try:
-            board = modernised(_dashboard_of(stack, path))
+            board = modernised(*_dashboard_of(stack, path))
             _complete(board, stack, path)
             _check(board, taken | {u.casefold() for u in taken}, shown)
         except _Located as error:
@@ -56,8 +60,9 @@ class _Located(Exception):
         self.line, self.message = line, message
 
 
-def _dashboard_of(stack: Stack, path: Path) -> dict[str, Any]:
-    """Run the module (its own namespace) and encode its `dashboard` as grafanalib does."""
+def _dashboard_of(stack: Stack, path: Path) -> tuple[dict[str, Any], int]:
+    """Run the module (its own namespace) and encode its `dashboard` as grafanalib does; with the
+    line that defines it."""
     from grafanalib.core import Dashboard
 
     try:
@@ -67,32 +72,92 @@ def _dashboard_of(stack: Stack, path: Path) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": f"polysource_dashboard_{path.stem}", "__file__": str(path)}
     try:
         code = compile(source, str(path), "exec")
-        with viewing(stack):
+        with viewing(stack), _isolated():
             exec(code, namespace)  # noqa: S102 - the repository's own dashboard module, by design
     except SyntaxError as error:
         raise _Located(error.lineno or 1, f"SyntaxError: {error.msg}") from None
-    except Exception as error:  # noqa: BLE001 - any failure of the user's module is reported, located
-        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == str(path)]
-        line = frames[-1].lineno if frames and frames[-1].lineno else 1
-        raise _Located(line, f"{type(error).__name__}: {error}") from None
+    except KeyboardInterrupt:
+        raise
+    except SystemExit as error:  # render (and deploy) would end there, "successfully", with nothing written
+        raise _Located(
+            _line_in(path, error), f"exits ({error.code!r}): a dashboard module must not exit"
+        ) from None
+    except BaseException as error:  # noqa: BLE001 - any failure of the user's module is reported, located
+        raise _Located(_line_in(path, error), f"{type(error).__name__}: {error}") from None
     dashboard = namespace.get("dashboard")
+    where = _defined_at(code)
     if not isinstance(dashboard, Dashboard):
-        raise _Located(1, "defines no module-level `dashboard` (a grafanalib.core.Dashboard)")
+        raise _Located(where, "defines no module-level `dashboard` (a grafanalib.core.Dashboard)")
     try:
-        encoded = json.dumps(dashboard.to_json_data(), default=json_data, sort_keys=True)
-    except (TypeError, ValueError) as error:
-        raise _Located(1, f"grafanalib cannot encode the dashboard: {error}") from None
+        data = dashboard.to_json_data()
+        encoded = json.dumps(data, default=json_data, sort_keys=True, allow_nan=False)
+    except ValueError as error:
+        if "JSON compliant" not in str(error):
+            raise _Located(where, f"grafanalib cannot encode the dashboard: {error}") from None
+        raise _Located(
+            where, "a number in the dashboard is NaN or infinite: Grafana reads strict JSON"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - a non-panel among the panels, a bad attribute
+        raise _Located(
+            where, f"grafanalib cannot encode the dashboard: {type(error).__name__}: {error}"
+        ) from None
     board: dict[str, Any] = json.loads(encoded)
-    return board
+    return board, where
 
 
-def modernised(board: dict[str, Any]) -> dict[str, Any]:
-    """grafanalib's JSON as the current schema wants it: no nulls, no pre-Grafana-5 keys."""
+def _line_in(path: Path, error: BaseException) -> int:
+    """The module's own line the error came from (its deepest frame in the module)."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == str(path)]
+    return frames[-1].lineno if frames and frames[-1].lineno else 1
+
+
+def _defined_at(code: Any) -> int:
+    """The line that assigns `dashboard` (the module's last top-level assignment of it), else 1."""
+    import dis
+
+    line = 1
+    for instruction in dis.get_instructions(code):
+        if instruction.opname == "STORE_NAME" and instruction.argval == "dashboard":
+            line = (
+                instruction.positions.lineno
+                if instruction.positions and instruction.positions.lineno
+                else line
+            )
+    return line
+
+
+@contextlib.contextmanager
+def _isolated() -> Iterator[None]:
+    """Render's own state put back whatever the module does: its working directory (output/ and
+    the inventory are relative to it), the import path, the arguments and the environment
+    (secrets are resolved from it)."""
+    cwd, path, argv, environ = os.getcwd(), list(sys.path), list(sys.argv), dict(os.environ)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        sys.path[:], sys.argv[:] = path, argv
+        os.environ.clear()
+        os.environ.update(environ)
+
+
+def modernised(board: dict[str, Any], where: int = 1) -> dict[str, Any]:
+    """grafanalib's JSON as the current schema wants it: no nulls, no pre-Grafana-5 keys; every
+    panel a panel, a title (where: the line that defines the dashboard)."""
     try:
         shell = modern_shell(board)
     except ValueError as error:
-        raise _Located(1, str(error)) from None
-    shell["panels"] = [modern_panel(p) if isinstance(p, dict) else p for p in shell["panels"]]
+        raise _Located(where, str(error)) from None
+    for i, panel in enumerate(shell["panels"]):
+        inner = panel.get("panels") if isinstance(panel, dict) else None
+        if not isinstance(panel, dict) or not all(isinstance(p, dict) for p in inner or []):
+            raise _Located(
+                where, f"panels[{i}] is not a panel (or holds one that is not): a grafanalib panel"
+            )
+    shell["panels"] = [modern_panel(p) for p in shell["panels"]]
+    title = shell.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise _Located(where, "the dashboard has no title: Grafana refuses it")
     return shell
 
 
