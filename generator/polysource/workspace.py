@@ -1,23 +1,33 @@
 """Writing output/ atomically, and comparing it with a fresh render.
 
 Everything is rendered in memory first, written into a staging folder beside output/, and
-swapped in with renames, under a lock, so an error or a concurrent render leaves output/
-either as it was or as the new render, never half of each. A folder holding anything
-polysource did not write (a file, an empty folder, a symlink) is never overwritten.
+swapped in with one atomic exchange (Linux's renameat2 RENAME_EXCHANGE; two renames elsewhere),
+under a lock, so an error, a signal or a concurrent render leaves output/ either as it was or as
+the new render, never half of each and never missing. SIGTERM and SIGHUP while staging end in
+the same clean-up as an error; what a SIGKILL leaves (a staging folder, a render aside) the next
+render removes or puts back first. `--check` and deploy compare under the same lock. A folder
+holding anything polysource did not write (a file, an empty folder, a symlink) is never
+overwritten; folders are 0755 and files 0644 whatever the umask (containers' users read them).
 """
 
 import contextlib
+import ctypes
 import difflib
 import fcntl
 import fnmatch
 import json
 import os
+import re
 import shutil
+import signal
 import stat
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from polysource.errors import OutputError
 from polysource.stack.paths import KEPT, MANIFEST
@@ -64,13 +74,42 @@ def _walk_error(error: OSError) -> None:
     raise OutputError(f"{error.filename}: cannot read: {error.strerror}")
 
 
+CONFLICT = re.compile(r"^(<{7}|={7}|>{7}|\|{7})( .*)?$")
+
+
 def _owned(output: Path) -> set[str]:
-    """Files the previous render wrote, per its manifest."""
+    """Files the previous render wrote, per its manifest: both sides of a git merge conflict in
+    it (output/ is committed; a conflicted manifest is stale, not foreign)."""
     try:
-        manifest = json.loads((output / MANIFEST).read_text())
-        return {str(p) for p in manifest["files"]} | {MANIFEST}
-    except (OSError, ValueError, KeyError, TypeError):
+        text = (output / MANIFEST).read_text()
+    except OSError:
         return set()
+    found: set[str] = set()
+    for version in _conflict_sides(text):
+        try:
+            found |= {str(p) for p in json.loads(version)["files"]}
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found | {MANIFEST} if found else set()
+
+
+def _conflict_sides(text: str) -> list[str]:
+    """The text as written, or each side of its conflict markers (<<<<<<< ours ||||||| base
+    ======= theirs >>>>>>>)."""
+    lines = text.splitlines(keepends=True)
+    if not any(CONFLICT.match(line.rstrip("\n")) for line in lines):
+        return [text]
+    sides: list[list[str]] = [[], [], []]  # ours, base, theirs
+    part = None
+    for line in lines:
+        marker = CONFLICT.match(line.rstrip("\n"))
+        if marker:
+            part = {"<": 0, "|": 1, "=": 2, ">": None}[marker.group(1)[0]]
+            continue
+        for i, side in enumerate(sides):
+            if part is None or part == i:
+                side.append(line)
+    return ["".join(side) for side in sides]
 
 
 def foreign_entries(output: Path) -> list[str]:
@@ -114,6 +153,28 @@ def render_lock(output: Path) -> Iterator[None]:
         os.close(handle)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP while output/ is written: cleaned up as an error is, then the exit."""
+
+
+@contextlib.contextmanager
+def _signals_clean_up() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise where render is (the main thread), so its clean-up runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(number: int, _frame: Any) -> None:
+        raise Interrupted(f"stopped by signal {number}")
+
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def write_output(output: Path, files: dict[str, bytes]) -> list[str]:
     """Replace output/ with files in one swap; returns the paths that changed."""
     output = resolve_output(output)
@@ -121,7 +182,7 @@ def write_output(output: Path, files: dict[str, bytes]) -> list[str]:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(f"{output.parent}: cannot create: {error.strerror}") from None
-    with render_lock(output):
+    with render_lock(output), _signals_clean_up():
         _recover(output)
         foreign = foreign_entries(output)
         if foreign:
@@ -147,27 +208,30 @@ def _swap(output: Path, files: dict[str, bytes]) -> None:
         raise OutputError(f"{output}: not writable (permission denied); nothing was changed")
     old = output.with_name(f".{output.name}.old")
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.{STAGING_MARK}", dir=output.parent))
     except OSError as error:
         raise OutputError(f"{output.parent}: cannot write: {error.strerror}; nothing was changed") from None
     try:
         staging.chmod(0o755)  # mkdtemp's 0700 would hide the config from the containers' users
         for rel, content in files.items():
             target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _folders(staging, target.parent)
             target.write_bytes(content)
             target.chmod(0o644)
         for rel in kept_files(output, files)[0]:  # the user's, carried over as they are
             shutil.copy2(output / rel, staging / rel)
         _remove(old)
-        if output.exists():
-            output.rename(old)
-        try:
-            staging.rename(output)
-        except OSError:
-            if old.exists() and not output.exists():
-                old.rename(output)
-            raise
+        if output.exists() and _exchange(staging, output):
+            staging, old = old, staging  # the previous render is in staging's place now
+        else:
+            if output.exists():
+                output.rename(old)
+            try:
+                staging.rename(output)
+            except OSError:
+                if old.exists() and not output.exists():
+                    old.rename(output)
+                raise
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise OutputError(
@@ -212,12 +276,53 @@ def _remove(folder: Path) -> None:
     shutil.rmtree(folder, onerror=writable_then_retry)
 
 
+def _folders(root: Path, folder: Path) -> None:
+    """folder and its parents up to root, 0755 whatever the umask (027 made them 0750: Grafana's
+    user, 472, could not enter its provisioning folder)."""
+    missing = []
+    while folder != root and not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        each.mkdir()
+        each.chmod(0o755)
+
+
+RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (renameat2 RENAME_EXCHANGE): output/ is never missing, not
+    even between two renames. False where the system cannot (not Linux, an old kernel or libc, a
+    file system without it): the caller renames twice."""
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), RENAME_EXCHANGE)
+    return bool(done == 0)
+
+
 def _recover(output: Path) -> None:
-    """A render stopped between its two renames (killed, power lost) left the previous output
-    aside and none in place: put it back, so nothing it held (a board's secrets.h) is lost."""
+    """What a render stopped by SIGKILL or a power cut left: the previous output aside and none in
+    place (put back, so nothing it held, a board's secrets.h, is lost), and staging folders
+    (removed: they hold copies of the user's kept files). Runs under the lock: no other render is
+    staging."""
     old = output.with_name(f".{output.name}.old")
     if not os.path.lexists(output) and old.is_dir() and not old.is_symlink():
         old.rename(output)
+    prefix = f".{output.name}.{STAGING_MARK}"
+    for leftover in output.parent.iterdir():
+        if leftover.name.startswith(prefix) and STAGING.fullmatch(leftover.name[len(prefix) :]):
+            _remove(leftover)
+
+
+STAGING_MARK = "polysource-staging-"
+STAGING = re.compile(r"[A-Za-z0-9_]{8}")  # tempfile.mkdtemp's random part
 
 
 def _differences(files: dict[str, bytes], current: dict[str, bytes]) -> list[str]:
@@ -225,8 +330,13 @@ def _differences(files: dict[str, bytes], current: dict[str, bytes]) -> list[str
 
 
 def drift(output: Path, files: dict[str, bytes]) -> list[str]:
-    """Paths whose content differs from a fresh render (missing and extra files too)."""
-    return _differences(files, existing_files(resolve_output(output)))
+    """Paths whose content differs from a fresh render (missing and extra files too); read under
+    the render lock, so never half way through another render's swap."""
+    folder = resolve_output(output)
+    if not folder.parent.is_dir():
+        return _differences(files, {})
+    with render_lock(folder):
+        return _differences(files, existing_files(folder))
 
 
 def unified_diff(output: Path, files: dict[str, bytes]) -> str:
