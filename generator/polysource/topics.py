@@ -17,6 +17,15 @@ def subscription(topic: str) -> str:
     return "/".join("+" if name else level for name, level in zip(placeholders(topic), levels, strict=True))
 
 
+MAX_TOPIC_BYTES = 65_535  # MQTT's UTF-8 string: a 16-bit length
+
+
+def shared(project: str, topic_filter: str, instances: int) -> str:
+    """What Telegraf subscribes to: the filter, or with several Telegrafs one shared
+    subscription ($share/<project>/<filter>) delivering each reading to one of them."""
+    return f"$share/{project}/{topic_filter}" if instances > 1 else topic_filter
+
+
 def level_problem(value: str) -> str | None:
     """Why value cannot fill a topic level (as a sensor id or a --tag value), or None."""
     if not value:

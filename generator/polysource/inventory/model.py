@@ -12,7 +12,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic_core import PydanticCustomError
 
 from polysource import secrets
@@ -26,6 +26,10 @@ from polysource.services import MAX_TELEGRAFS, SERVICES, TELEGRAF
 PROJECT = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 DEVICE = r"^[a-z0-9][a-z0-9_-]{0,30}$"  # a folder, an Arduino sketch name and a C identifier part
 NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
+# RFC 5322's addr-spec, printable ASCII only (no control characters, no bidirectional overrides
+# that show another address than the one mail goes to), no quoting: user@domain.
+EMAIL_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL = rf"^[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]{{1,64}}@{EMAIL_LABEL}(?:\.{EMAIL_LABEL})*$"
 DURATION = r"^([1-9][0-9]{0,6}(s|m|h|d|w)|inf)$"
 # A JSON key, or a dotted path of keys for nested payloads ({"data": {"temp": 21}} -> data.temp).
 JSON_PATH = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}(\.[A-Za-z_][A-Za-z0-9_-]{0,63}){0,7}$"
@@ -100,6 +104,12 @@ def _host(value: Any) -> str:
     if "://" in text:
         raise PydanticCustomError(
             "host", "write the host name only (transport, port and path are keys of their own)"
+        )
+    if "%" in text:  # fe80::1%lo: a zone Telegraf's URLs and the boards cannot carry
+        raise PydanticCustomError(
+            "host",
+            "{got}: an address with a zone (%) cannot be a broker's; use a routable one",
+            {"got": repr(text)},
         )
     try:
         ipaddress.ip_address(text)
@@ -282,7 +292,7 @@ class Broker(Strict):
 
     model_config = ConfigDict(json_schema_extra=_fallback_schema)
 
-    managed: bool = Field(False, description="Run Mosquitto inside the stack.")
+    managed: StrictBool = Field(False, description="Run Mosquitto inside the stack (true or false).")
     host: Annotated[str, BeforeValidator(_host)] | None = Field(
         None, description="Broker host name (HiveMQ Cloud needs the name, for SNI)."
     )
@@ -427,6 +437,18 @@ class Backup(Strict):
     )
 
 
+def _email(value: Any) -> str:
+    text = _text(value)
+    if not re.fullmatch(EMAIL, text):
+        raise PydanticCustomError(
+            "email",
+            "{got} is not an address Grafana can send to: user@domain in printable ASCII (no spaces, "
+            "quotes, control characters or direction overrides)",
+            {"got": repr(text)},
+        )
+    return text
+
+
 def _host_port(value: Any) -> Any:
     """Grafana's smtp host is host:port (it has no default port): a bare host fails at send time."""
     text = _text(value)
@@ -450,7 +472,7 @@ class Alerts(Strict):
     """Grafana alert rules from the inventory: sensors.*.thresholds, and silent sensors."""
 
     webhook: SecretRef | None = Field(None, description="A URL (${VAR}: it may hold a token).")
-    email: list[Annotated[str, Field(pattern=r"^[^@\s;,]+@[^@\s;,]+$")]] = Field(default_factory=list)
+    email: list[Annotated[str, BeforeValidator(_email)]] = Field(default_factory=list)
     smtp: Smtp | None = Field(None, description="Grafana's mail server, for email.")
     silent_after: int = Field(3, ge=2, le=100, description="A sensor silent for this many intervals alerts.")
     pending: FiniteDuration = Field("5m", description="How long a threshold must hold before it alerts.")

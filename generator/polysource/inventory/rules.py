@@ -15,7 +15,7 @@ from polysource.inventory.boards import BOARDS, GENERIC, WIRING_ROLES, pin_probl
 from polysource.inventory.certs import CaProblem, read_ca
 from polysource.inventory.model import RESERVED_KEYS
 from polysource.services import ImageError, check_platform, telegraf_names
-from polysource.topics import PLACEHOLDER, SENSOR, level_problem
+from polysource.topics import MAX_TOPIC_BYTES, PLACEHOLDER, SENSOR, level_problem, shared, subscription
 
 Path = tuple[str | int, ...]
 WINDOWS_RESERVED = frozenset(
@@ -45,6 +45,7 @@ def cross_problems(data: dict[str, Any], base: FsPath) -> Found:
     for name, stream in streams.items():
         yield from _stream_problems(name, _mapping(stream), brokers)
     yield from _stream_client_id_problems(streams)
+    yield from _subscription_problems(data.get("project"), streams, _mapping(data.get("telegraf")))
     sensors = _mapping(data.get("sensors"))
     for name, sensor in sensors.items():
         yield from _sensor_problems(name, _mapping(sensor), streams)
@@ -123,6 +124,25 @@ def _stream_client_id_problems(streams: dict[str, Any]) -> Found:
             owners.setdefault((broker, client_id), name)
 
 
+def _subscription_problems(project: Any, streams: dict[str, Any], telegraf: dict[str, Any]) -> Found:
+    """MQTT's limit measured on what Telegraf sends: the filter, with the `$share/<project>/`
+    prefix when several Telegrafs share the subscriptions."""
+    instances = telegraf.get("instances", 1)
+    if not isinstance(project, str) or not isinstance(instances, int) or isinstance(instances, bool):
+        return
+    for name, stream in streams.items():
+        topic = _mapping(stream).get("topic")
+        if not isinstance(topic, str) or len(topic.encode()) > MAX_TOPIC_BYTES:
+            continue  # the model says so for the topic itself
+        sent = shared(project, subscription(topic), instances)
+        if len(sent.encode()) > MAX_TOPIC_BYTES:
+            yield (
+                ("streams", name, "topic"),
+                f"Telegraf would subscribe to {len(sent.encode()):,} bytes ({sent[:20]}...), over MQTT's "
+                f"{MAX_TOPIC_BYTES:,}: shorten the topic",
+            )
+
+
 def topic_problems(topic: str, stream: dict[str, Any]) -> Iterator[str]:
     levels = topic.split("/")
     names = [m.group(1) for level in levels if (m := PLACEHOLDER.match(level))]
@@ -155,6 +175,23 @@ def topic_problems(topic: str, stream: dict[str, Any]) -> Iterator[str]:
     others = [v for k, v in fmt.items() if k in ("value", "sensor", "unit")]
     if isinstance(time_key, str) and time_key in others:
         yield f"the time key {time_key!r} is also the value's, the sensor's or the unit's key"
+    yield from _overlapping_paths(fmt)
+
+
+def _overlapping_paths(fmt: dict[str, Any]) -> Iterator[str]:
+    """Two format paths where one is the object holding the other (`value: data`, `sensor:
+    data.id`): one JSON value cannot be both a reading and an object."""
+    paths = [
+        (k, v) for k, v in fmt.items() if k in ("value", "sensor", "unit", "time") and isinstance(v, str)
+    ]
+    for i, (key, path) in enumerate(paths):
+        for other_key, other in paths[i + 1 :]:
+            inner, outer = (path, other) if len(path) >= len(other) else (other, path)
+            if inner.startswith(outer + "."):
+                yield (
+                    f"format.{key} ({path!r}) and format.{other_key} ({other!r}) overlap: {outer!r} "
+                    "would be an object holding the other, not a value"
+                )
 
 
 def _sensor_problems(name: str, sensor: dict[str, Any], streams: dict[str, Any]) -> Found:

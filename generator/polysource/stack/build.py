@@ -38,7 +38,7 @@ from polysource.stack.model import (
     url_host,
 )
 from polysource.stack.queries import dialect_for
-from polysource.topics import SENSOR, placeholders, subscription
+from polysource.topics import SENSOR, placeholders, shared, subscription
 
 
 def build_stack(inventory: Inventory, inventory_dir: Path, inventory_file: str = "polysource.yml") -> Stack:
@@ -198,8 +198,7 @@ def _stream(project: str, name: str, stream: Stream, instances: int) -> StreamFa
         name=name,
         broker=stream.broker,
         topic=stream.topic,
-        # Several Telegrafs: one shared subscription, each reading delivered to one of them.
-        subscription=f"$share/{project}/{topic_filter}" if instances > 1 else topic_filter,
+        subscription=shared(project, topic_filter, instances),
         topic_filter=topic_filter,
         instances=instances,
         qos=stream.qos,

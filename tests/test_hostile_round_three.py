@@ -1,6 +1,7 @@
-"""YAML's own readings, round three: every scalar is read once, as YAML 1.2's core schema reads
-it (what Grafana, Telegraf and JSON take for a number), before any rule runs; numbers beyond
-their target and tags on collections are located errors, never a traceback or a silent drop."""
+"""Hostile input, round three: YAML's own readings (every scalar read once, as YAML 1.2's core
+schema reads it, before any rule runs; numbers beyond their target and tags on collections
+located), the names render generates reserved once, and fields that contradict each other.
+Each a located error or a correct result, never a traceback or a silent drop."""
 
 import json
 
@@ -179,3 +180,50 @@ def test_two_streams_sharing_an_overview_variable_are_refused(tmp_path):
     result, _ = render(tmp_path, text)
     assert result.exit_code == 2, result.output
     assert f"streams.{second}: its overview variable would be sensor_" in result.stderr
+
+
+# --- fields that contradict each other ----------------------------------------------------------
+
+SECOND_BROKER = (
+    "  local:\n    host: broker.lan\n    managed: {managed}\n    username: u\n    password: ${{P}}\n"
+)
+CROSS = {
+    "a value path inside the sensor's object": (
+        swap(
+            "format: {value: valeur, sensor: idCapteur, unit: unite}",
+            "format: {value: data, sensor: data.id}",
+        ),
+        "streams.capteurs.topic: format.value ('data') and format.sensor ('data.id') overlap",
+    ),
+    "managed as the text 'true', beside a host": (
+        swap("streams:\n", SECOND_BROKER.format(managed='"true"') + "streams:\n"),
+        "brokers.local.managed: expected true or false, got 'true'",
+    ),
+    "an IPv6 address with a zone": (
+        swap("host: broker.example.test", "host: 'fe80::1%lo'"),
+        "brokers.cloud.host: 'fe80::1%lo': an address with a zone (%) cannot be a broker's",
+    ),
+    "a topic that fits alone but not shared by two Telegrafs": (
+        swap("topic: polysource/capteurs", "topic: " + "t" * 65_530) + "telegraf: {instances: 2}\n",
+        "streams.capteurs.topic: Telegraf would subscribe to 65,542 bytes ($share/demo/tttt",
+    ),
+    "a bidirectional override in an e-mail address": (
+        MINIMAL + "alerts: {email: ['ops@exa\u202emple.org'], smtp: {host: 'smtp.example.org:587', user: u, "
+        "password: '${S}', sender: 'a@example.org'}}\n",
+        "alerts.email[0]: must be one line of printable text",
+    ),
+    "a display name in an e-mail address": (
+        MINIMAL + "alerts: {email: ['Ops <ops@example.org>'], smtp: {host: 'smtp.example.org:587', user: u, "
+        "password: '${S}', sender: 'a@example.org'}}\n",
+        "alerts.email[0]: 'Ops <ops@example.org>' is not an address Grafana can send to",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CROSS))
+def test_fields_that_contradict_each_other_are_located(tmp_path, case):
+    text, expected = CROSS[case]
+    result, path = render(tmp_path, text)
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr, result.stderr
+    assert all(line.startswith(f"{path}:") for line in result.stderr.strip().splitlines())
