@@ -220,6 +220,12 @@ CROSS = {
 }
 
 
+CROSS["a broker account Telegraf would read as a secret-store reference"] = (
+    swap("username: pi", "username: ops@{team:iot}"),
+    "brokers.cloud.username: 'ops@{team:iot}': Telegraf reads @{...:...} as a secret-store reference",
+)
+
+
 @pytest.mark.parametrize("case", sorted(CROSS))
 def test_fields_that_contradict_each_other_are_located(tmp_path, case):
     text, expected = CROSS[case]
@@ -227,3 +233,19 @@ def test_fields_that_contradict_each_other_are_located(tmp_path, case):
     assert result.exit_code == 2, result.output
     assert expected in result.stderr, result.stderr
     assert all(line.startswith(f"{path}:") for line in result.stderr.strip().splitlines())
+
+
+def test_a_secret_telegraf_reads_as_a_store_reference_is_refused_before_any_change():
+    from helpers import INVENTORIES
+    from polysource.deploy.run import check_secret_values
+    from polysource.errors import DeployError
+    from polysource.pipeline import load_stack
+    from polysource.secrets import SecretValues
+
+    stack = load_stack(INVENTORIES / "polysource.yml")
+    values = SecretValues(
+        {s: "pw@{team:iot}" if s.var == "HIVEMQ_PASSWORD" else "long enough" for s in stack.secrets}
+    )
+    with pytest.raises(DeployError, match="HIVEMQ_PASSWORD: holds @") as caught:
+        check_secret_values(stack, values)
+    assert "team:iot" not in str(caught.value)

@@ -135,3 +135,19 @@ def test_without_the_firmwares_file_real_telegraf_writes_no_throttling_and_no_er
     assert not Path(host.THROTTLE_DIR).exists()  # not a Pi: what every other host sees
     lines = gather_once(tmp_path, output, "multifile:mem")
     assert [x.split(" ")[0] for x in lines] == ["pi_mem"], lines
+
+
+def test_real_telegraf_reads_at_brace_as_a_secret_store_reference_with_no_escape(tmp_path):
+    """Why a broker account or a secret Telegraf reads may not hold @{store:key}: Telegraf stops
+    ("unknown secret store"), whether the text is in the file or comes from the environment."""
+    output = tmp_path / "output"
+    render_output(write_inventory(tmp_path, MINIMAL), output)
+    conf = output / "telegraf/telegraf.conf"
+    plain = conf.read_text()
+    assert 'username = "pi"' in plain
+    conf.write_text(plain.replace('username = "pi"', 'username = "ops@{team:iot}"'))
+    result = Telegraf(output, SECRETS, tmp_path / "a.log").check()
+    assert result.returncode != 0 and "unknown secret store" in result.stdout + result.stderr
+    conf.write_text(plain)
+    result = Telegraf(output, {**SECRETS, "MQTT_PASSWORD": "pw@{team:iot}"}, tmp_path / "b.log").check()
+    assert result.returncode != 0 and "unknown secret store" in result.stdout + result.stderr

@@ -14,6 +14,7 @@ from polysource.deploy.converge.record import Desired, blockers, desired_state, 
 from polysource.deploy.plan import Action, differences, make_plan, stopping_line
 from polysource.deploy.spec import ContainerSpec, desired_containers
 from polysource.errors import DeployError, PolysourceError
+from polysource.inventory.model import TELEGRAF_SECRET_REFERENCE
 from polysource.pipeline import load_stack
 from polysource.render.files import render_files
 from polysource.runtime.engine import Box, Engine, connect
@@ -73,6 +74,15 @@ def check_secret_values(stack: Stack, values: SecretValues) -> None:
         problems.append(
             f"{stack.grafana.admin.password.var}: Grafana wants {GRAFANA_MIN_PASSWORD} characters or more"
         )
+    telegrafs = {
+        secret for service in stack.services if is_telegraf(service.name) for secret in service.secrets
+    }
+    for secret in sorted(telegrafs, key=lambda s: s.var):  # Telegraf reads @{a:b} as a secret-store reference
+        if TELEGRAF_SECRET_REFERENCE.search(values[secret]):
+            problems.append(
+                f"{secret.var}: holds @{{...:...}}, which Telegraf reads as a secret-store reference "
+                "(it has no escape)"
+            )
     broker = stack.managed_broker
     if broker and broker.credential:
         for secret in [broker.credential.password, *broker.device_accounts.values()]:

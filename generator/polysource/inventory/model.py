@@ -83,6 +83,23 @@ def _username(value: Any) -> str:
     return _usable_reference(_text(value))
 
 
+TELEGRAF_SECRET_REFERENCE = re.compile(r"@\{\w+:\w+\}")  # telegraf config/secret.go: no escape
+
+
+def _telegraf_username(value: Any) -> str:
+    """A broker account Telegraf logs in with: `@{store:key}` in it is a secret-store reference to
+    Telegraf, which has no escape for it (it stops: "unknown secret store")."""
+    text = _username(value)
+    if TELEGRAF_SECRET_REFERENCE.search(text):
+        raise PydanticCustomError(
+            "telegraf_secret",
+            "{got}: Telegraf reads @{...:...} as a secret-store reference (it has no "
+            "escape); choose another account name",
+            {"got": repr(text)},
+        )
+    return text
+
+
 def _unit(value: Any) -> str:
     if not isinstance(value, str) or grafana_unit(value) is None:
         known = ", ".join(sorted(GRAFANA_UNITS))
@@ -301,7 +318,7 @@ class Broker(Strict):
     path: Annotated[str, BeforeValidator(_websocket_path)] | None = Field(
         None, description="Websocket path, e.g. /mqtt."
     )
-    username: Annotated[str, BeforeValidator(_username)] | None = Field(
+    username: Annotated[str, BeforeValidator(_telegraf_username)] | None = Field(
         None, description="Plain text, or a ${VAR} reference."
     )
     password: SecretRef | None = None
