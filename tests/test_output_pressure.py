@@ -10,20 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_hostile_inputs import DEVICE_FOR_SECRETS as DEVICE
 
 import polysource
 from helpers import MINIMAL, run_cli, write_inventory
 
 PACKAGE_ROOT = str(Path(polysource.__file__).resolve().parents[1])
-DEVICE = """\
-devices:
-  salle1:
-    stream: capteurs
-    sensors: [Test_4G]
-    username: board
-    password: ${BOARD_PASSWORD}
-    modem: wifi
-"""
 SECRET = '#define PS_SECRET_PASSWORD "the board\'s"\n'
 # render in a process of its own, told to stop (sleep) once staging holds the user's secrets.h
 SLOW_STAGING = """
@@ -98,24 +90,29 @@ def test_what_a_sigkill_leaves_is_removed_by_the_next_render(tmp_path):
     assert (output / "devices/salle1/secrets.h").read_text() == SECRET
 
 
-def test_output_is_never_missing_while_renders_swap_it(tmp_path):
-    """Two renames left a moment with no output/ (a SIGKILL there, or a reader then, found none):
-    one atomic exchange leaves none."""
-    inventory, output = rendered(tmp_path, MINIMAL)
+def renders_alternating(tmp_path: Path, inventory: Path, output: Path, count: int) -> subprocess.Popen:
+    """A process rendering two inventories into output/ in turn, count times: every one a swap."""
     (tmp_path / "b").mkdir()
     other = write_inventory(tmp_path / "b", MINIMAL.replace("unit: m}", "unit: m, min: 1}"))
     script = (
         "import sys\nfrom polysource.cli import main\n"
-        "for i in range(40):\n"
+        f"for i in range({count}):\n"
         "    try:\n        main(['render', '-i', sys.argv[1 + i % 2], '-o', sys.argv[3]])\n"
         "    except SystemExit:\n        pass\n"
     )
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-c", script, str(inventory), str(other), str(output)],
         env=env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def test_output_is_never_missing_while_renders_swap_it(tmp_path):
+    """Two renames left a moment with no output/ (a SIGKILL there, or a reader then, found none):
+    one atomic exchange leaves none."""
+    inventory, output = rendered(tmp_path, MINIMAL)
+    process = renders_alternating(tmp_path, inventory, output, 40)
     missing = 0
     while process.poll() is None:
         missing += not os.path.lexists(output)
@@ -125,17 +122,7 @@ def test_output_is_never_missing_while_renders_swap_it(tmp_path):
 
 def test_check_during_another_renders_swap_is_never_a_traceback(tmp_path):
     inventory, output = rendered(tmp_path, MINIMAL)
-    (tmp_path / "b").mkdir()
-    other = write_inventory(tmp_path / "b", MINIMAL.replace("unit: m}", "unit: m, min: 1}"))
-    script = (
-        "import sys\nfrom polysource.cli import main\n"
-        "for i in range(30):\n"
-        "    try:\n        main(['render', '-i', sys.argv[1 + i % 2], '-o', sys.argv[3]])\n"
-        "    except SystemExit:\n        pass\n"
-    )
-    writer = subprocess.Popen(
-        [sys.executable, "-c", script, str(inventory), str(other), str(output)], env=env()
-    )
+    writer = renders_alternating(tmp_path, inventory, output, 30)
     checks = []
     while writer.poll() is None:
         checks.append(
