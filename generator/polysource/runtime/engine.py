@@ -181,8 +181,17 @@ class Box:
     @translated("cannot remove")
     def remove(self, force: bool = False) -> None:
         """With its anonymous volumes (the official images declare VOLUMEs: influxdb, mosquitto):
-        left behind, they pile up on the SD card and outlive `down --volumes`. Named volumes stay."""
-        self._c.remove(force=force, v=True)
+        left behind, they pile up on the SD card and outlive `down --volumes`. Named volumes stay.
+        Already gone (a swarm node's agent removed it meanwhile) is removed."""
+        import docker.errors
+
+        try:
+            self._c.remove(force=force, v=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as error:
+            if "already in progress" not in str(error):  # removed by its own agent: waited for later
+                raise
 
     @translated("cannot rename")
     def rename(self, name: str) -> None:
@@ -294,8 +303,18 @@ class Engine:
 
     @translated("cannot list containers")
     def boxes(self, project: str, role: str | None = None) -> list[Box]:
-        found = self.client.containers.list(all=True, filters=project_filter(project, role))
-        return [Box(c) for c in found]
+        """The project's containers, newest first. Listed, then inspected one by one (as the SDK's
+        own list does): one removed in between (a swarm node's agent clearing a task) is gone,
+        not an error."""
+        import docker.errors
+
+        found = []
+        for summary in self.client.api.containers(all=True, filters=project_filter(project, role)):
+            try:
+                found.append(Box(self.client.containers.get(summary["Id"])))
+            except docker.errors.NotFound:
+                continue
+        return found
 
     def services(self, project: str) -> dict[str, Box]:
         """The project's service containers by service name (not those kept aside): the running
