@@ -30,7 +30,7 @@ from polysource.deploy.converge.record import Desired, blockers, changes, desire
 from polysource.deploy.plan import UNHEALTHY, live_changes, plan_lines, stopping_line
 from polysource.deploy.spec import ContainerSpec, nanoseconds, short_hash
 from polysource.errors import DeployError, EngineError
-from polysource.runtime.containers import OnSwarm, running_task
+from polysource.runtime.containers import OnSwarm, has_container, running_task
 from polysource.runtime.engine import LABEL, Box, SwarmApi
 from polysource.secrets import Secret, SecretValues
 from polysource.services import is_telegraf
@@ -346,10 +346,6 @@ def _scale_to_none(api: SwarmApi, service_id: str, timeout: float) -> None:
         time.sleep(POLL_S)
 
 
-def _has_container(task: dict[str, Any]) -> bool:
-    return bool(task["Status"].get("ContainerStatus", {}).get("ContainerID"))
-
-
 @dataclass
 class Observed:
     """What the running tasks of the stateful services say, for the plan and for converge."""
@@ -449,7 +445,7 @@ def _current_task(
     for state in ("complete", "running", "starting"):
         for task in tasks:
             if task["Status"]["State"] == state and task.get("DesiredState") in ("running", "complete"):
-                if state == "starting" and not _has_container(task):
+                if state == "starting" and not has_container(task):
                     continue
                 return ("running" if state == "starting" else state), task
     ended = FAILED if job else (*FAILED, "complete")

@@ -82,6 +82,7 @@ _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ten times
 
 
 INT_TAG, FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 LEADING_ZERO_TAG = "tag:polysource,2026:leading-zero"  # 03000: octal in YAML 1.1, decimal in 1.2
 # YAML 1.2's core schema for numbers (https://yaml.org/spec/1.2.2/#1032-tag-resolution): what a
 # reader of the file, Grafana's and Telegraf's own parsers and JSON all take for a number.
@@ -109,9 +110,6 @@ def _resolvers() -> dict[str, list[tuple[str, Any]]]:
     for first in "-+.0123456789":
         found[first] = [*NUMBERS, *found.get(first, [])]
     return found
-
-
-TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
 class Loader(_Base):  # type: ignore[misc]

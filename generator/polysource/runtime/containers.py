@@ -63,14 +63,15 @@ class OnHost:
         return [self.engine]
 
 
+def has_container(task: dict[str, Any]) -> bool:
+    return bool(task["Status"].get("ContainerStatus", {}).get("ContainerID"))
+
+
 def running_task(api: SwarmApi, service_id: str) -> dict[str, Any] | None:
     """The service's task whose container runs, healthy or not yet (converge execs into it)."""
     for task in api.tasks(service_id):
-        if (
-            task["Status"]["State"] in STARTED
-            and task.get("DesiredState") == "running"
-            and task["Status"].get("ContainerStatus", {}).get("ContainerID")
-        ):
+        started = task["Status"]["State"] in STARTED and task.get("DesiredState") == "running"
+        if started and has_container(task):
             return task
     return None
 
