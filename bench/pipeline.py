@@ -1,8 +1,10 @@
 """Readings/s into InfluxDB without loss, and publish-to-queryable latency (p50/p99), with the
-real Mosquitto, Telegraf and InfluxDB: polysource's generated telegraf.conf against Telegraf's
-defaults for the same plugins. Prints a table; asserts nothing.
+real Mosquitto, Telegraf and InfluxDB: polysource's generated telegraf.conf (the seed's path: a
+TLS broker with a window of 100, the test broker's), Telegraf's defaults for the same plugins, a broker
+with a window of 10, and the managed broker's own rendered mosquitto.conf. Each generated config
+also runs at the rate render announces for it. Prints a table; asserts nothing.
 
-    bash scripts/services.sh && python bench/pipeline.py [--seconds 10] [--rates 50,200,500]
+    bash scripts/services.sh && python bench/pipeline.py [--seconds 10] [--rates 200,1000,2500]
 """
 
 import argparse
@@ -18,10 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import seed_inventory  # noqa: E402
+from conftest import MANAGED, seed_inventory  # noqa: E402
 from helpers import write_inventory  # noqa: E402
-from polysource.pipeline import render_output  # noqa: E402
-from services import Certificates, InfluxDB, Mosquitto, Telegraf  # noqa: E402
+from polysource.pipeline import load_stack, render_output  # noqa: E402
+from polysource.stack import throughput  # noqa: E402
+from services import Certificates, InfluxDB, Mosquitto, RenderedMosquitto, Telegraf  # noqa: E402
 
 # Telegraf's defaults for the same plugins: only what is needed to connect and parse.
 DEFAULTS = """\
@@ -48,12 +51,11 @@ DEFAULTS = """\
 """
 
 
-def measure(influxdb: InfluxDB, broker: Mosquitto, rate: int, seconds: float, run: int) -> dict:
+def measure(influxdb: InfluxDB, client, rate: int, seconds: float, run: int) -> dict:
     """Publish at rate for seconds; poll InfluxDB; first-seen time per reading."""
     base = run * 10_000_000
     sent: dict[float, float] = {}
     seen: dict[float, float] = {}
-    client = broker.client()
     done = threading.Event()
 
     def poll() -> None:
@@ -79,12 +81,11 @@ def measure(influxdb: InfluxDB, broker: Mosquitto, rate: int, seconds: float, ru
         value = float(base + i)
         sent[value] = time.monotonic()
         payload = json.dumps({"valeur": value, "idCapteur": "B", "unite": "m"})
-        client.client.publish("polysource/capteurs", payload, qos=1)
+        client.publish("polysource/capteurs", payload, qos=1)
     elapsed = time.monotonic() - start
     finished[0] = time.monotonic()
     done.set()
     poller.join()
-    client.close()
     latencies = sorted(seen[v] - sent[v] for v in sent if v in seen)
     return {
         "sent": len(sent),
@@ -95,50 +96,108 @@ def measure(influxdb: InfluxDB, broker: Mosquitto, rate: int, seconds: float, ru
     }
 
 
+MANAGED_ACCOUNTS = {"telegraf": "bench-telegraf-pw", "esp32": "bench-esp32-pw"}
+
+
+def flavours(broker: Mosquitto, narrow: Mosquitto):
+    """(name, inventory, telegraf.conf in its place or None, the test broker or None: the managed one)."""
+    seed = seed_inventory(broker)
+    windowed = seed.replace("    username:", f"    window: {broker.window}\n    username:", 1)
+    yield "generated", windowed, None, broker
+    yield "defaults", seed, DEFAULTS.format(port=broker.tls_port), broker
+    ten = seed_inventory(narrow).replace("    username:", f"    window: {narrow.window}\n    username:", 1)
+    yield f"window{narrow.window}", ten, None, narrow
+    yield "managed", MANAGED, None, None
+
+
+def publisher(port: int, user: str, password: str, ca: Path | None):
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{port}")
+    if ca:
+        client.tls_set(ca_certs=str(ca))
+    client.username_pw_set(user, password)
+    client.max_inflight_messages_set(1000)
+    client.connect("localhost", port, keepalive=30)
+    client.loop_start()
+    return client
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--rates", default="50,200,500,1000")
+    parser.add_argument("--rates", default="200,1000,2500")
+    parser.add_argument("--only", help="run only these configs, e.g. generated,managed")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="polysource-bench-"))
     certs = Certificates(tmp / "certs")
     certs.folder.mkdir()
     certs.make_ca()
-    (tmp / "mosquitto").mkdir()
-    (tmp / "influxdb").mkdir()
+    for name in ("mosquitto", "narrow", "influxdb"):
+        (tmp / name).mkdir()
+    # The test broker stands in for HiveMQ Cloud (max_inflight_messages 100); another has 10.
     broker = Mosquitto(tmp / "mosquitto", certs).start()
+    narrow = Mosquitto(tmp / "narrow", certs, window=10).start()
     influxdb = InfluxDB(tmp / "influxdb").start()
-    print(f"{'config':<10} {'rate/s':>7} {'achieved/s':>10} {'sent':>6} {'stored':>6} "
-          f"{'lost':>5} {'p50 ms':>7} {'p99 ms':>7}")  # fmt: skip
+    print(f"{'config':<10} {'window':>6} {'batch':>5} {'announced/s':>11} {'rate/s':>7} {'achieved/s':>10} "
+          f"{'sent':>6} {'stored':>6} {'lost':>5} {'p50 ms':>7} {'p99 ms':>7}")  # fmt: skip
     run = 0
     try:
-        for flavour in ("generated", "defaults"):
+        for flavour, text, override, mosquitto in flavours(broker, narrow):
+            if args.only and flavour not in args.only.split(","):
+                continue
             folder = tmp / flavour
             folder.mkdir()
             shutil.copy(certs.ca, folder / "ca.pem")
             output = folder / "output"
-            render_output(write_inventory(folder, seed_inventory(broker)), output)
-            if flavour == "defaults":
-                (output / "telegraf/telegraf.conf").write_text(DEFAULTS.format(port=broker.tls_port))
+            inventory = write_inventory(folder, text)
+            render_output(inventory, output)
+            stack = load_stack(inventory)
+            announced = throughput.capacity(stack).total
+            if override:
+                (output / "telegraf/telegraf.conf").write_text(override)
             env = {
-                "HIVEMQ_PASSWORD": broker.password,
-                "HIVEMQ_PASSWORD_USER": broker.username,
                 "INFLUXDB_WRITE_PASSWORD": influxdb.write_password,
                 "POLYSOURCE_INFLUXDB_URL": influxdb.url,
             }
+            managed = None
+            if mosquitto is None:
+                (folder / "broker").mkdir()
+                managed = RenderedMosquitto(
+                    output / "mosquitto/mosquitto.conf", folder / "broker", MANAGED_ACCOUNTS
+                )
+                managed.start()
+                conf = output / "telegraf/telegraf.conf"
+                conf.write_text(
+                    conf.read_text().replace("tcp://mosquitto:1883", f"tcp://127.0.0.1:{managed.port}")
+                )
+                env["MOSQUITTO_TELEGRAF_PASSWORD"] = MANAGED_ACCOUNTS["telegraf"]
+                client = publisher(managed.port, "esp32", MANAGED_ACCOUNTS["esp32"], None)
+            else:
+                env |= {"HIVEMQ_PASSWORD": mosquitto.password, "HIVEMQ_PASSWORD_USER": mosquitto.username}
+                client = publisher(mosquitto.tls_port, mosquitto.username, mosquitto.password, certs.ca)
+            window = mosquitto.window if mosquitto else next(iter(stack.brokers.values())).window
+            batch = "1000" if override else str(stack.batch)
             telegraf = Telegraf(output, env, folder / "telegraf.log").start()
             try:
-                for rate in rates:
+                for rate in rates if override else [round(announced), *rates]:
                     run += 1
-                    r = measure(influxdb, broker, rate, args.seconds, run)
-                    print(f"{flavour:<10} {rate:>7} {r['achieved']:>10.0f} {r['sent']:>6} "
-                          f"{r['stored']:>6} {r['sent'] - r['stored']:>5} "
+                    r = measure(influxdb, client, rate, args.seconds, run)
+                    lost = r["sent"] - r["stored"]
+                    said = "-" if override else f"{announced:.0f}"  # render's figure: for its own config
+                    print(f"{flavour:<10} {window:>6} {batch:>5} {said:>11} {rate:>7} "
+                          f"{r['achieved']:>10.0f} {r['sent']:>6} {r['stored']:>6} {lost:>5} "
                           f"{1000 * r['p50']:>7.0f} {1000 * r['p99']:>7.0f}", flush=True)  # fmt: skip
             finally:
                 telegraf.stop()
+                client.disconnect()
+                client.loop_stop()
+                if managed:
+                    managed.stop()
     finally:
         broker.stop()
+        narrow.stop()
         influxdb.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 

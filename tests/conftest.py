@@ -55,6 +55,26 @@ def influxdb2(tmp_path_factory) -> Iterator[InfluxDB2]:
     db.stop()
 
 
+# The seed's stream on a broker the stack runs itself (a capacity test and bench/pipeline.py run
+# its rendered mosquitto.conf outside Docker).
+MANAGED = """\
+project: capacity
+brokers:
+  local:
+    managed: true
+    username: telegraf
+    password: ${MOSQUITTO_TELEGRAF_PASSWORD}
+    clients: {esp32: "${MOSQUITTO_ESP32_PASSWORD}"}
+streams:
+  capteurs:
+    broker: local
+    topic: polysource/capteurs
+    format: {value: valeur, sensor: idCapteur, unit: unite}
+sensors:
+  Test_4G: {stream: capteurs, unit: m}
+"""
+
+
 def seed_inventory(
     mosquitto: Mosquitto,
     transport: str = "tls",

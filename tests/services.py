@@ -189,6 +189,7 @@ class Mosquitto:
     wss_port: int = field(default_factory=free_port)
     plain_port: int = field(default_factory=free_port)  # MQTT without TLS, for a TLS front
     persistence: bool = False  # sessions survive a restart (HiveMQ Cloud's cluster keeps them)
+    window: int = 100  # max_inflight_messages: QoS 1 messages sent to a client before its PUBACKs
     process: subprocess.Popen | None = None
 
     def start(self) -> "Mosquitto":
@@ -208,7 +209,7 @@ class Mosquitto:
         config = self.folder / "mosquitto.conf"
         config.write_text(
             "user root\nper_listener_settings false\nallow_anonymous false\n"
-            f"password_file {passwd}\nmax_queued_messages 100000\nmax_inflight_messages 100\n"
+            f"password_file {passwd}\nmax_queued_messages 100000\nmax_inflight_messages {self.window}\n"
             + f"persistence {str(self.persistence).lower()}\npersistence_location {self.folder}/\n"
             f"log_dest file {self.folder / 'mosquitto.log'}\nlog_type all\n"
             f"listener {self.tls_port} 127.0.0.1\nprotocol mqtt\n{tls}"
@@ -829,3 +830,55 @@ class SniFront:
 
     def stop(self) -> None:
         self.server.close()
+
+
+@dataclass
+class RenderedMosquitto:
+    """The managed broker's own rendered mosquitto.conf, run by the real Mosquitto outside Docker:
+    only the container's paths and port are moved into `folder` (the file is otherwise as written)."""
+
+    config: Path  # output/mosquitto/mosquitto.conf
+    folder: Path
+    accounts: dict[str, str]  # user -> password, as deploy writes them into the password file
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    def start(self) -> "RenderedMosquitto":
+        from polysource.stack import paths
+
+        passwd = self.folder / "passwd"
+        for i, (user, password) in enumerate(self.accounts.items()):
+            create = ["-c"] if i == 0 else []
+            subprocess.run(
+                [mosquitto_tool("mosquitto_passwd"), *create, "-b", str(passwd), user, password],
+                check=True,
+                capture_output=True,
+            )
+        text = self.config.read_text()
+        listener = f"listener {paths.MQTT_PORT}\n"
+        assert listener in text and paths.MOSQUITTO_PASSWD in text and paths.MOSQUITTO_DATA in text
+        text = (
+            text.replace(listener, f"listener {self.port} 127.0.0.1\n")
+            .replace(paths.MOSQUITTO_PASSWD, str(passwd))
+            .replace(paths.MOSQUITTO_DATA, str(self.folder / "data"))
+        )
+        (self.folder / "data").mkdir(exist_ok=True)
+        moved = self.folder / "mosquitto.conf"
+        moved.write_text("user root\n" + text)
+        log = open(self.folder / "mosquitto.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [mosquitto_tool("mosquitto"), "-c", str(moved)], stdout=log, stderr=subprocess.STDOUT
+        )
+        wait_for(lambda: port_open(self.port), 10, "the rendered mosquitto.conf")
+        return self
+
+    def subscriptions(self, client_id: str) -> int:
+        log = self.folder / "mosquitto.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        # log_type subscribe (the rendered file's): "<time>: <client id> <qos> <filter>"
+        return sum(line.partition(": ")[2].startswith(f"{client_id} ") for line in text.splitlines())
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)

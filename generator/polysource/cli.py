@@ -113,6 +113,7 @@ def render(inventory: Path, output: Path, check: bool) -> None:
       polysource render --check
     """
     from polysource.pipeline import check_output, render_with_stack
+    from polysource.stack import throughput
     from polysource.stack.sizing import describe, estimate
 
     if check:
@@ -129,7 +130,7 @@ def render(inventory: Path, output: Path, check: bool) -> None:
         click.echo(f"{output}: already up to date with {inventory}")
     for path in changed:
         click.echo(f"wrote {output / path}")
-    for line in describe(estimate(stack)):
+    for line in [*describe(estimate(stack)), *throughput.describe(throughput.capacity(stack))]:
         click.echo(line, err=line.startswith("warning"))
 
 

@@ -12,7 +12,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 from pydantic_core import PydanticCustomError
 
 from polysource import secrets
@@ -331,6 +331,15 @@ class Broker(Strict):
     clients: dict[Name, SecretRef] = Field(
         default_factory=dict, description="Managed broker only: device accounts and passwords."
     )
+    window: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="QoS 1 messages the broker sends Telegraf before waiting for its acknowledgements "
+        "(its in-flight window; Telegraf acknowledges once written). Default: 50 for HiveMQ Cloud "
+        "(*.hivemq.cloud), 20 otherwise (Mosquitto's max_inflight_messages); a managed broker is "
+        "given this window.",
+    )
 
     @property
     def effective_transport(self) -> Transport:
@@ -380,7 +389,7 @@ class Sensor(Strict):
     stream: str
     name: Text | None = Field(None, description="Panel title; default: the sensor id.")
     unit: Unit
-    decimals: int = Field(2, ge=0, le=6, description="Digits a board writes after the point (99.9: 1).")
+    decimals: StrictInt = Field(2, ge=0, le=6, description="Digits a board writes after the point (99.9: 1).")
     min: Number | None = None
     max: Number | None = None
     group: Text = "default"
@@ -448,7 +457,7 @@ class Backup(Strict):
     to: Annotated[str, BeforeValidator(_text)] = Field(
         "backups", description="Folder, relative to the inventory."
     )
-    keep: int = Field(7, ge=1, le=365)
+    keep: StrictInt = Field(7, ge=1, le=365)
     schedule: Annotated[str, BeforeValidator(_calendar), BeforeValidator(_text)] | None = Field(
         "*-*-* 03:00:00", description="systemd OnCalendar for the timer render writes; null: none."
     )
@@ -491,14 +500,16 @@ class Alerts(Strict):
     webhook: SecretRef | None = Field(None, description="A URL (${VAR}: it may hold a token).")
     email: list[Annotated[str, BeforeValidator(_email)]] = Field(default_factory=list)
     smtp: Smtp | None = Field(None, description="Grafana's mail server, for email.")
-    silent_after: int = Field(3, ge=2, le=100, description="A sensor silent for this many intervals alerts.")
+    silent_after: StrictInt = Field(
+        3, ge=2, le=100, description="A sensor silent for this many intervals alerts."
+    )
     pending: FiniteDuration = Field("5m", description="How long a threshold must hold before it alerts.")
 
 
 class Telegraf(Strict):
     """Ingestion: how many Telegrafs share the subscriptions (MQTT `$share/<project>/...`)."""
 
-    instances: int = Field(
+    instances: StrictInt = Field(
         1,
         ge=1,
         le=MAX_TELEGRAFS,
@@ -527,14 +538,20 @@ class Modem(StrEnum):
 class Pins(Strict):
     """Overrides of the board preset's modem pins (a GPIO number; null: the board has none)."""
 
-    rx: int | None = Field(None, ge=0, le=48, description="The ESP32's UART RX (the modem's TX).")
-    tx: int | None = Field(None, ge=0, le=48, description="The ESP32's UART TX (the modem's RX).")
-    baud: int | None = Field(None, ge=1200, le=921600)
-    pwrkey: int | None = Field(None, ge=0, le=48, description="The modem's PWRKEY, pressed at power-up.")
-    power_enable: int | None = Field(None, ge=0, le=48, description="Driven HIGH: the modem's supply.")
-    flight: int | None = Field(None, ge=0, le=48, description="Driven HIGH: the modem leaves flight mode.")
-    reset: int | None = Field(None, ge=0, le=48, description="The modem's reset, held at its idle level.")
-    dtr: int | None = Field(None, ge=0, le=48, description="Held LOW: the modem stays awake.")
+    rx: StrictInt | None = Field(None, ge=0, le=48, description="The ESP32's UART RX (the modem's TX).")
+    tx: StrictInt | None = Field(None, ge=0, le=48, description="The ESP32's UART TX (the modem's RX).")
+    baud: StrictInt | None = Field(None, ge=1200, le=921600)
+    pwrkey: StrictInt | None = Field(
+        None, ge=0, le=48, description="The modem's PWRKEY, pressed at power-up."
+    )
+    power_enable: StrictInt | None = Field(None, ge=0, le=48, description="Driven HIGH: the modem's supply.")
+    flight: StrictInt | None = Field(
+        None, ge=0, le=48, description="Driven HIGH: the modem leaves flight mode."
+    )
+    reset: StrictInt | None = Field(
+        None, ge=0, le=48, description="The modem's reset, held at its idle level."
+    )
+    dtr: StrictInt | None = Field(None, ge=0, le=48, description="Held LOW: the modem stays awake.")
 
     def overrides(self) -> dict[str, int | None]:
         """The pins the inventory sets (null included), by role."""

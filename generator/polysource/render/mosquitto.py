@@ -7,11 +7,14 @@ MAX_QUEUED = 100_000
 
 
 def render_mosquitto(stack: Stack) -> str:
+    broker = stack.managed_broker
+    assert broker is not None, "rendered only for a managed broker"
     return render_template(
         "mosquitto.conf.j2",
         project=stack.name,
         port=paths.MQTT_PORT,
         max_queued=MAX_QUEUED,
+        window=broker.window,
         password_file=paths.MOSQUITTO_PASSWD,
         data=paths.MOSQUITTO_DATA,
     )

@@ -69,6 +69,8 @@ def render_telegraf(stack: Stack) -> str:
         buffer_limit=limit,
         buffer_hours=(limit / rate / 3600) if rate else math.inf,
         flush_interval=f"{FLUSH_INTERVAL_S}s",
+        batch=stack.batch,
+        windows=sorted({stack.brokers[s.broker].window for s in stack.streams.values()}),
         health_port=paths.TELEGRAF_HEALTH_PORT,
         health_threshold=health_threshold(rate, limit),
         instance_var=paths.INSTANCE_VAR,

@@ -38,6 +38,7 @@ from polysource.stack.model import (
     url_host,
 )
 from polysource.stack.queries import dialect_for
+from polysource.stack.throughput import batch_size, default_window
 from polysource.topics import SENSOR, placeholders, shared, subscription
 
 
@@ -93,6 +94,7 @@ def build_stack(inventory: Inventory, inventory_dir: Path, inventory_file: str =
         DockerFacts(inventory.target.docker_host, inventory.target.platform, inventory.target.swarm),
         inventory.telegraf.instances,
         inventory.backup,
+        batch_size(used),
     )
 
 
@@ -157,7 +159,14 @@ def _broker(inventory: Inventory, base: Path, name: str, broker: Broker, host: s
         endpoint = Endpoint(name, host, broker.effective_port, Transport.TCP, None)
         accounts = {user: _secret(ref) for user, ref in sorted(broker.clients.items())}
         return BrokerFacts(
-            name, True, (f"tcp://mosquitto:{paths.MQTT_PORT}",), (endpoint,), credential, None, accounts
+            name,
+            True,
+            (f"tcp://mosquitto:{paths.MQTT_PORT}",),
+            (endpoint,),
+            credential,
+            None,
+            accounts,
+            broker.window or default_window(True, broker.host),
         )
     assert broker.host is not None
     main = Endpoint(name, broker.host, broker.effective_port, broker.transport, broker.path)
@@ -171,7 +180,8 @@ def _broker(inventory: Inventory, base: Path, name: str, broker: Broker, host: s
             f"{paths.TELEGRAF_MOUNT}/{relative}",
         )
     endpoints = (main, *fallbacks)
-    return BrokerFacts(name, False, tuple(e.url for e in endpoints), endpoints, credential, ca)
+    window = broker.window or default_window(False, broker.host)
+    return BrokerFacts(name, False, tuple(e.url for e in endpoints), endpoints, credential, ca, window=window)
 
 
 def client_id(project: str, name: str, stream: Stream) -> str:

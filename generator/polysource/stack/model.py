@@ -78,6 +78,7 @@ class BrokerFacts:
     credential: Credential | None
     ca: CaCert | None
     device_accounts: dict[str, Secret] = field(default_factory=dict)  # managed only
+    window: int = 20  # QoS 1 messages in flight to one session (Mosquitto's max_inflight_messages)
 
 
 @dataclass(frozen=True)
@@ -360,6 +361,7 @@ class Stack:
     docker: DockerFacts = DockerFacts("unix:///var/run/docker.sock", "linux/arm64")
     telegraf_instances: int = 1  # Telegrafs sharing the subscriptions
     backup: Backup = field(default_factory=Backup)  # `polysource backup`'s folder, count and schedule
+    batch: int = 1000  # Telegraf's metric_batch_size: never above a broker's window, or QoS 1 stalls
 
     @cached_property
     def rate_per_s(self) -> float:
