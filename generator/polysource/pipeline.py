@@ -6,9 +6,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from polysource.inventory import load_inventory
-from polysource.render.files import render_files
-from polysource.stack import Stack, build_stack
-from polysource.workspace import drift, unified_diff, write_output
+from polysource.render.fingerprint import inputs_digest
+from polysource.render.manifest import same_but_inputs, unchanged
+from polysource.stack import Stack, build_stack, paths
+from polysource.workspace import current_output, drift, repository_root, unified_diff, write_output
 
 
 @contextmanager
@@ -31,9 +32,33 @@ def load_stack(inventory: Path) -> Stack:
     return build_stack(model, base, inventory.name)
 
 
+def _render(stack: Stack, output: Path) -> dict[str, bytes]:
+    from polysource.render.files import render_files  # grafanalib and Jinja: only when rendering
+
+    with _collector_paused():
+        return render_files(stack, output)
+
+
 def fresh_files(inventory: Path, output: Path) -> dict[str, bytes]:
     with _collector_paused():
-        return render_files(load_stack(inventory), output)
+        return _render(load_stack(inventory), output)
+
+
+def current_files(stack: Stack, output: Path) -> tuple[dict[str, bytes], list[str]]:
+    """output/'s files as a fresh render writes them, and the paths where output/ differs from
+    one (none: it is current). When output/'s manifest names the digest of what a render would
+    read now, and every file has its hash, output/ is read instead of rendered again. A manifest
+    that differs only by that digest (a comment in the inventory, a newer polysource rendering
+    the same files) is current."""
+    inputs = inputs_digest(stack, output, repository_root(output.resolve()))
+    existing = current_output(output)
+    if inputs is not None and unchanged(existing, inputs):
+        return existing, []
+    files = _render(stack, output)
+    stale = drift(output, files)
+    if paths.MANIFEST in stale and same_but_inputs(existing.get(paths.MANIFEST, b""), files[paths.MANIFEST]):
+        stale.remove(paths.MANIFEST)
+    return files, stale
 
 
 def render_output(inventory: Path, output: Path) -> list[str]:
@@ -44,7 +69,7 @@ def render_with_stack(inventory: Path, output: Path) -> tuple[Stack, list[str]]:
     """Render, and hand back the stack for what the command says about it (disk use)."""
     with _collector_paused():
         stack = load_stack(inventory)
-        files = render_files(stack, output)
+        files = _render(stack, output)
     return stack, write_output(output, files)
 
 

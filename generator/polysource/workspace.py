@@ -329,14 +329,18 @@ def _differences(files: dict[str, bytes], current: dict[str, bytes]) -> list[str
     return sorted(p for p in set(files) | set(current) if files.get(p) != current.get(p))
 
 
-def drift(output: Path, files: dict[str, bytes]) -> list[str]:
-    """Paths whose content differs from a fresh render (missing and extra files too); read under
-    the render lock, so never half way through another render's swap."""
+def current_output(output: Path) -> dict[str, bytes]:
+    """output/'s files, read under the render lock: never half way through another render's swap."""
     folder = resolve_output(output)
     if not folder.parent.is_dir():
-        return _differences(files, {})
+        return {}
     with render_lock(folder):
-        return _differences(files, existing_files(folder))
+        return existing_files(folder)
+
+
+def drift(output: Path, files: dict[str, bytes]) -> list[str]:
+    """Paths whose content differs from a fresh render (missing and extra files too)."""
+    return _differences(files, current_output(output))
 
 
 def unified_diff(output: Path, files: dict[str, bytes]) -> str:

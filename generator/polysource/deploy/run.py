@@ -15,14 +15,12 @@ from polysource.deploy.plan import Action, differences, make_plan, stopping_line
 from polysource.deploy.spec import ContainerSpec, desired_containers
 from polysource.errors import DeployError, PolysourceError
 from polysource.inventory.model import TELEGRAF_SECRET_REFERENCE
-from polysource.pipeline import load_stack
-from polysource.render.files import render_files
+from polysource.pipeline import current_files, load_stack
 from polysource.runtime.engine import Box, Engine, connect
 from polysource.secrets import SecretValues
 from polysource.services import is_telegraf
 from polysource.stack import Stack
 from polysource.stack.paths import STATE_FILE
-from polysource.workspace import drift
 
 if TYPE_CHECKING:
     from polysource.runtime.containers import Containers
@@ -49,8 +47,7 @@ def prepare(inventory: Path, output: Path, host: str | None, full: bool = True) 
     url = host or stack.docker.host
     if not full:
         return Target(stack, [], connect(url), SecretValues({}))
-    files = render_files(stack, output)
-    stale = drift(output, files)
+    files, stale = current_files(stack, output)
     if stale:
         raise DeployError(
             f"{output} is not what {inventory} renders to ({', '.join(stale[:5])}): "

@@ -20,11 +20,11 @@ from polysource.errors import InventoryError, Problem
 from polysource.regular_files import NotReadable, read_regular
 from polysource.render.dashboards import DATASOURCE
 from polysource.render.grafana_json import dashboard_text, json_data, modern_panel, modern_shell
-from polysource.stack import Stack
+from polysource.stack import Stack, paths
 from polysource.views import viewing
 
-FOLDER = "dashboards"
-SUFFIX = ".dashboard.py"
+FOLDER = paths.CUSTOM_DASHBOARDS_DIR
+SUFFIX = paths.CUSTOM_DASHBOARD_SUFFIX
 MAX_BYTES = 1_000_000
 UID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 

@@ -9,6 +9,7 @@ from polysource.render.custom_dashboards import render_custom_dashboards
 from polysource.render.dashboards import render_dashboards
 from polysource.render.devices import render_devices
 from polysource.render.env_example import render_env_example
+from polysource.render.fingerprint import inputs_digest
 from polysource.render.grafana_provisioning import (
     DASHBOARD_PROVIDER_FILE,
     DATASOURCES_FILE,
@@ -51,5 +52,6 @@ def render_files(stack: Stack, output: Path) -> dict[str, bytes]:
         if broker.ca:
             files[broker.ca.output_path] = broker.ca.pem
     encoded = {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}
-    encoded[paths.MANIFEST] = render_manifest(stack.name, encoded).encode()
+    inputs = inputs_digest(stack, output, root)
+    encoded[paths.MANIFEST] = render_manifest(stack.name, encoded, inputs).encode()
     return dict(sorted(encoded.items()))

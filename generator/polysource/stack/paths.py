@@ -50,6 +50,9 @@ DEVICES_DIR = "devices"  # one firmware folder per board; never shipped to the P
 KEPT = ("devices/*/secrets.h", "devices/*/micropython/secrets.py")
 
 MANIFEST = "manifest.json"
+# A user's own dashboards: grafanalib modules beside the inventory (render.custom_dashboards).
+CUSTOM_DASHBOARDS_DIR = "dashboards"
+CUSTOM_DASHBOARD_SUFFIX = ".dashboard.py"
 ENV_EXAMPLE = ".env.example"
 COMPOSE_FILE = "docker-compose.yml"
 GRAFANA_DATASOURCE_UID = "polysource-influxdb"  # the stack's InfluxDB, as every panel and rule names it
