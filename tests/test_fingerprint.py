@@ -110,8 +110,8 @@ def test_a_forged_manifest_renders(rendered, renders):
 
 
 def test_the_same_checkout_elsewhere_has_the_same_digest(tmp_path, renders):
-    for place in ("a", "b"):
-        (tmp_path / place).mkdir()
+    for place in ("a", "b"):  # two clones of one repository
+        (tmp_path / place / ".git").mkdir(parents=True)
         write_inventory(tmp_path / place, MINIMAL)
         render_output(tmp_path / place / "inventory.yml", tmp_path / place / "output")
     first, second = ((tmp_path / p / "output" / paths.MANIFEST).read_bytes() for p in ("a", "b"))
@@ -131,3 +131,14 @@ def test_dashboard_modules_always_render(rendered, renders):
     renders[0] = 0
     assert current_files(load_stack(inventory), output)[1] == []
     assert renders[0] == 1
+
+
+def test_a_plain_folder_moved_renders_again(tmp_path, renders):
+    """Not a repository: the timers run in the folder itself, so a moved folder is stale."""
+    first = tmp_path / "first"
+    first.mkdir()
+    write_inventory(first, MINIMAL + "backup: {schedule: daily}\n")
+    render_output(first / "inventory.yml", first / "output")
+    moved = first.rename(tmp_path / "moved")
+    stale = current_files(load_stack(moved / "inventory.yml"), moved / "output")[1]
+    assert stale == ["backup/demo-backup.service", "manifest.json", "watch/demo-watch.service"]

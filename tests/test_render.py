@@ -19,7 +19,11 @@ def test_committed_output_matches_the_seed_inventory():
 
 @pytest.mark.parametrize("inventory", EXAMPLES, ids=lambda p: p.name)
 def test_same_inventory_same_bytes(tmp_path, inventory):
-    first = fresh_files(inventory, tmp_path / "a" / "out")  # the backup timer names the folder
+    """The same checkout anywhere renders the same bytes (a plain folder's timers name the folder
+    itself: they run in it)."""
+    for clone in ("a", "b"):
+        (tmp_path / clone / ".git").mkdir(parents=True)
+    first = fresh_files(inventory, tmp_path / "a" / "out")
     second = fresh_files(inventory, tmp_path / "b" / "out")
     assert first == second
     assert "manifest.json" in first
@@ -193,27 +197,40 @@ def test_output_is_readable_by_the_containers_users(tmp_path):
     assert (out / "telegraf/telegraf.conf").stat().st_mode & 0o004
 
 
-def render_in_repository(tmp_path, text: str, output_name: str):
+def render_in_repository(tmp_path, text: str, output_name: str, git: bool = True):
     """(repository, inventory, output): a clone with the inventory in inventory/, rendered to
-    a nested -o below it."""
+    a nested -o below it (git=False: a plain folder, output/ beside inventory/)."""
     repo = tmp_path / "repo"
-    (repo / ".git").mkdir(parents=True)
+    repo.mkdir()
+    if git:
+        (repo / ".git").mkdir()
     (repo / "inventory").mkdir()
     inventory = write_inventory(repo / "inventory", text, "lab.yml")
     output = repo / output_name
-    output.parent.mkdir(parents=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
     assert run_cli("render", "-i", str(inventory), "-o", str(output)).exit_code == 0
     return repo, inventory, output
 
 
 @pytest.mark.parametrize("command", ["backup", "watch"])
-@pytest.mark.parametrize("output_name", ["build/output", "out with\nnewline/output"])
+@pytest.mark.parametrize(
+    ("output_name", "git"),
+    [
+        ("build/output", True),
+        ("out with\nnewline/output", True),
+        ("dossier élève\u200b\x85/output", True),  # printable non-ASCII, then two that are not
+        ("output", False),  # a plain folder, not a repository: the units run in it
+        ("100% $HOME/output", False),
+    ],
+)
 def test_timer_units_find_the_inventory_and_output_from_their_working_directory(
-    tmp_path, output_name, command
+    tmp_path, output_name, git, command
 ):
     """The service runs in the repository's root (its WorkingDirectory): its -i and -o must lead
     there to the inventory and the rendered folder, whatever -o render was given; systemd itself
-    parses the unit (systemd-analyze verify), a newline in a folder name included."""
+    parses the unit (systemd-analyze verify), a newline in a folder name included; what is not
+    printable is escaped per UTF-8 byte, read back as systemd-escape --unescape reads it."""
+    import codecs
     import re
     import subprocess
 
@@ -221,11 +238,18 @@ def test_timer_units_find_the_inventory_and_output_from_their_working_directory(
 
     require(shutil.which("systemd-analyze") is not None, "systemd-analyze (Debian's systemd)")
     repo, inventory, output = render_in_repository(
-        tmp_path, MINIMAL + "backup: {schedule: daily}\n", output_name
+        tmp_path, MINIMAL + "backup: {schedule: daily}\n", output_name, git
     )
     service = output / f"{command}/demo-{command}.service"
+    text = service.read_text()
+    folder = next(line for line in text.splitlines() if line.startswith("WorkingDirectory="))
+    if git:
+        assert folder == "WorkingDirectory=%h/polysource"
+    else:
+        repo = output.parent  # what -i and -o are relative to: the folder that holds output/
+        assert folder.removeprefix("WorkingDirectory=").replace("%%", "%") == str(repo)
     unit = tmp_path / f"demo-{command}.service"
-    unit.write_text(service.read_text().replace("%h/polysource", str(repo)))
+    unit.write_text(text.replace("%h/polysource", str(repo)))
     timer = tmp_path / f"demo-{command}.timer"
     timer.write_text((output / f"{command}/demo-{command}.timer").read_text())
     verified = subprocess.run(
@@ -234,9 +258,17 @@ def test_timer_units_find_the_inventory_and_output_from_their_working_directory(
     assert f"demo-{command}" not in verified.stderr, verified.stderr
     line = next(line for line in service.read_text().splitlines() if line.startswith("ExecStart="))
     words = [
-        w.encode().decode("unicode_escape").replace("%%", "%").replace("$$", "$")
+        codecs.escape_decode(w.encode())[0]
+        .decode("utf-8", "surrogateescape")
+        .replace("%%", "%")
+        .replace("$$", "$")
         for w in re.findall(r'"((?:[^"\\]|\\.)*)"', line)
     ]
+    escaped = [w for w in re.findall(r'"((?:[^"\\]|\\.)*)"', line) if "\\x" in w and '\\"' not in w]
+    for word in escaped:  # systemd's own reading of \xHH, byte by byte
+        back = subprocess.run(["systemd-escape", "--unescape", "--", word], capture_output=True)
+        assert back.returncode == 0, back.stderr
+        assert back.stdout.rstrip(b"\n") == codecs.escape_decode(word.encode())[0], word
     assert words[0] == command
     assert (repo / words[words.index("-i") + 1]).resolve() == inventory.resolve()
     assert (repo / words[words.index("-o") + 1]).resolve() == output.resolve()

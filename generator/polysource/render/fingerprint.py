@@ -1,9 +1,10 @@
 """What a render reads, as one digest: polysource's own code and templates, the inventory file,
-the CA files it names, and where the inventory and output/ are in their repository (the compose
-file and the timers name them so). render records it in manifest.json; deploy takes output/ as a
-fresh render when the digest and every file's hash still match, without rendering again
-(importing grafanalib and Jinja and rendering were a third of a no-op deploy). A render that runs
-users' code (dashboard modules beside the inventory) has no digest: only rendering tells.
+the CA files it names, where the inventory and output/ are in their repository (the compose file
+and the timers name them so) and the timers' working folder. render records it in manifest.json;
+deploy takes output/ as a fresh render when the digest and every file's hash still match, without
+rendering again (importing grafanalib and Jinja and rendering were a third of a no-op deploy). A
+render that runs users' code (dashboard modules beside the inventory) has no digest: only
+rendering tells.
 
 Light on purpose: it imports neither grafanalib nor Jinja.
 """
@@ -13,6 +14,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from polysource.render.timers import working_directory
 from polysource.resources import templates_dir
 from polysource.stack import Stack, paths
 
@@ -43,7 +45,8 @@ def inputs_digest(stack: Stack, output: Path, repository: Path) -> str | None:
     # Where things are relative to the repository, as the compose file and the timers name them:
     # the same checkout anywhere (a clone, CI) has the same digest.
     places = (stack.inventory_path.resolve(), output.resolve())
-    for part in (inventory, *(os.path.relpath(place, repository).encode() for place in places)):
+    where = (*(os.path.relpath(place, repository) for place in places), working_directory(output))
+    for part in (inventory, *(text.encode("utf-8", "surrogateescape") for text in where)):
         digest.update(len(part).to_bytes(8, "big") + part)
     for name, broker in sorted(stack.brokers.items()):  # a board's CA is its broker's, or shipped
         if broker.ca:

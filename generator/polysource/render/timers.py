@@ -6,8 +6,9 @@ The backup timer belongs on a machine that holds this repository and reaches the
 with it. The watch timer may run on the Pi (its clone of the repository) or beside the backup.
     cp output/backup/* ~/.config/systemd/user/ && systemctl --user enable --now <project>-backup.timer
     cp output/watch/* ~/.config/systemd/user/ && systemctl --user enable --now <project>-watch.timer
-WorkingDirectory defaults to ~/polysource; `systemctl --user edit <project>-backup.service`
-changes it without touching these generated files. `loginctl enable-linger USER` once, or a
+WorkingDirectory is ~/polysource for a git repository (its clone there), the folder itself when it
+is not one; `systemctl --user edit <project>-backup.service` changes it without touching these
+generated files. `loginctl enable-linger USER` once, or a
 user's timers stop with their last session.
 """
 
@@ -23,10 +24,31 @@ WATCH_EVERY = "1min"
 
 def unit_word(text: str) -> str:
     """One argument of a unit's command line: quoted, with systemd's % and $ specials escaped and
-    control characters (a newline in a folder name) as C escapes, which systemd reads back."""
+    what is not printable (a newline, a zero-width space, a byte that is not UTF-8 in a folder
+    name) as `\\xHH` per UTF-8 byte, as systemd-escape writes them and systemd reads them back."""
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
-    escaped = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in escaped)
+    escaped = "".join(ch if ch.isprintable() else _bytes_escaped(ch) for ch in escaped)
     return f'"{escaped}"'
+
+
+def _bytes_escaped(ch: str) -> str:
+    # surrogateescape: a file name's undecodable byte comes back as itself
+    return "".join(f"\\x{byte:02x}" for byte in ch.encode("utf-8", "surrogateescape"))
+
+
+HOME_CLONE = "%h/polysource"
+
+
+def working_directory(output: Path) -> str:
+    """Where the units run: in a git repository, its clone on that machine (~/polysource unless
+    `systemctl --user edit` says otherwise); in a plain folder, that folder itself, since the
+    inventory and output/ are named relative to it. A folder systemd could not be given as is
+    (not printable) keeps the default."""
+    root = repository_root(output.resolve())
+    if (root / ".git").exists():
+        return HOME_CLONE
+    text = str(root)
+    return text.replace("%", "%%") if text.isprintable() else HOME_CLONE
 
 
 def _units(stack: Stack, output: Path, command: str, when: str, schedule: str) -> dict[str, str]:
@@ -43,7 +65,7 @@ def _units(stack: Stack, output: Path, command: str, when: str, schedule: str) -
         + f"Description=polysource {command} of {stack.name}\n"
         + "Wants=network-online.target\nAfter=network-online.target\n\n"
         + "[Service]\nType=oneshot\n"
-        + "WorkingDirectory=%h/polysource\n"
+        + f"WorkingDirectory={working_directory(output)}\n"
         + "Environment=PATH=%h/.local/bin:/usr/local/bin:/usr/bin:/bin\n"
         + f"ExecStart=/usr/bin/env polysource {words}\n"
     )
