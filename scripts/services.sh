@@ -4,6 +4,7 @@
 #     mbedTLS (the boards' TLS library), libfaketime (a board's clock that boots at 2000);
 #   from the Go module proxy: Telegraf (only the plugins polysource emits), InfluxDB 1.8.10 (the Pi's
 #     server and CLI), InfluxDB 2.7.12 (its Flux engine built with the machine's Rust) and its CLI;
+#   Docker Compose v2.29.7 (how it reads a .env judges polysource's reading);
 #   from Debian's source archive: Mosquitto 2.0.21 (the broker the image runs; bookworm ships 2.0.11,
 #     whose shared subscriptions and durable sessions differ), checked against its SHA-256.
 # Builds are cached under ~/.cache/polysource. Prints the environment the tests read on its last line.
@@ -12,6 +13,7 @@ set -euo pipefail
 TELEGRAF_VERSION="${TELEGRAF_VERSION:-1.39.3}"
 INFLUXDB1_VERSION="1.8.10"
 INFLUXDB2_VERSION="2.7.12"
+COMPOSE_VERSION="2.29.7"
 MOSQUITTO_VERSION="2.0.21"  # keep in step with eclipse-mosquitto in generator/polysource/stack/images.py
 MOSQUITTO_SHA256="551daff96cd0675faf888f8881536177934424ecc45924fecf94cffe207f6e81"  # its Debian .dsc says so
 # The influx CLI 2.x is a module of its own; this is the version influxdb 2.7.12's go.mod requires.
@@ -132,5 +134,18 @@ case "$mosquitto_says" in
   *) log "mosquitto in $mosquitto_dir is not $MOSQUITTO_VERSION"; exit 1 ;;
 esac
 
+# --- Docker Compose v2 ---------------------------------------------------------------------------
+# The judge of how a .env is read (`config` needs no daemon), and what bench/deploy.py compares
+# deploy with. Built from the Go module proxy; Debian's docker.io has no compose plugin.
+compose_dir="$TOOLS/compose-$COMPOSE_VERSION"
+if [ -x "$compose_dir/cmd" ]; then
+  log "docker compose $COMPOSE_VERSION already built at $compose_dir/cmd"
+else
+  log "building docker compose $COMPOSE_VERSION"
+  CGO_ENABLED=0 GOBIN="$compose_dir" go install \
+    -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=v$COMPOSE_VERSION" \
+    "github.com/docker/compose/v2/cmd@v$COMPOSE_VERSION" >&2
+fi
+
 "$telegraf" --version >&2
-echo "POLYSOURCE_TELEGRAF=$telegraf POLYSOURCE_INFLUXDB1=$influx1_dir POLYSOURCE_INFLUXDB2=$influx2_dir POLYSOURCE_MOSQUITTO=$mosquitto_dir"
+echo "POLYSOURCE_TELEGRAF=$telegraf POLYSOURCE_INFLUXDB1=$influx1_dir POLYSOURCE_INFLUXDB2=$influx2_dir POLYSOURCE_MOSQUITTO=$mosquitto_dir POLYSOURCE_COMPOSE=$compose_dir/cmd"

@@ -249,9 +249,11 @@ class DeployProject:
         return [*extra, "-i", str(self.inventory), "-o", str(self.output)]
 
     def write_secrets(self, **changes: str) -> None:
-        """The .env beside the inventory, with values quoted as a user would for odd ones."""
+        """The .env beside the inventory, each value quoted as Compose reads it back."""
+        from polysource.envfile import quote
+
         self.secrets |= changes
-        lines = [f"{k}='{v}'" if "'" not in v else f'{k}="{v}"' for k, v in self.secrets.items()]
+        lines = [f"{k}={quote(v)}" for k, v in self.secrets.items()]
         (self.folder / ".env").write_text("\n".join(lines) + "\n")
 
     def edit(self, old: str, new: str) -> None:

@@ -104,6 +104,17 @@ def mosquitto_tool(name: str) -> Path:
     return found
 
 
+COMPOSE_VERSION = "2.29.7"  # built by scripts/services.sh from the Go module proxy
+
+
+def compose_binary() -> Path:
+    """Docker Compose v2 (the `docker compose` plugin's binary, run on its own)."""
+    explicit = os.environ.get("POLYSOURCE_COMPOSE")
+    found = Path(explicit) if explicit else tools_dir() / f"compose-{COMPOSE_VERSION}" / "cmd"
+    require(found.is_file(), f"docker compose {COMPOSE_VERSION} (built by scripts/services.sh)")
+    return found
+
+
 def influx_dir(major: int) -> Path | None:
     """The folder holding influxd and influx built by scripts/services.sh (1.8.10 or 2.7.12)."""
     explicit = os.environ.get(f"POLYSOURCE_INFLUXDB{major}")

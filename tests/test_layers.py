@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "generator" / "polysource"
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(names.split())
     for names in (
-        "__init__ errors regular_files resources secrets services topics durations dashboard_names",
+        "__init__ errors regular_files resources envfile secrets services topics durations dashboard_names",
         "inventory",
         "stack",
         "views workspace render",

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from polysource import envfile
 from polysource.errors import Problem, SecretsError
 from polysource.regular_files import NotReadable, read_regular
 
@@ -78,10 +79,11 @@ def dotenv_path(inventory_dir: Path) -> Path:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; # comments, blank lines, `export ` and surrounding quotes allowed.
+    """The values `docker compose --env-file` reads from it (polysource.envfile): quotes,
+    escapes, inline comments, `export`; a `$` Compose would substitute is refused, located.
 
-    Values are taken literally (no $ expansion). A file that is not UTF-8 is an error naming
-    the line, never a traceback, and never showing the line's content.
+    A file that is not UTF-8 is an error naming the line, never a traceback, and never showing
+    the line's content.
     """
     try:
         data = read_regular(path, DOTENV_MAX_BYTES)
@@ -89,22 +91,17 @@ def read_dotenv(path: Path) -> dict[str, str]:
         return {}
     except NotReadable as why:
         raise SecretsError(f"{path}: {why}") from None
-    data = data.removeprefix(codecs.BOM_UTF8)  # saved "with BOM" by some editors
-    values: dict[str, str] = {}
-    for number, raw in enumerate(data.splitlines(), start=1):
-        try:
-            line = raw.decode("utf-8").strip()
-        except UnicodeDecodeError:
-            where = Problem(str(path), number, 1, "", "not UTF-8 text; save the file as UTF-8")
-            raise SecretsError(str(where)) from None
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.removeprefix("export ").split("=", 1)
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+    data = data.removeprefix(codecs.BOM_UTF8)  # saved "with BOM" by some editors (Compose too)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        where = Problem(str(path), line, 1, "", "not UTF-8 text; save the file as UTF-8")
+        raise SecretsError(str(where)) from None
+    try:
+        return envfile.parse(text, str(path))
+    except envfile.EnvFileError as error:
+        raise SecretsError(str(error.problem)) from None
 
 
 class SecretValues(Mapping[Secret, str]):
