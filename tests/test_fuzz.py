@@ -350,3 +350,70 @@ def test_text_with_dollars_reaches_the_real_telegraf_as_written(tmp_path, edits)
     # A user name may be a ${VAR} reference on purpose (a secret user): that one is expanded.
     expected = env.get(user.var, user.reference) if isinstance(user, Secret) else user
     assert read["username"] == expected, edits
+
+
+ENV_PIECES = st.lists(
+    st.sampled_from(
+        [
+            SECRET_VALUE,
+            " ",
+            "\t",
+            "#",
+            " #",
+            "'",
+            '"',
+            "\\",
+            "\\n",
+            "\\'",
+            '\\"',
+            "\\$",
+            "$",
+            "$$",
+            "${",
+            "}",
+            "$HOME",
+            "\\0101",
+            "\\0",
+            "=",
+            ":",
+            "\n",
+            "\r\n",
+            "é",
+            "\x85",
+            "\xa0",
+            "\u2028",
+            "export ",
+        ]
+    ),  # fmt: skip
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=min(EXAMPLES, 200),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=os.environ.get("CI") == "true",
+    database=None,
+)
+@given(pieces=ENV_PIECES, before=st.sampled_from(["", "export ", "# c\n", "KEY=first\n"]))
+def test_any_env_line_reads_as_compose_reads_it_or_is_refused_located(tmp_path, pieces, before):
+    """A .env line of quotes, escapes, comments, `$` and line breaks around a secret: polysource
+    reads what the real Compose v2 reads, or refuses it with a located line that never shows the
+    value."""
+    from test_envfile import compose_reads
+
+    from polysource.errors import SecretsError
+    from polysource.secrets import read_dotenv
+
+    text = f"{before}KEY={''.join(pieces)}\n"
+    path = tmp_path / ".env"
+    path.write_bytes(text.encode())
+    try:
+        ours = read_dotenv(path)
+    except SecretsError as error:
+        assert LOCATED.match(str(error)) and str(error).startswith(str(path)), str(error)
+        assert SECRET_VALUE not in str(error)
+        return
+    theirs = compose_reads(tmp_path, text)
+    assert ours.get("KEY") == (theirs or {}).get("KEY"), text
