@@ -24,7 +24,14 @@ from conftest import MANAGED, seed_inventory  # noqa: E402
 from helpers import write_inventory  # noqa: E402
 from polysource.pipeline import load_stack, render_output  # noqa: E402
 from polysource.stack import throughput  # noqa: E402
-from services import Certificates, InfluxDB, Mosquitto, RenderedMosquitto, Telegraf  # noqa: E402
+from services import (  # noqa: E402
+    Certificates,
+    InfluxDB,
+    Mosquitto,
+    RenderedMosquitto,
+    Telegraf,
+    fleet_publisher,
+)
 
 # Telegraf's defaults for the same plugins: only what is needed to connect and parse.
 DEFAULTS = """\
@@ -110,19 +117,6 @@ def flavours(broker: Mosquitto, narrow: Mosquitto):
     yield "managed", MANAGED, None, None
 
 
-def publisher(port: int, user: str, password: str, ca: Path | None):
-    import paho.mqtt.client as mqtt
-
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{port}")
-    if ca:
-        client.tls_set(ca_certs=str(ca))
-    client.username_pw_set(user, password)
-    client.max_inflight_messages_set(1000)
-    client.connect("localhost", port, keepalive=30)
-    client.loop_start()
-    return client
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
@@ -173,10 +167,10 @@ def main() -> None:
                     conf.read_text().replace("tcp://mosquitto:1883", f"tcp://127.0.0.1:{managed.port}")
                 )
                 env["MOSQUITTO_TELEGRAF_PASSWORD"] = MANAGED_ACCOUNTS["telegraf"]
-                client = publisher(managed.port, "esp32", MANAGED_ACCOUNTS["esp32"], None)
+                client = fleet_publisher(managed.port, "esp32", MANAGED_ACCOUNTS["esp32"], None)
             else:
                 env |= {"HIVEMQ_PASSWORD": mosquitto.password, "HIVEMQ_PASSWORD_USER": mosquitto.username}
-                client = publisher(mosquitto.tls_port, mosquitto.username, mosquitto.password, certs.ca)
+                client = fleet_publisher(mosquitto.tls_port, mosquitto.username, mosquitto.password, certs.ca)
             window = mosquitto.window if mosquitto else next(iter(stack.brokers.values())).window
             batch = "1000" if override else str(stack.batch)
             telegraf = Telegraf(output, env, folder / "telegraf.log").start()

@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -252,6 +253,21 @@ class Mosquitto:
 
     def client(self, transport: str = "tls", client_id: str = "") -> "MqttClient":
         return MqttClient(self, transport, client_id)
+
+
+def fleet_publisher(port: int, user: str, password: str, ca: Path | None = None) -> Any:
+    """A started paho client that does not wait for each PUBACK (a fleet publishes side by side);
+    TLS trusting `ca` when given."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"fleet-{port}")
+    if ca:
+        client.tls_set(ca_certs=str(ca))
+    client.username_pw_set(user, password)
+    client.max_inflight_messages_set(1000)
+    client.connect("localhost", port, keepalive=30)
+    client.loop_start()
+    return client
 
 
 class MqttClient:

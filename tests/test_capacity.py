@@ -18,7 +18,7 @@ from conftest import MANAGED, seed_inventory
 from helpers import run_cli, write_inventory
 from polysource.pipeline import load_stack, render_output
 from polysource.stack import throughput
-from services import InfluxDB, Mosquitto, RenderedMosquitto, Telegraf, wait_for
+from services import InfluxDB, Mosquitto, RenderedMosquitto, Telegraf, fleet_publisher, wait_for
 
 SECONDS = 20
 CAUGHT_UP_S = 5
@@ -31,20 +31,6 @@ def reading(value: int) -> str:
 def stored(influxdb: InfluxDB) -> int:
     rows = influxdb.query("SELECT count(valeur) FROM capteurs", db=influxdb.database)
     return int(rows[0]["count"]) if rows else 0
-
-
-def publisher(port: int, user: str, password: str, ca: Path | None = None):
-    """A paho client that does not wait for each PUBACK (a fleet publishes side by side)."""
-    import paho.mqtt.client as mqtt
-
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"fleet-{port}")
-    if ca:
-        client.tls_set(ca_certs=str(ca))
-    client.username_pw_set(user, password)
-    client.max_inflight_messages_set(1000)
-    client.connect("localhost", port, keepalive=30)
-    client.loop_start()
-    return client
 
 
 def publish_at(client, rate: float, seconds: float, first: int = 0) -> int:
@@ -177,7 +163,7 @@ def test_seed_path_takes_its_announced_maximum(tmp_path, certs, influxdb):
             tmp_path / "output", env, tmp_path / "telegraf.log", broker=broker, client_ids=ids
         )
         telegraf.start()
-        client = publisher(broker.tls_port, broker.username, broker.password, certs.ca)
+        client = fleet_publisher(broker.tls_port, broker.username, broker.password, certs.ca)
         try:
             takes_its_announced_maximum(client, influxdb, rate)
         finally:
@@ -215,7 +201,7 @@ def test_managed_broker_takes_its_announced_maximum(tmp_path, influxdb):
         rate = announced(inventory)
         assert rate > 200
         telegraf.start()
-        client = publisher(broker.port, "esp32", accounts["esp32"])
+        client = fleet_publisher(broker.port, "esp32", accounts["esp32"])
         try:
             takes_its_announced_maximum(client, influxdb, rate)
         finally:
@@ -230,7 +216,7 @@ def test_backlog_drains_ten_times_faster_than_it_grew(tmp_path, influxdb):
     """20 s without Telegraf at 10 readings/s: 200 wait at the managed broker; with Telegraf back,
     every reading (and those still coming) is stored within 5 s."""
     _, broker, telegraf, accounts = managed_pipeline(tmp_path, influxdb)
-    client = publisher(broker.port, "esp32", accounts["esp32"])
+    client = fleet_publisher(broker.port, "esp32", accounts["esp32"])
     try:
         telegraf.start()  # its persistent session exists from now on
         telegraf.stop()
