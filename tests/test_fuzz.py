@@ -417,3 +417,104 @@ def test_any_env_line_reads_as_compose_reads_it_or_is_refused_located(tmp_path, 
         return
     theirs = compose_reads(tmp_path, text)
     assert ours.get("KEY") == (theirs or {}).get("KEY"), text
+
+
+MODULE_FRAGMENTS = [
+    "raise SystemExit(0)\n",
+    "raise SystemExit('x')\n",
+    "import sys\nsys.exit(3)\n",
+    "import os\nos.chdir('/')\n",
+    "import sys\nsys.path.insert(0, '/nowhere')\n",
+    "import sys\nsys.argv[:] = ['stolen']\n",
+    "import os\nos.environ['MQTT_PASSWORD'] = 'changed-by-module'\n",
+    "raise KeyboardInterrupt\n",
+    "x = 1 / 0\n",
+    "def f():\n    return f()\nf()\n",
+    "dashboard = 42\n",
+    "dashboard = Dashboard(title='', uid='blank')\n",
+    "dashboard = Dashboard(title='Bad', uid='bad uid!')\n",
+    "dashboard = Dashboard(title='Odd', uid='odd', panels=[1, 'two', None])\n",
+    "dashboard = Dashboard(title='Nan', uid='nan', panels=[TimeSeries(title='n', gridPos=GridPos(h=8, w=12,"
+    " x=0, y=0), valueMin=float('nan'))])\n",
+    "dashboard = Dashboard(title='Fine', uid='fine')\n",
+]
+
+
+@settings(
+    max_examples=min(EXAMPLES, 150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=os.environ.get("CI") == "true",
+    database=None,
+)
+@given(fragments=st.lists(st.sampled_from(MODULE_FRAGMENTS), min_size=1, max_size=3))
+def test_any_dashboard_module_is_rendered_or_located(tmp_path, fragments):
+    """A user's module that exits, raises, moves the working folder, edits sys.path, argv or the
+    environment, or gives what is no dashboard: exit 0 with strict JSON, or exit 2 naming the
+    module and its line; render's own state is as it was; nothing written on a refusal."""
+    import sys
+
+    folder = tmp_path / "dashboards"
+    shutil.rmtree(tmp_path / "out", ignore_errors=True)
+    folder.mkdir(exist_ok=True)
+    source = "from grafanalib.core import Dashboard, GridPos, TimeSeries\n" + "".join(fragments)
+    (folder / "mine.dashboard.py").write_text(source)
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(MINIMAL)
+    before = (os.getcwd(), list(sys.path), list(sys.argv), dict(os.environ))
+    result = CliRunner().invoke(main, ["render", "-i", str(inventory), "-o", str(tmp_path / "out")])
+    assert (os.getcwd(), list(sys.path), list(sys.argv), dict(os.environ)) == before
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    if result.exit_code == 0:
+        for board in (tmp_path / "out/grafana/dashboards").glob("*.json"):
+            json.loads(board.read_text(), parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+        return
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines and all(LOCATED.match(line) for line in lines), result.output
+    assert any("mine.dashboard.py:" in line for line in lines), result.output
+    assert not (tmp_path / "out").exists()
+
+
+@settings(
+    max_examples=min(EXAMPLES, 8),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=os.environ.get("CI") == "true",
+    database=None,
+)
+@given(
+    number=st.sampled_from(["SIGTERM", "SIGINT", "SIGHUP"]),
+    delay=st.floats(min_value=0.25, max_value=1.2),  # after the interpreter itself started
+)
+def test_a_signal_at_any_moment_of_a_render_leaves_output_whole(tmp_path, number, delay):
+    """Stopped at any moment (before, while or after staging and swapping): output/ is the old
+    render or the new one, the board's secrets.h kept, and the next render leaves nothing behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_output_pressure import SECRET, env, leftovers, rendered
+
+    shutil.rmtree(tmp_path, ignore_errors=True)
+    tmp_path.mkdir()
+    inventory, output = rendered(tmp_path)
+    inventory.write_text(inventory.read_text().replace("unit: m}", "unit: m, min: 1}"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "polysource", "render", "-i", str(inventory), "-o", str(output)],
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    process.send_signal(getattr(signal, number))
+    _, stderr = process.communicate(timeout=60)
+    assert "Traceback" not in stderr, stderr
+    assert (output / "devices/salle1/secrets.h").read_text() == SECRET
+    assert (output / "manifest.json").is_file()
+    assert CliRunner().invoke(main, ["render", "-i", str(inventory), "-o", str(output)]).exit_code == 0
+    assert leftovers(tmp_path) == []
+    assert (output / "devices/salle1/secrets.h").read_text() == SECRET

@@ -10,7 +10,9 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,12 +74,16 @@ def _dashboard_of(stack: Stack, path: Path) -> tuple[dict[str, Any], int]:
     namespace: dict[str, Any] = {"__name__": f"polysource_dashboard_{path.stem}", "__file__": str(path)}
     try:
         code = compile(source, str(path), "exec")
-        with viewing(stack), _isolated():
+        with viewing(stack), _isolated(), _ctrl_c() as pressed:
             exec(code, namespace)  # noqa: S102 - the repository's own dashboard module, by design
     except SyntaxError as error:
         raise _Located(error.lineno or 1, f"SyntaxError: {error.msg}") from None
-    except KeyboardInterrupt:
-        raise
+    except KeyboardInterrupt as error:
+        if pressed:  # a real Ctrl-C stops render; the module's own `raise KeyboardInterrupt` is its error
+            raise
+        raise _Located(
+            _line_in(path, error), "KeyboardInterrupt: a dashboard module must not raise it"
+        ) from None
     except SystemExit as error:  # render (and deploy) would end there, "successfully", with nothing written
         raise _Located(
             _line_in(path, error), f"exits ({error.code!r}): a dashboard module must not exit"
@@ -124,6 +130,27 @@ def _defined_at(code: Any) -> int:
                 else line
             )
     return line
+
+
+@contextlib.contextmanager
+def _ctrl_c() -> Iterator[list[int]]:
+    """Records a real SIGINT while a module runs (then interrupts as Python would), so that a
+    module raising KeyboardInterrupt itself is told apart from the user pressing Ctrl-C."""
+    pressed: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        pressed.append(0)  # no handler outside the main thread: any interrupt counts as real
+        yield pressed
+        return
+
+    def interrupt(number: int, frame: Any) -> None:
+        pressed.append(number)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 @contextlib.contextmanager
