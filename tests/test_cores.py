@@ -4,6 +4,7 @@ and render's determinism and atomicity."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -206,7 +207,8 @@ def test_client_id_is_stable_and_changes_with_the_topic():
 def test_same_bytes_in_every_process_whatever_the_hash_seed(tmp_path, inventory):
     digests = set()
     for seed in ("0", "1", "42", "random"):
-        out = tmp_path / seed / "out"  # the same folder name: the backup timer names it
+        out = tmp_path / "out"  # the same folder each time: a plain folder's timers name it
+        shutil.rmtree(out, ignore_errors=True)
         subprocess.run(
             [sys.executable, "-m", "polysource", "render", "-i", str(inventory), "-o", str(out)],
             check=True,
