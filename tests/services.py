@@ -204,7 +204,7 @@ class Mosquitto:
     window: int = 100  # max_inflight_messages: QoS 1 messages sent to a client before its PUBACKs
     process: subprocess.Popen | None = None
 
-    def start(self) -> "Mosquitto":
+    def start(self, retries: int = 2) -> "Mosquitto":
         binary = mosquitto_tool("mosquitto")
         cert, key = (self.server_ca or self.certs).server(
             f"broker-{self.tls_port}", self.hostname, expired=self.expired
@@ -230,10 +230,23 @@ class Mosquitto:
         )
         self.process = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.PIPE)
         try:
-            wait_for(lambda: port_open(self.tls_port) and port_open(self.wss_port), 10, "mosquitto")
+            wait_for(
+                lambda: (
+                    (port_open(self.tls_port) and port_open(self.wss_port)) or self.process.poll() is not None
+                ),
+                10,
+                "mosquitto",
+            )
         except BaseException:
             self.stop()
             raise
+        if self.process.poll() is not None:  # a port taken between free_port() and the bind: others
+            said = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+            said += self.log.read_text(errors="replace") if self.log.exists() else ""
+            if "Address already in use" in said and retries:
+                self.tls_port, self.wss_port, self.plain_port = free_port(), free_port(), free_port()
+                return self.start(retries - 1)
+            raise AssertionError(f"mosquitto exited at start: {said}")
         return self
 
     def stop(self) -> None:

@@ -397,5 +397,9 @@ def test_a_refused_password_costs_at_most_five_attempts_an_hour(tmp_path, broker
         run.stop()
         run.front.stop()
     attempts = len(run.modem.commands("# connected"))
-    assert "not authorized" in out, out
-    assert 2 <= attempts <= 5, f"{attempts} connections in an hour: {out}"
+    refused = out.count("the broker refused: not authorized")
+    # the promise is about refusals; a connection the network (or a busy test machine) drops
+    # before any CONNACK is retried within seconds, as any lost connection is, and counted apart
+    dropped = out.count("instead of sending a CONNACK")
+    assert 2 <= refused <= 5, f"{refused} refusals in an hour: {out}"
+    assert attempts <= refused + dropped + 1, f"{attempts} connections in an hour: {out}"
