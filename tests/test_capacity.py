@@ -50,7 +50,24 @@ def announced(inventory: Path) -> float:
     return throughput.capacity(load_stack(inventory)).total
 
 
-def takes_its_announced_maximum(client, influxdb: InfluxDB, rate: float) -> None:
+def telegraf_on(stack, output: Path, env: dict[str, str], broker) -> Telegraf:
+    """The real Telegraf on output/, started once the broker has each stream's subscription."""
+    ids = tuple(c for s in stack.streams.values() for c in s.client_ids())
+    return Telegraf(output, env, output.parent / "telegraf.log", broker=broker, client_ids=ids)
+
+
+def takes_its_announced_maximum(telegraf: Telegraf, client, influxdb: InfluxDB, rate: float) -> None:
+    """Telegraf started, `client` publishing at `rate` for SECONDS; both stopped after."""
+    telegraf.start()
+    try:
+        _published_and_stored(client, influxdb, rate)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        telegraf.stop()
+
+
+def _published_and_stored(client, influxdb: InfluxDB, rate: float) -> None:
     sent = publish_at(client, rate, SECONDS)
     last = time.monotonic()
     try:
@@ -158,18 +175,9 @@ def test_seed_path_takes_its_announced_maximum(tmp_path, certs, influxdb):
             "INFLUXDB_WRITE_PASSWORD": influxdb.write_password,
             "POLYSOURCE_INFLUXDB_URL": influxdb.url,
         }
-        ids = tuple(c for s in stack.streams.values() for c in s.client_ids())
-        telegraf = Telegraf(
-            tmp_path / "output", env, tmp_path / "telegraf.log", broker=broker, client_ids=ids
-        )
-        telegraf.start()
+        telegraf = telegraf_on(stack, tmp_path / "output", env, broker)
         client = fleet_publisher(broker.tls_port, broker.username, broker.password, certs.ca)
-        try:
-            takes_its_announced_maximum(client, influxdb, rate)
-        finally:
-            client.disconnect()
-            client.loop_stop()
-            telegraf.stop()
+        takes_its_announced_maximum(telegraf, client, influxdb, rate)
     finally:
         broker.stop()
 
@@ -189,10 +197,7 @@ def managed_pipeline(tmp_path: Path, influxdb: InfluxDB, text: str = MANAGED):
         "INFLUXDB_WRITE_PASSWORD": influxdb.write_password,
         "POLYSOURCE_INFLUXDB_URL": influxdb.url,
     }
-    stack = load_stack(inventory)
-    ids = tuple(c for s in stack.streams.values() for c in s.client_ids())
-    telegraf = Telegraf(output, env, tmp_path / "telegraf.log", broker=broker, client_ids=ids)  # type: ignore[arg-type]
-    return inventory, broker, telegraf, accounts
+    return inventory, broker, telegraf_on(load_stack(inventory), output, env, broker), accounts
 
 
 def test_managed_broker_takes_its_announced_maximum(tmp_path, influxdb):
@@ -200,14 +205,8 @@ def test_managed_broker_takes_its_announced_maximum(tmp_path, influxdb):
     try:
         rate = announced(inventory)
         assert rate > 200
-        telegraf.start()
         client = fleet_publisher(broker.port, "esp32", accounts["esp32"])
-        try:
-            takes_its_announced_maximum(client, influxdb, rate)
-        finally:
-            client.disconnect()
-            client.loop_stop()
-            telegraf.stop()
+        takes_its_announced_maximum(telegraf, client, influxdb, rate)
     finally:
         broker.stop()
 

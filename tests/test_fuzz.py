@@ -192,13 +192,18 @@ def _prepare(tmp_path) -> None:
             make(tmp_path / name)
 
 
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=os.environ.get("CI") == "true",
-    database=None,
-)
+def fuzz(examples: int = EXAMPLES) -> settings:
+    """The guard's settings: a bounded budget, derandomized in CI, no example database."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        derandomize=os.environ.get("CI") == "true",
+        database=None,
+    )
+
+
+FUZZ = fuzz()
 
 
 @FUZZ
@@ -389,13 +394,7 @@ ENV_PIECES = st.lists(
 )
 
 
-@settings(
-    max_examples=min(EXAMPLES, 200),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=os.environ.get("CI") == "true",
-    database=None,
-)
+@fuzz(min(EXAMPLES, 200))
 @given(pieces=ENV_PIECES, before=st.sampled_from(["", "export ", "# c\n", "KEY=first\n"]))
 def test_any_env_line_reads_as_compose_reads_it_or_is_refused_located(tmp_path, pieces, before):
     """A .env line of quotes, escapes, comments, `$` and line breaks around a secret: polysource
@@ -440,13 +439,7 @@ MODULE_FRAGMENTS = [
 ]
 
 
-@settings(
-    max_examples=min(EXAMPLES, 150),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=os.environ.get("CI") == "true",
-    database=None,
-)
+@fuzz(min(EXAMPLES, 150))
 @given(fragments=st.lists(st.sampled_from(MODULE_FRAGMENTS), min_size=1, max_size=3))
 def test_any_dashboard_module_is_rendered_or_located(tmp_path, fragments):
     """A user's module that exits, raises, moves the working folder, edits sys.path, argv or the
@@ -477,13 +470,7 @@ def test_any_dashboard_module_is_rendered_or_located(tmp_path, fragments):
     assert not (tmp_path / "out").exists()
 
 
-@settings(
-    max_examples=min(EXAMPLES, 8),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=os.environ.get("CI") == "true",
-    database=None,
-)
+@fuzz(min(EXAMPLES, 8))
 @given(
     number=st.sampled_from(["SIGTERM", "SIGINT", "SIGHUP"]),
     delay=st.floats(min_value=0.25, max_value=1.2),  # after the interpreter itself started
