@@ -25,9 +25,15 @@ def client_for(project, url: str | None = None):
 def containers(project, url: str | None = None) -> dict:
     """Each service's container as polysource's tools pick it: the running one, else the newest
     (a swarm leaves replaced tasks' containers behind)."""
-    found = client_for(project, url).containers.list(
+    client = client_for(project, url)
+    found = []
+    for summary in client.api.containers(
         all=True, filters={"label": f"polysource.project={project.ports['project']}"}
-    )
+    ):  # inspected one by one: a task's container the swarm removes in between is gone, not an error
+        try:
+            found.append(client.containers.get(summary["Id"]))
+        except docker.errors.NotFound:
+            continue
     by_id = {c.id: c for c in found}
     return {name: by_id[box.attrs["Id"]] for name, box in pick_current([Box(c) for c in found]).items()}
 

@@ -590,6 +590,23 @@ def stop_stale_dockerd(data_root: Path) -> None:
             )
 
 
+def release_dead_namespaces() -> None:
+    """A dockerd killed outright leaves its network namespaces mounted under its exec root, an
+    overlay's vxlan device inside: the next swarm's overlay then fails ("error creating vxlan
+    interface: file exists"). Unmount those of every tests' dockerd no longer running."""
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) < 3 or fields[2] != "nsfs" or not fields[1].startswith("/tmp/psd-"):
+            continue
+        run = Path(*Path(fields[1]).parts[:3])
+        try:
+            alive = Path(f"/proc/{int((run / 'docker.pid').read_text())}").exists()
+        except (OSError, ValueError):
+            alive = False
+        if not alive:
+            subprocess.run(["umount", "-l", fields[1]], capture_output=True)
+
+
 def launch_dockerd(cache_name: str, prefix: list[str], what: str) -> tuple[subprocess.Popen, str, Path]:
     """dockerd on its own socket and exec root, its data root cached under ~/.cache (images are
     reused across runs), started through prefix (a namespace entry, or nothing); returns once it
@@ -601,6 +618,7 @@ def launch_dockerd(cache_name: str, prefix: list[str], what: str) -> tuple[subpr
     require(shutil.which("dockerd") is not None, "dockerd (docker.io)")
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "polysource" / cache_name
     stop_stale_dockerd(cache)
+    release_dead_namespaces()
     cache.mkdir(parents=True, exist_ok=True)
     run = Path(tempfile.mkdtemp(prefix="psd-", dir="/tmp"))  # short: socket paths are limited
     url = f"unix://{run}/docker.sock"

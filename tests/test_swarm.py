@@ -22,10 +22,18 @@ def fresh_gateway_bridge(client) -> None:
             network.remove()
 
 
+def out_of_any_swarm(client) -> None:
+    """A run stopped during a swarm test leaves its swarm in the cached data root, and the next
+    run's init is refused ("already part of a swarm"): leave it, then start clean."""
+    if client.info()["Swarm"]["LocalNodeState"] != "inactive":
+        client.swarm.leave(force=True)
+    fresh_gateway_bridge(client)
+
+
 @pytest.fixture
 def swarm(docker_engine):
     client = docker.DockerClient(base_url=docker_engine)
-    fresh_gateway_bridge(client)
+    out_of_any_swarm(client)
     client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
     (node,) = client.nodes.list()
     spec = node.attrs["Spec"]
@@ -324,8 +332,8 @@ def two_nodes(docker_engine, test_images):
     worker = docker.DockerClient(base_url=node.url)
     try:
         assert build_all(worker, stand_in_binaries()) == test_images  # the same tags on both
-        fresh_gateway_bridge(manager)
-        fresh_gateway_bridge(worker)
+        out_of_any_swarm(manager)
+        out_of_any_swarm(worker)
         manager.swarm.init(advertise_addr=node.host_address, listen_addr=f"{node.host_address}:2377")
         token = manager.swarm.attrs["JoinTokens"]["Worker"]
         worker.swarm.join(
