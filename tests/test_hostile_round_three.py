@@ -8,7 +8,7 @@ import json
 import pytest
 
 from helpers import MINIMAL, run_cli, write_inventory
-from polysource.inventory.yaml_load import parse_located
+from polysource.inventory.yaml_load import NOT_PLAIN, parse_data, parse_located
 
 
 def swap(old: str, new: str) -> str:
@@ -106,6 +106,44 @@ def test_scalars_read_as_yaml_1_2_core(text, value):
     located = parse_located(f"a: {text}\n")
     assert located.problems == []
     assert located.data == {"a": value} and type(located.data["a"]) is type(value)
+
+
+PLAIN_DOCUMENTS = [
+    "a: 5e1\nb: [1, 0o17, '03000', .5, true, null, ~, 1_000]\nc: {d: {e: [[], {}]}}\n",
+    "sensors:\n  S1: {stream: s, unit: °C, min: -0.0}\n  'no': {name: \"x\\u00e9\"}\n",
+    "- 1\n- two\n",
+    "just text\n",
+    "",
+]
+NOT_PLAIN_DOCUMENTS = {
+    "anchor": "a: &x 1\nb: *x\n",
+    "tag": "a: !!str 5\n",
+    "merge": "a: {x: 1}\nb:\n  <<: {x: 2}\n",
+    "duplicate key": "a: 1\na: 2\n",
+    "duplicate nested": "a: {b: 1, b: 2}\n",
+    "unreadable": "a: 03000\n",
+    "float beyond a double": "a: 1e999\n",
+    "two documents": "a: 1\n---\nb: 2\n",
+    "mapping as a key": "? {a: 1}\n: 2\n",
+    "syntax": "a: [1, 2\n",
+    "too deep": "a: " + "[" * 70 + "]" * 70 + "\n",
+}
+
+
+@pytest.mark.parametrize("text", PLAIN_DOCUMENTS)
+def test_a_sound_document_reads_the_same_without_positions(text):
+    """parse_data, what loading a sound inventory uses, gives parse_located's data."""
+    located = parse_located(text)
+    assert located.problems == []
+    data = parse_data(text)
+    assert data == located.data and repr(data) == repr(located.data)  # -0.0 and types too
+
+
+@pytest.mark.parametrize("text", NOT_PLAIN_DOCUMENTS.values(), ids=list(NOT_PLAIN_DOCUMENTS))
+def test_what_needs_positions_is_left_to_the_located_parse(text):
+    """A problem anywhere (or what only the node path reads): parse_data declines, and loading
+    reads the document again with positions, for the messages."""
+    assert parse_data(text) is NOT_PLAIN
 
 
 def test_the_same_readings_with_anchors_and_tags():

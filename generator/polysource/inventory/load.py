@@ -11,7 +11,15 @@ from pydantic import BaseModel, ValidationError
 from polysource.errors import InventoryError, Problem
 from polysource.inventory.model import COLOR, DEVICE, DURATION, IMAGE, JSON_PATH, NAME, PROJECT, Inventory
 from polysource.inventory.rules import cross_problems
-from polysource.inventory.yaml_load import MAX_BYTES, Located, YamlProblem, decode, dotted, parse_located
+from polysource.inventory.yaml_load import (
+    MAX_BYTES,
+    Located,
+    YamlProblem,
+    decode,
+    dotted,
+    parse_data,
+    parse_located,
+)
 from polysource.regular_files import NotReadable, read_regular
 
 KeyPath = tuple[str | int, ...]
@@ -37,8 +45,27 @@ def load_inventory(path: Path) -> tuple[Inventory, Path]:
 
 
 def parse_inventory(data: bytes | str, shown: str, base: Path = Path(".")) -> Inventory:
+    """The validated inventory. A sound one is read without positions (parse_data); a problem
+    anywhere, and it is read again with them, for the messages."""
     try:
         text = decode(data) if isinstance(data, bytes) else data
+    except YamlProblem as problem:
+        raise InventoryError([Problem(shown, problem.line, problem.column, "", problem.message)]) from None
+    plain = parse_data(text)
+    if isinstance(plain, dict):
+        try:
+            inventory = Inventory.model_validate(plain)
+        except ValidationError:
+            pass
+        else:
+            if not any(True for _ in cross_problems(plain, base)):
+                return inventory
+    return _located_inventory(text, shown, base)
+
+
+def _located_inventory(text: str, shown: str, base: Path) -> Inventory:
+    """Every problem of the document, each with its line and column."""
+    try:
         located = parse_located(text)
     except YamlProblem as problem:
         raise InventoryError([Problem(shown, problem.line, problem.column, "", problem.message)]) from None

@@ -82,6 +82,7 @@ _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ten times
 
 
 INT_TAG, FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+STR_TAG = "tag:yaml.org,2002:str"
 TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 LEADING_ZERO_TAG = "tag:polysource,2026:leading-zero"  # 03000: octal in YAML 1.1, decimal in 1.2
 # YAML 1.2's core schema for numbers (https://yaml.org/spec/1.2.2/#1032-tag-resolution): what a
@@ -143,6 +144,106 @@ Loader.add_constructor(LEADING_ZERO_TAG, _number)
 Loader.add_constructor(FLOAT_TAG, _number)
 
 
+def parse_data(text: str) -> Any:
+    """The data alone, from libyaml's events, when the document is plain and sound; NOT_PLAIN
+    otherwise (anchors, aliases, tags, merge keys, several documents, a syntax error, a
+    duplicate key, a value that cannot be read: parse_located then says where). Recording
+    positions cost as much as the rest of the loop, and a sound inventory needs none."""
+    loader = Loader(text)
+    scalars = _Scalars(loader)
+    # frames: [container, pending key or None, is a mapping]
+    stack: list[list[Any]] = []
+    top: list[Any] | None = None
+    root: Any = None
+    documents = 0
+    next_event, read = loader.get_event, scalars.value
+    scalar, mapping, sequence = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    try:
+        while True:
+            event = next_event()
+            kind = type(event)
+            if kind is scalar:
+                if event.anchor or event.tag not in (None, "!"):
+                    return NOT_PLAIN
+                if top is not None and top[2] and top[1] is None:
+                    if event.value == "<<" and event.implicit[0]:
+                        return NOT_PLAIN
+                    top[1] = event.value
+                    continue
+                value = read(event)
+                if value.__class__ is _Unreadable:
+                    return NOT_PLAIN
+            elif kind is mapping or kind is sequence:
+                if event.anchor or event.tag not in (None, "!") or len(stack) >= MAX_DEPTH:
+                    return NOT_PLAIN
+                if top is not None and top[2] and top[1] is None:
+                    return NOT_PLAIN  # a mapping or list as a key
+                value = {} if kind is mapping else []
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                stack.pop()
+                top = stack[-1] if stack else None
+                continue
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    return NOT_PLAIN
+                continue
+            elif kind is yaml.StreamEndEvent:
+                return root
+            else:
+                if kind is yaml.AliasEvent:
+                    return NOT_PLAIN
+                continue
+            if top is None:
+                root = value
+            elif top[2]:
+                key, top[1] = top[1], None
+                if key in top[0]:
+                    return NOT_PLAIN
+                top[0][key] = value
+            else:
+                top[0].append(value)
+            if kind is not scalar:
+                top = [value, None, kind is mapping]
+                stack.append(top)
+    except yaml.YAMLError:
+        return NOT_PLAIN
+    finally:
+        loader.dispose()
+
+
+NOT_PLAIN = object()
+
+
+class _Scalars:
+    """A scalar's value from its event, each distinct text resolved and constructed once
+    (numbers, booleans and nulls are immutable; text is the event's own)."""
+
+    def __init__(self, loader: Any):
+        self.loader = loader
+        self.tags: dict[tuple[str, bool], str] = {}
+        self.built: dict[tuple[str, str], Any] = {}
+
+    def tag(self, event: Any) -> str:
+        implicit = event.implicit[0]
+        tag = self.tags.get((event.value, implicit))
+        if tag is None:
+            tag = self.tags[(event.value, implicit)] = self.loader.resolve(
+                yaml.ScalarNode, event.value, event.implicit
+            )
+        return tag
+
+    def value(self, event: Any) -> Any:
+        """The value, or _Unreadable."""
+        tag = self.tags.get((event.value, event.implicit[0])) or self.tag(event)
+        if tag == STR_TAG:
+            return event.value
+        value = self.built.get((tag, event.value), _UNSET)
+        if value is _UNSET:
+            value = self.built[(tag, event.value)] = _construct(self.loader, tag, event)
+        return value
+
+
 def parse_located(text: str) -> Located:
     """Plain documents in one pass over the parser's events; the rest (anchors, aliases, tags,
     merge keys) through composed nodes, with a budget."""
@@ -163,8 +264,7 @@ def _parse_plain(text: str) -> Located | None:
     located = Located(data=None)
     values, keys, problems = located.values, located.keys, located.problems
     loader = Loader(text)
-    tags: dict[tuple[str, bool], str] = {}
-    scalars: dict[tuple[str, str], Any] = {}  # ints, floats, booleans, nulls: immutable
+    scalars = _Scalars(loader)
     # frames: [container, path, pending key or None, key mark]
     stack: list[list[Any]] = []
     documents = 0
@@ -210,26 +310,12 @@ def _parse_plain(text: str) -> Located | None:
                         raise _NotPlain
                     frame[2], frame[3] = event.value, mark
                     continue
-                implicit = event.implicit[0]
-                tag = tags.get((event.value, implicit))
-                if tag is None:
-                    tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-                    tags[(event.value, implicit)] = tag
-                if tag == "tag:yaml.org,2002:str":
-                    place(event.value, mark)
-                    continue
-                path = place(None, mark)
+                value = scalars.value(event)
+                path = place(None if isinstance(value, _Unreadable) else value, mark)
                 if path is None:
                     continue
-                value = scalars.get((tag, event.value), _UNSET)
-                if value is _UNSET:
-                    value = scalars[(tag, event.value)] = _construct(loader, tag, event)
                 if isinstance(value, _Unreadable):
                     problems.append((path, *mark, f"cannot read this value: {value.problem}"))
-                elif stack:
-                    stack[-1][0][path[-1]] = value
-                else:
-                    root = value
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 if event.anchor or event.tag not in (None, "!"):
                     raise _NotPlain

@@ -14,6 +14,7 @@ from typing import Any
 
 from polysource.render.dashboards import DATASOURCE_UID
 from polysource.render.grafana_provisioning import dump_yaml, yaml_body, yaml_scalar
+from polysource.render.text_pieces import Pieces
 from polysource.stack import Stack, host, paths
 from polysource.stack.model import AlertFacts, SensorFacts
 
@@ -91,73 +92,71 @@ RULE = """\
     for: {pending}
 """
 RAW_INFLUXQL = "\n        rawQuery: true\n        resultFormat: time_series"
+RULE_PIECES = Pieces.of_format(RULE)
 
 
-def _rule(stack: Stack, sensor_id: str, kind: str, title: str, common: dict[str, str], **fields: str) -> str:
-    uid = rule_uid(stack, sensor_id, kind, title)
-    fields.setdefault("reducer", "last")
-    return RULE.format(uid=uid, title=yaml_scalar(grafana_text(title)), kind=kind, **common, **fields)
+class Rules:
+    """RULE with what every rule of a render shares written in once."""
+
+    def __init__(self, stack: Stack):
+        self.stack = stack
+        shared = {
+            "datasource": yaml_scalar(DATASOURCE_UID),
+            "raw": RAW_INFLUXQL if stack.dialect.raw_query else "",
+            "project": yaml_scalar(grafana_text(stack.name)),
+        }
+        self.pieces = RULE_PIECES.partly(shared)
+
+    def rule(self, subject: str, kind: str, title: str, fields: dict[str, str]) -> str:
+        """subject: the sensor (or the Pi's measurement) the rule watches; fields: the rest of
+        RULE's (a dict the caller may fill again for its next rule)."""
+        fields["uid"] = rule_uid(self.stack, subject, kind, title)
+        fields["title"] = yaml_scalar(grafana_text(title))
+        fields["kind"] = kind
+        return self.pieces.fill(fields)
 
 
-def _common(stack: Stack, sensor: str, group: str) -> dict[str, str]:
-    """The fields every rule of a sensor (or of the Pi's metric) shares."""
+def _common(sensor: str, group: str) -> dict[str, str]:
+    """The fields every rule of a sensor (or of the Pi's metric) starts from."""
     return {
-        "datasource": yaml_scalar(DATASOURCE_UID),
-        "raw": RAW_INFLUXQL if stack.dialect.raw_query else "",
-        "project": yaml_scalar(grafana_text(stack.name)),
         "sensor": yaml_scalar(grafana_text(sensor)),
         "group": yaml_scalar(grafana_text(group)),
+        "reducer": "last",
+        "severity": "",
     }
 
 
-def sensor_rules(stack: Stack, sensor: SensorFacts, alerts: AlertFacts) -> list[str]:
+def sensor_rules(rules: Rules, sensor: SensorFacts, alerts: AlertFacts) -> list[str]:
     """The sensor's silence rule, then one rule per threshold (above it for `pending`)."""
     sensor_id = sensor.id
     name = annotation_text(sensor)
     window = sensor.silent_s
-    series = sensor.series
-    summary = f"{name} sent nothing for {window} s ({alerts.silent_after} intervals of {sensor.interval})."
-    common = _common(stack, sensor_id, sensor.group)
-    rules = [
-        _rule(
-            stack,
-            sensor_id,
-            "silent",
-            f"{sensor_id}: silent",
-            common,
-            range_s=str(window),
-            query=yaml_scalar(stack.dialect.alert(series, "count")),
-            operator="lt",
-            value="1",
-            summary=yaml_scalar(summary),
-            severity="",
-            no_data="Alerting",  # no reading in the window is the point of this rule
-            pending="0s",
-        )
-    ]
-    range_s = str(max(MIN_RANGE_S, int(3 * sensor.interval_s)))
-    last = yaml_scalar(stack.dialect.alert(series, "last"))
+    dialect = rules.stack.dialect
+    fields = _common(sensor_id, sensor.group)
+    fields["range_s"] = str(window)
+    fields["query"] = yaml_scalar(dialect.alert(sensor.series, "count"))
+    fields["operator"] = "lt"
+    fields["value"] = "1"
+    fields["summary"] = yaml_scalar(
+        f"{name} sent nothing for {window} s ({alerts.silent_after} intervals of {sensor.interval})."
+    )
+    fields["no_data"] = "Alerting"  # no reading in the window is the point of this rule
+    fields["pending"] = "0s"
+    found = [rules.rule(sensor_id, "silent", f"{sensor_id}: silent", fields)]
+    if not sensor.thresholds:
+        return found
+    fields["range_s"] = str(max(MIN_RANGE_S, int(3 * sensor.interval_s)))
+    fields["query"] = yaml_scalar(dialect.alert(sensor.series, "last"))
+    fields["operator"] = "gt"
+    fields["no_data"] = "OK"  # silence has its own rule
+    fields["pending"] = yaml_scalar(alerts.pending)
     for threshold in sensor.thresholds:
         shown = exact(threshold.value)
-        summary = f"{name} is above {shown} {sensor.unit} ({threshold.color})."
-        rules.append(
-            _rule(
-                stack,
-                sensor_id,
-                "threshold",
-                f"{sensor_id}: above {shown} {sensor.unit}",
-                common,
-                range_s=range_s,
-                query=last,
-                operator="gt",
-                value=yaml_scalar(threshold.value),
-                summary=yaml_scalar(summary),
-                severity=f", severity: {yaml_scalar(grafana_text(threshold.color))}",
-                no_data="OK",  # silence has its own rule
-                pending=yaml_scalar(alerts.pending),
-            )
-        )
-    return rules
+        fields["value"] = yaml_scalar(threshold.value)
+        fields["summary"] = yaml_scalar(f"{name} is above {shown} {sensor.unit} ({threshold.color}).")
+        fields["severity"] = f", severity: {yaml_scalar(grafana_text(threshold.color))}"
+        found.append(rules.rule(sensor_id, "threshold", f"{sensor_id}: above {shown} {sensor.unit}", fields))
+    return found
 
 
 PI_GROUP = "pi"  # the rules' group (and label) for the Pi itself; a sensor group "pi" shares it
@@ -216,27 +215,30 @@ PI_RULES = (
 )  # fmt: skip
 
 
-def pi_rules(stack: Stack) -> list[str]:
+def pi_rules(rules: Rules) -> list[str]:
     """The Pi watching itself (stack/host.py): a card filling up, sustained throttling, a
     container restarting in a loop (one alert per service), and InfluxDB refusing Telegraf's
     writes (its own statistics: failed writes, or none arriving, which is also what a refusing
     InfluxDB looks like from Grafana)."""
+    stack = rules.stack
     return [
-        _rule(
-            stack,
+        rules.rule(
             rule.metric.measurement,
             rule.kind,
             f"Pi: {rule.title}",
-            _common(stack, rule.metric.measurement, PI_GROUP),
-            range_s=str(rule.range_s),
-            query=yaml_scalar(stack.dialect.host(rule.metric, rule.function, rule.window, fill="none")),
-            reducer=rule.reducer,
-            operator=rule.operator,
-            value=yaml_scalar(rule.value),
-            summary=yaml_scalar(rule.summary),
-            severity="",
-            no_data=rule.no_data,
-            pending=yaml_scalar(rule.pending),
+            _common(rule.metric.measurement, PI_GROUP)
+            | {
+                "range_s": str(rule.range_s),
+                "query": yaml_scalar(
+                    stack.dialect.host(rule.metric, rule.function, rule.window, fill="none")
+                ),
+                "reducer": rule.reducer,
+                "operator": rule.operator,
+                "value": yaml_scalar(rule.value),
+                "summary": yaml_scalar(rule.summary),
+                "no_data": rule.no_data,
+                "pending": yaml_scalar(rule.pending),
+            },
         )
         for rule in PI_RULES
     ]
@@ -274,10 +276,11 @@ def render_alerting(stack: Stack) -> str | None:
     alerts = stack.grafana.alerts
     if alerts is None:
         return None
+    rules = Rules(stack)
     groups: dict[str, list[str]] = {}
     for sensor in stack.sensors.values():
-        groups.setdefault(sensor.group, []).extend(sensor_rules(stack, sensor, alerts))
-    groups.setdefault(PI_GROUP, []).extend(pi_rules(stack))
+        groups.setdefault(sensor.group, []).extend(sensor_rules(rules, sensor, alerts))
+    groups.setdefault(PI_GROUP, []).extend(pi_rules(rules))
     rest = {
         "contactPoints": [contact_point(stack, alerts)],
         "policies": [
@@ -292,7 +295,7 @@ def render_alerting(stack: Stack) -> str | None:
         ],
     }
     parts = [dump_yaml(stack, {"apiVersion": 1}), "groups:\n"]
-    for group, rules in groups.items():
+    for group, texts in groups.items():
         head = {
             "orgId": 1,
             "name": grafana_text(group),
@@ -300,6 +303,6 @@ def render_alerting(stack: Stack) -> str | None:
             "interval": EVALUATE_EVERY,
         }
         parts.append(yaml_body([head]) + "  rules:\n")
-        parts += rules
+        parts += texts
     parts.append(yaml_body(rest))
     return "".join(parts)

@@ -15,7 +15,8 @@ from grafanalib.core import Dashboard, DashboardLink, GridPos, Repeat, Template,
 from grafanalib.influxdb import InfluxDBTarget
 
 from polysource import dashboard_names as names
-from polysource.render.grafana_json import Row, SeriesPanel, dashboard_text, generated
+from polysource.render.grafana_json import Row, SeriesPanel, dashboard_text, dumps, generated
+from polysource.render.text_pieces import EncodedPanel, PanelTemplate, encoded, shape_key, slot
 from polysource.stack import Stack, host, paths
 from polysource.stack.model import InfluxFacts, SensorFacts, StreamFacts
 from polysource.stack.queries import RESOLUTION, InfluxDialect
@@ -213,25 +214,73 @@ def group_dashboards(stack: Stack) -> Iterator[Dashboard]:
     groups: dict[str, list[SensorFacts]] = {}
     for sensor in stack.sensors.values():
         groups.setdefault(sensor.group, []).append(sensor)
+    shapes: dict[str, PanelTemplate | None] = {}
     for group, sensors in groups.items():
         pages = [sensors[i : i + names.PAGE] for i in range(0, len(sensors), names.PAGE)]
         for number, page in enumerate(pages, 1):
-            panels = [
-                _panel(
-                    sensor.title,
-                    f"Sensor {sensor.id} ({sensor.unit}), stream {sensor.stream}",
-                    stack.dialect.panel(sensor.series),
-                    sensor.title,
-                    _grid(i, 0),
-                    sensor.grafana_unit,
-                    sensor.every_s,
-                    sensor,
-                    id=i + 1,
-                )
-                for i, sensor in enumerate(page)
-            ]
+            panels = [_sensor_panel(stack, sensor, i, shapes) for i, sensor in enumerate(page)]
             title = f"{stack.name}: {group}" + (f" ({number}/{len(pages)})" if len(pages) > 1 else "")
             yield _dashboard(stack, names.group_uid(stack.name, group, number), title, panels, [])
+
+
+SENSOR_SLOTS = ("title", "description", "query", "alias", "x", "y", "id")
+
+
+def _sensor_panel(
+    stack: Stack, sensor: SensorFacts, i: int, shapes: dict[str, PanelTemplate | None]
+) -> SeriesPanel | EncodedPanel:
+    """The i-th panel of a page: its shape's template filled in, or (a shape whose own texts
+    hold a slot) the panel built whole."""
+    grid = _grid(i, 0)
+    title = sensor.title
+    description = f"Sensor {sensor.id} ({sensor.unit}), stream {sensor.stream}"
+    query = stack.dialect.panel(sensor.series)
+    key = shape_key(
+        sensor.grafana_unit,
+        sensor.every_s,
+        sensor.min,
+        sensor.max,
+        [(t.color, t.value) for t in sensor.thresholds],
+    )
+    if key not in shapes:
+        shape = _sensor_panel_of(sensor, {name: slot(name) for name in SENSOR_SLOTS})
+        try:
+            shapes[key] = PanelTemplate(dumps(shape), SENSOR_SLOTS)
+        except ValueError:
+            shapes[key] = None
+    template = shapes[key]
+    if template is None:
+        values = {"title": title, "description": description, "query": query, "alias": title}
+        return _sensor_panel_of(sensor, values | {"x": grid.x, "y": grid.y, "id": i + 1})
+    shown = encoded(title)
+    return EncodedPanel(
+        template.pieces.fill(
+            {
+                "title": shown,
+                "description": encoded(description),
+                "query": encoded(query),
+                "alias": shown,
+                "x": str(grid.x),
+                "y": str(grid.y),
+                "id": str(i + 1),
+            }
+        )
+    )
+
+
+def _sensor_panel_of(sensor: SensorFacts, values: dict[str, Any]) -> SeriesPanel:
+    grid = GridPos(h=PANEL_HEIGHT, w=PANEL_WIDTH, x=values["x"], y=values["y"])
+    return _panel(
+        values["title"],
+        values["description"],
+        values["query"],
+        values["alias"],
+        grid,
+        sensor.grafana_unit,
+        sensor.every_s,
+        sensor,
+        id=values["id"],
+    )
 
 
 def pi_dashboard(stack: Stack) -> Dashboard:

@@ -12,6 +12,8 @@ from typing import Any
 import attr
 from grafanalib.core import Dashboard, RowPanel, TimeSeries
 
+from polysource.render.text_pieces import EncodedPanel
+
 LEGACY_DASHBOARD_KEYS = ("__inputs", "hideControls", "sharedCrosshair", "style", "rows")
 LEGACY_PANEL_KEYS = frozenset({"editable", "error", "height", "minSpan", "span"})
 LEGACY_VARIABLE_KEYS = ("useTags", "tagsQuery", "tagValuesQuery")
@@ -117,18 +119,22 @@ def generated(dashboard: Dashboard) -> dict[str, Any]:
     return modern_shell(dashboard.to_json_data())
 
 
+def dumps(value: Any) -> str:
+    """Keys sorted, text as it is (not \\u-escaped); grafanalib objects encode themselves."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=json_data)
+
+
 def dashboard_text(board: dict[str, Any]) -> str:
     """JSON with one top-level key, and one panel, per line, keys sorted: a changed sensor is a
     one-line git diff, and the C encoder does the work (an indenting dump is pure Python and took
-    1.3 s of a 10,000-sensor render). Panels may still be grafanalib objects."""
-
-    def dumps(value: Any) -> str:
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=json_data)
-
+    1.3 s of a 10,000-sensor render). Panels may still be grafanalib objects, or encoded already
+    (render/text_pieces.py)."""
     lines = []
     for key, value in sorted(board.items()):
         if key == "panels" and value:
-            panels = ",\n".join(f"    {dumps(panel)}" for panel in value)
+            panels = ",\n".join(
+                f"    {panel if isinstance(panel, EncodedPanel) else dumps(panel)}" for panel in value
+            )
             lines.append(f'  "panels": [\n{panels}\n  ]')
         else:
             lines.append(f"  {dumps(key)}: {dumps(value)}")
