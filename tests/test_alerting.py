@@ -254,6 +254,7 @@ YAML_HOSTILE = [
     "1e5",
     "line\u2028separator \u2029 paragraph \u0085 next line",
     "del \x7f and c1 \x9b",
+    "del \x7f alone, the rest ASCII",
     "emoji 🌡 and é µg",
     "'single' quotes",
     "  spaces around  ",

@@ -40,7 +40,7 @@ def yaml_scalar(value: str | float) -> str:
     PyYAML writes it (a float always with a dot, so every YAML reader takes it for a float)."""
     if isinstance(value, str):
         quoted = _encode_string(value)
-        if _YAML_UNPRINTABLE.search(quoted):
+        if (not quoted.isascii() or "\x7f" in quoted) and _YAML_UNPRINTABLE.search(quoted):
             quoted = _YAML_UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
         return str(quoted)
     if isinstance(value, float):

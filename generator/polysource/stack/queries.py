@@ -10,6 +10,7 @@ end a string or start a second statement. The dialect is chosen once, when the s
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from polysource.secrets import Secret
@@ -18,6 +19,7 @@ from polysource.stack.host import WRITES, HostMetric
 from polysource.stack.model import InfluxFacts, Series, StreamFacts, Tier, TierSource
 
 
+@lru_cache(maxsize=4096)  # a stream's measurement, field and tag: in every query of its sensors
 def influxql_identifier(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
