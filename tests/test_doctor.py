@@ -292,3 +292,6 @@ def test_doctor_device_on_a_dropped_port_gives_advice_that_fits_the_board(
     )
     assert "wss" not in result.output.split("salle1:", 1)[1].split("\n")[0]
     assert "leaves through the mobile operator" in result.output
+    assert "permission: board salle1's account `board`: publish only, topic filter `polysource/capteurs`" in (
+        result.output
+    )

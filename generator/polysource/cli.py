@@ -113,7 +113,7 @@ def render(inventory: Path, output: Path, check: bool) -> None:
       polysource render --check
     """
     from polysource.pipeline import check_output, render_with_stack
-    from polysource.stack import throughput
+    from polysource.stack import permissions, throughput
     from polysource.stack.sizing import describe, estimate
 
     if check:
@@ -130,7 +130,8 @@ def render(inventory: Path, output: Path, check: bool) -> None:
         click.echo(f"{output}: already up to date with {inventory}")
     for path in changed:
         click.echo(f"wrote {output / path}")
-    for line in [*describe(estimate(stack)), *throughput.describe(throughput.capacity(stack))]:
+    notes = [*describe(estimate(stack)), *throughput.describe(throughput.capacity(stack))]
+    for line in [*notes, *permissions.describe(stack)]:
         click.echo(line, err=line.startswith("warning"))
 
 
@@ -420,6 +421,8 @@ def doctor(inventory: Path, brokers: tuple[str, ...], as_json: bool, board: str 
         _table(rows)
         for sentence in result.sentences:
             click.echo(f"\n{sentence}")
+        for permission in result.permissions:
+            click.echo(f"\npermission: {permission}")
         if result.ok:
             click.echo("\nevery broker endpoint answers")
     sys.exit(0 if result.ok else 1)

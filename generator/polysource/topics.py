@@ -41,3 +41,32 @@ def fill(topic: str, values: dict[str, str]) -> str:
     return "/".join(
         values[name] if name else level for name, level in zip(placeholders(topic), levels, strict=True)
     )
+
+
+def matches(topic_filter: str, topic: str) -> bool:
+    """Whether an MQTT filter matches a topic (MQTT 3.1.1, 4.7): + one level, # the rest (the
+    parent level included); a topic starting with $ matches no wildcard in its first level."""
+    wanted, levels = topic_filter.split("/"), topic.split("/")
+    if topic.startswith("$") and wanted[0] in ("+", "#"):
+        return False
+    for i, level in enumerate(wanted):
+        if level == "#":
+            return True
+        if i >= len(levels) or (level != "+" and level != levels[i]):
+            return False
+    return len(wanted) == len(levels)
+
+
+def covering_filter(topics: list[str]) -> str:
+    """The narrowest single filter matching every topic: a level the topics share stays, one
+    where they differ becomes +, and topics of different depths end in # past the shortest
+    (a HiveMQ Cloud Serverless credential holds one filter)."""
+    split = [topic.split("/") for topic in dict.fromkeys(topics)]
+    depth = min(len(levels) for levels in split)
+    common = [
+        levels[0] if all(other[i] == levels[0] for other in split) else "+"
+        for i, levels in enumerate(zip(*(s[:depth] for s in split), strict=True))
+    ]
+    if any(len(levels) != depth for levels in split):
+        common.append("#")
+    return "/".join(common)

@@ -253,6 +253,7 @@ class Diagnosis:
     reports: list[EndpointReport]
     services: list[Check]
     sentences: list[str]
+    permissions: list[str] = field(default_factory=list)  # what each account should be allowed
 
     @property
     def ok(self) -> bool:
@@ -264,6 +265,7 @@ class Diagnosis:
             "endpoints": [asdict(r) | {"ok": r.ok} for r in self.reports],
             "services": [asdict(c) for c in self.services],
             "diagnosis": self.sentences,
+            "permissions": self.permissions,
         }
 
 
@@ -296,7 +298,13 @@ def diagnose(stack: Stack, brokers: list[str]) -> Diagnosis:
         topics = [s.subscription for s in stack.streams.values() if s.broker == name]
         probe = Probe(broker.ca, _login(stack, name, values), tuple(topics))
         jobs += [(e, probe) for e in broker.endpoints]
-    return _run(stack, jobs)
+    diagnosis = _run(stack, jobs)
+    diagnosis.permissions = [
+        f"broker {name}, Telegraf's {stack.telegraf_permissions[name].advice()}"
+        for name in names
+        if name in stack.telegraf_permissions
+    ]
+    return diagnosis
 
 
 def diagnose_device(stack: Stack, board: str) -> Diagnosis:
@@ -318,6 +326,7 @@ def diagnose_device(stack: Stack, board: str) -> Diagnosis:
     probe = Probe(device.ca, login, publish=topics, tls12_only=True, client_id=f"{device.client_id}-doctor")
     diagnosis = _run(stack, [(device.endpoint, probe)], services=False)
     diagnosis.sentences = [_board_sentence(device, r) for r in diagnosis.reports if not r.ok]
+    diagnosis.permissions = [f"board {board}'s {stack.permissions[board].advice()}"]
     if device.modem != "wifi":
         diagnosis.sentences.append(
             f"{board}: this checked the broker from this computer's network; the board's {device.modem} "

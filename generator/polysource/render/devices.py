@@ -43,6 +43,9 @@ def render_device(stack: Stack, device: DeviceFacts) -> dict[str, str | bytes]:
         "ca_der_lines": _der_lines(device.ca.ders) if device.ca else [],
         "ca_pem_lines": _pem_lines(device.ca.ders) if device.ca else [],
         "ca_ders": tuple(device.ca.ders) if device.ca else (),
+        "permission": stack.permissions[device.name],
+        "managed": stack.brokers[stack.streams[device.stream].broker].managed,
+        "no_identity": stack.streams_without_identity,
     }
     folder = f"{DEVICES_DIR}/{device.name}"
     files: dict[str, str | bytes] = {

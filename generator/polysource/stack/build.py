@@ -37,6 +37,7 @@ from polysource.stack.model import (
     TierSource,
     url_host,
 )
+from polysource.stack.permissions import board_permissions, streams_without_identity, telegraf_permissions
 from polysource.stack.queries import dialect_for
 from polysource.stack.throughput import batch_size, default_window
 from polysource.topics import SENSOR, placeholders, shared, subscription
@@ -95,6 +96,9 @@ def build_stack(inventory: Inventory, inventory_dir: Path, inventory_file: str =
         inventory.telegraf.instances,
         inventory.backup,
         batch_size(used),
+        board_permissions(devices.values(), streams, brokers),
+        telegraf_permissions(brokers, streams),
+        streams_without_identity(devices.values(), streams),
     )
 
 

@@ -270,6 +270,47 @@ class DeviceFacts:
 
 
 @dataclass(frozen=True)
+class Permission:
+    """One account's rights on one broker."""
+
+    broker: str
+    account: str  # as the inventory writes it: a name, or its ${VAR} reference
+    topic_filter: str  # one filter covering every topic below
+    topics: tuple[str, ...]  # exactly what it publishes, or the filters it subscribes to
+    publish: bool  # else subscribe
+    qos: int
+    shared: bool = False  # subscribes as $share/<group>/... (several Telegrafs)
+    boards: tuple[str, ...] = ()  # the boards using the account
+    also_covers: tuple[str, ...] = ()  # other accounts' boards whose topics the filter covers
+
+    where: str = "cloud"  # "hivemq-cloud", "managed" (the stack's Mosquitto) or "cloud" (another)
+
+    def advice(self) -> str:
+        """The permission to set, in the broker's own words where polysource knows them."""
+        kind = "publish only" if self.publish else "subscribe only"
+        if self.where == "managed":
+            return (
+                f"account `{self.account}` ({kind}, `{self.topic_filter}`): the stack's Mosquitto checks "
+                "its password but does not limit accounts to topics yet"
+            )
+        if self.where != "hivemq-cloud":
+            return (
+                f"account `{self.account}`: {kind}, topic filter `{self.topic_filter}`, QoS up to "
+                f"{self.qos}, in the broker's access control"
+            )
+        # HiveMQ Cloud's console (docs.hivemq.com, "Add a Permission", "Create Access Credentials")
+        kind = "Publish Only" if self.publish else "Subscribe Only"
+        starter = "Publish on, Subscribe off" if self.publish else "Subscribe on, Publish off"
+        levels = ", ".join(str(q) for q in range(self.qos + 1))
+        extra = ", Advanced Options: Shared Subscriptions on" if self.shared else ""
+        return (
+            f"account `{self.account}`: Topic Filter `{self.topic_filter}`, Permission Type {kind} "
+            f"(Serverless plan); on the Starter plan a permission with that Topic Filter, {starter}, "
+            f"QoS Levels {levels}{extra}, in a role given to the credential"
+        )
+
+
+@dataclass(frozen=True)
 class Mount:
     """A config folder from output/ (read-only) or a named data volume."""
 
@@ -362,6 +403,9 @@ class Stack:
     telegraf_instances: int = 1  # Telegrafs sharing the subscriptions
     backup: Backup = field(default_factory=Backup)  # `polysource backup`'s folder, count and schedule
     batch: int = 1000  # Telegraf's metric_batch_size: never above a broker's window, or QoS 1 stalls
+    permissions: dict[str, Permission] = field(default_factory=dict)  # by board (stack/permissions.py)
+    telegraf_permissions: dict[str, Permission] = field(default_factory=dict)  # by broker
+    streams_without_identity: tuple[str, ...] = ()  # boards publish there; no topic tells them apart
 
     @cached_property
     def rate_per_s(self) -> float:

@@ -18,11 +18,11 @@ Windows (the documented or coded defaults):
 from dataclasses import dataclass
 
 from polysource.stack.model import BrokerFacts, Stack
+from polysource.stack.permissions import hivemq_cloud
 
 MOSQUITTO_WINDOW = 20
 MANAGED_WINDOW = 100
 HIVEMQ_WINDOW = 50
-HIVEMQ_CLOUD_SUFFIX = ".hivemq.cloud"
 BATCH_MAX = 1000  # Telegraf's default metric_batch_size: larger batches only cost memory
 # Assumed, to stay on the safe side on a Raspberry Pi: an InfluxDB write of one batch, and the
 # round trip to a cloud broker over a school's or a home's uplink (the managed one is local).
@@ -36,7 +36,7 @@ def default_window(managed: bool, host: str | None) -> int:
     Cloud, else Mosquitto's default (the smallest common one: a batch above the real window stalls)."""
     if managed:
         return MANAGED_WINDOW
-    if host and host.lower().rstrip(".").endswith(HIVEMQ_CLOUD_SUFFIX):
+    if hivemq_cloud(host):
         return HIVEMQ_WINDOW
     return MOSQUITTO_WINDOW
 
