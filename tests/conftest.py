@@ -64,7 +64,7 @@ brokers:
     managed: true
     username: telegraf
     password: ${MOSQUITTO_TELEGRAF_PASSWORD}
-    clients: {esp32: "${MOSQUITTO_ESP32_PASSWORD}"}
+    clients: {esp32: {password: "${MOSQUITTO_ESP32_PASSWORD}", publish: [polysource/capteurs]}}
 streams:
   capteurs:
     broker: local
@@ -216,7 +216,7 @@ brokers:
     port: {ports["mqtt"]}
     username: telegraf
     password: ${{MOSQUITTO_TELEGRAF_PASSWORD}}
-    clients: {{esp32: "${{MOSQUITTO_ESP32_PASSWORD}}"}}
+    clients: {{esp32: {{password: "${{MOSQUITTO_ESP32_PASSWORD}}", publish: [polysource/capteurs]}}}}
 streams:
   capteurs:
     broker: local

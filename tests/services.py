@@ -893,7 +893,8 @@ class SniFront:
 @dataclass
 class RenderedMosquitto:
     """The managed broker's own rendered mosquitto.conf, run by the real Mosquitto outside Docker:
-    only the container's paths and port are moved into `folder` (the file is otherwise as written)."""
+    only the container's paths and port are moved into `folder` (the file is otherwise as written;
+    its acl_file is the rendered one, beside it)."""
 
     config: Path  # output/mosquitto/mosquitto.conf
     folder: Path
@@ -918,6 +919,7 @@ class RenderedMosquitto:
         text = (
             text.replace(listener, f"listener {self.port} 127.0.0.1\n")
             .replace(paths.MOSQUITTO_PASSWD, str(passwd))
+            .replace(paths.MOSQUITTO_ACL_INSIDE, str(self.config.parent / "acl"))
             .replace(paths.MOSQUITTO_DATA, str(self.folder / "data"))
         )
         (self.folder / "data").mkdir(exist_ok=True)

@@ -534,8 +534,8 @@ def test_a_board_account_named_like_the_stacks_own_is_refused(tmp_path):
         (INVENTORIES / "lab-local.yml")
         .read_text()
         .replace(
-            "      esp32: ${MOSQUITTO_ESP32_PASSWORD}\n",
-            "      esp32: ${MOSQUITTO_ESP32_PASSWORD}\n      telegraf: ${OTHER_PASSWORD}\n",
+            "      esp32:",
+            "      telegraf: ${OTHER_PASSWORD}\n      esp32:",
         )
     )
     result = run_cli("render", "-i", str(write_inventory(tmp_path, text)), "-o", str(tmp_path / "out"))

@@ -135,6 +135,6 @@ def test_a_board_readme_says_the_hivemq_cloud_permission_to_set(lab, tmp_path):
     assert "no topic rule stops one board posing as another" in cuve
     serre = files["devices/serre-1/README.md"].decode()
     assert "every board on account `esp32`: serre-1, cour" in serre
-    assert "does not yet limit an account to" in serre  # the managed broker, honestly
+    assert "The stack's own Mosquitto enforces that" in serre
     assert "also covers the topics of serre-2" in serre
     assert "${POMPE_PASSWORD}" not in files["devices/pompe/README.md"].decode().split("## What the broker")[1]

@@ -13,7 +13,7 @@ from typing import Any
 from polysource.errors import BrokerError
 from polysource.secrets import SecretValues
 from polysource.stack import Stack
-from polysource.stack.model import CaCert, Endpoint
+from polysource.stack.model import CaCert, Credential, Endpoint
 
 TIMEOUT = 5.0
 
@@ -111,10 +111,13 @@ class Session:
         self.client.loop_stop()
 
 
-def open_session(stack: Stack, broker_name: str, values: SecretValues) -> Session:
-    """Connected to the first endpoint that accepts us, main one first, as Telegraf does."""
+def open_session(
+    stack: Stack, broker_name: str, values: SecretValues, credential: Credential | None = None
+) -> Session:
+    """Connected to the first endpoint that accepts us, main one first, as Telegraf does; as
+    `credential`, or the broker's own account (Telegraf's)."""
     broker = stack.brokers[broker_name]
-    credential = broker.credential
+    credential = credential or broker.credential
     username = values.text(credential.user) if credential else None
     password = values.text(credential.password) if credential else None
     errors = []

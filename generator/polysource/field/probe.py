@@ -13,21 +13,39 @@ from polysource.runtime.containers import Containers
 from polysource.runtime.influx import point_stored, read_secrets, reader_on
 from polysource.secrets import Secret, SecretValues
 from polysource.stack import Stack
+from polysource.stack.model import Credential
+from polysource.stack.permissions import publisher
 
 
-def broker_secrets(stack: Stack, broker: str) -> list[Secret]:
-    credential = stack.brokers[broker].credential
-    return credential.secrets if credential else []
+def sender(stack: Stack, reading: Reading) -> Credential | None:
+    """The account that sends a reading as its sensor would (stack/permissions.py)."""
+    credential = publisher(stack, reading.sensor, reading.broker, reading.topic)
+    if credential is None and stack.brokers[reading.broker].managed:
+        raise PolysourceError(
+            f"no account on the managed broker {reading.broker!r} may publish to {reading.topic}: a "
+            f"board that reads {reading.sensor} may, or a client given `publish: [{reading.topic}]` "
+            "under the broker's clients"
+        )
+    return credential
 
 
 def _values(stack: Stack, wanted: list[Secret]) -> SecretValues:
     return secrets.resolve(wanted, stack.inventory_dir)
 
 
+def _session(
+    stack: Stack, reading: Reading, more: list[Secret] | None = None
+) -> tuple[Session, SecretValues]:
+    """A session as the reading's sender, and the secrets resolved for it (and `more`)."""
+    credential = sender(stack, reading)
+    values = _values(stack, (credential.secrets if credential else []) + (more or []))
+    return open_session(stack, reading.broker, values, credential), values
+
+
 def publish(stack: Stack, readings: list[Reading]) -> str:
-    """Send readings (all to one broker) with the stream's QoS; the endpoint that took them."""
-    broker = readings[0].broker
-    session = open_session(stack, broker, _values(stack, broker_secrets(stack, broker)))
+    """Send readings (all to one broker, one sender) with the stream's QoS; the endpoint that
+    took them."""
+    session, _ = _session(stack, readings[0])
     try:
         for reading in readings:
             session.publish(reading.topic, reading.payload, reading.qos)
@@ -60,17 +78,21 @@ def simulate(
         raise PolysourceError("the inventory declares no sensors: add one under `sensors:` first")
     walks = {sensor_id: random_walk(*find_sensor(stack, sensor_id).span) for sensor_id in sensors}
     reading_for(stack, sensors[0], 0.0, tags)  # the topic's levels and tags, checked before connecting
-    brokers = sorted({stack.streams[stack.sensors[s].stream].broker for s in sensors})
-    sessions: dict[str, Session] = {}
+    sessions: dict[tuple[str, Credential | None], Session] = {}
     sent = 0
     start = time.monotonic()
     try:
-        for broker in brokers:
-            sessions[broker] = open_session(stack, broker, _values(stack, broker_secrets(stack, broker)))
+        for sensor_id in sensors:  # every sender connected (and allowed) before the first reading
+            reading = reading_for(stack, sensor_id, 0.0, tags)
+            key = (reading.broker, sender(stack, reading))
+            if key not in sessions:
+                sessions[key] = _session(stack, reading)[0]
         while time.monotonic() - start < duration:
             sensor_id = sensors[sent % len(sensors)]
             reading = reading_for(stack, sensor_id, walks[sensor_id](), tags)
-            sessions[reading.broker].publish(reading.topic, reading.payload, reading.qos)
+            sessions[reading.broker, sender(stack, reading)].publish(
+                reading.topic, reading.payload, reading.qos
+            )
             sent += 1
             progress(sent)
             time.sleep(max(0.0, min(1.0, start + sent / rate - time.monotonic())))
@@ -95,11 +117,12 @@ def verify(
     until that exact point appears."""
     value = round(random.uniform(*find_sensor(stack, sensor_id).span), 6)
     reading = reading_for(stack, sensor_id, value, tags)
-    values = _values(stack, broker_secrets(stack, reading.broker) + read_secrets(stack.influx))
+    credential = sender(stack, reading)
+    values = _values(stack, (credential.secrets if credential else []) + read_secrets(stack.influx))
     reader = reader_on(containers, stack, values)  # before publishing: a stack not deployed is said at once
     hops = []
     start = time.monotonic()
-    session = open_session(stack, reading.broker, values)
+    session = open_session(stack, reading.broker, values, credential)
     hops.append(Hop("connected", True, time.monotonic() - start, session.endpoint.url))
     try:
         session.publish(reading.topic, reading.payload, qos=1)

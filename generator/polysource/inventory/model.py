@@ -294,6 +294,38 @@ def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, dict) else value
 
 
+def _topic_filter(value: Any) -> str:
+    """A topic or filter an account is allowed, as an MQTT filter and a line of Mosquitto's
+    acl_file: + and # whole levels, # last, no surrounding blanks (the file trims them)."""
+    text = _topic(value)
+    if text != text.strip():
+        raise PydanticCustomError("blanks", "a topic filter must not start or end with a blank")
+    if text.startswith("$share/"):
+        raise PydanticCustomError("shared", "name the topic filter itself, without $share/GROUP/")
+    levels = text.split("/")
+    for i, level in enumerate(levels):
+        if ("+" in level or "#" in level) and level not in ("+", "#"):
+            raise PydanticCustomError("wildcard", "+ and # stand alone in a topic level")
+        if level == "#" and i != len(levels) - 1:
+            raise PydanticCustomError("wildcard", "# is only the last level")
+    return text
+
+
+TopicFilter = Annotated[str, BeforeValidator(_topic_filter)]
+
+
+class Client(Strict):
+    """An account on the managed broker that no board (or not only a board) uses: what it may do."""
+
+    password: SecretRef
+    publish: list[TopicFilter] = Field(
+        default_factory=list, description="Topics (or filters) it may publish to, e.g. polysource/capteurs."
+    )
+    subscribe: list[TopicFilter] = Field(
+        default_factory=list, description="Topic filters it may receive messages on, e.g. polysource/#."
+    )
+
+
 def _fallback_schema(schema: dict[str, Any]) -> None:
     """fallback takes one endpoint or a list; the model normalises it to a list."""
     listed = schema["properties"]["fallback"]
@@ -328,8 +360,11 @@ class Broker(Strict):
     fallback: Annotated[list[Endpoint], BeforeValidator(_one_or_many)] = Field(
         default_factory=list, description="An endpoint, or a list tried in order when the main one fails."
     )
-    clients: dict[Name, SecretRef] = Field(
-        default_factory=dict, description="Managed broker only: device accounts and passwords."
+    clients: dict[Name, SecretRef | Client] = Field(
+        default_factory=dict,
+        description="Managed broker only: its accounts, each a ${VAR} password or {password, publish, "
+        "subscribe}. An account publishes its boards' topics and what `publish:` adds, receives what "
+        "`subscribe:` lists, and nothing else.",
     )
     window: StrictInt | None = Field(
         None,
@@ -340,6 +375,16 @@ class Broker(Strict):
         "(*.hivemq.cloud), 20 otherwise (Mosquitto's max_inflight_messages); a managed broker is "
         "given this window.",
     )
+
+    def client_password(self, user: str) -> str:
+        """A client account's ${VAR} password reference."""
+        client = self.clients[user]
+        return client if isinstance(client, str) else client.password
+
+    def client_rights(self, user: str) -> tuple[list[str], list[str]]:
+        """(publish, subscribe) the inventory grants a client beyond its boards' topics."""
+        client = self.clients[user]
+        return ([], []) if isinstance(client, str) else (client.publish, client.subscribe)
 
     @property
     def effective_transport(self) -> Transport:

@@ -73,6 +73,12 @@ def _broker_problems(name: str, broker: dict[str, Any], base: FsPath) -> Found:
         if "username" not in broker or "password" not in broker:
             yield here, "a managed broker needs username and password (no anonymous MQTT)"
         user = broker.get("username")
+        if isinstance(user, str) and (user.startswith("${") or user != user.strip()):
+            yield (
+                (*here, "username"),
+                "the managed broker's own account is named in its acl_file (output/): write it as "
+                "text, without a ${VAR} or surrounding blanks",
+            )
         if isinstance(user, str) and user in _mapping(broker.get("clients")):
             yield (
                 (*here, "clients", user),
@@ -106,6 +112,12 @@ def _stream_problems(name: str, stream: dict[str, Any], brokers: dict[str, Any])
     topic = stream.get("topic")
     if isinstance(topic, str) and topic:
         yield from ((("streams", name, "topic"), m) for m in topic_problems(topic, stream))
+        managed = isinstance(broker, str) and _mapping(brokers.get(broker)).get("managed") is True
+        if managed and topic != topic.strip():
+            yield (
+                ("streams", name, "topic"),
+                "starts or ends with a blank, which the managed broker's acl_file cannot hold",
+            )
 
 
 def _stream_client_id_problems(streams: dict[str, Any]) -> Found:
@@ -379,6 +391,11 @@ def _board_problems(here: Path, device: dict[str, Any]) -> Found:
         yield ((*here, "pins", role) if role in pins else (*here, "board")), why
 
 
+def _client_password(client: Any) -> Any:
+    """A client's password reference, written alone or in its mapping."""
+    return _mapping(client).get("password") if isinstance(client, dict) else client
+
+
 def _device_account(here: Path, device: dict[str, Any], broker: dict[str, Any]) -> Found:
     if broker.get("managed") is True:
         clients = _mapping(broker.get("clients"))
@@ -386,10 +403,10 @@ def _device_account(here: Path, device: dict[str, Any], broker: dict[str, Any]) 
         if user not in clients:
             known = ", ".join(sorted(clients)) or "none: add one under the broker's clients"
             yield (*here, "username"), f"a managed broker's board logs in as one of its clients ({known})"
-        elif "password" in device and device["password"] != clients[user]:
+        elif "password" in device and device["password"] != _client_password(clients[user]):
             yield (
                 (*here, "password"),
-                f"the managed broker's account {user!r} has the password {clients[user]}",
+                f"the managed broker's account {user!r} has the password {_client_password(clients[user])}",
             )
         return
     if "username" not in device or "password" not in device:

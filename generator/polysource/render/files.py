@@ -17,7 +17,7 @@ from polysource.render.grafana_provisioning import (
     render_datasource,
 )
 from polysource.render.manifest import render_manifest
-from polysource.render.mosquitto import render_mosquitto
+from polysource.render.mosquitto import render_acl, render_mosquitto
 from polysource.render.telegraf import render_telegraf
 from polysource.render.timers import render_backup_timer, render_watch_timer
 from polysource.stack import Stack, paths
@@ -47,6 +47,7 @@ def render_files(stack: Stack, output: Path) -> dict[str, bytes]:
         files[ALERTING_FILE] = alerting
     if stack.managed_broker:
         files[paths.MOSQUITTO_CONF] = render_mosquitto(stack)
+        files[paths.MOSQUITTO_ACL] = render_acl(stack)
     files |= render_devices(stack)
     for broker in stack.brokers.values():
         if broker.ca:

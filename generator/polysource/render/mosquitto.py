@@ -1,5 +1,6 @@
-"""mosquitto.conf for a broker the stack runs itself."""
+"""mosquitto.conf and its acl_file for a broker the stack runs itself."""
 
+from polysource.render.header import header
 from polysource.render.templating import render_template
 from polysource.stack import Stack, paths
 
@@ -16,5 +17,25 @@ def render_mosquitto(stack: Stack) -> str:
         max_queued=MAX_QUEUED,
         window=broker.window,
         password_file=paths.MOSQUITTO_PASSWD,
+        acl_file=paths.MOSQUITTO_ACL_INSIDE,
         data=paths.MOSQUITTO_DATA,
     )
+
+
+def render_acl(stack: Stack) -> str:
+    """Mosquitto's acl_file: each account's `topic` lines (no %-patterns: `topic` lines are read
+    as written), one account after another. An account absent here may do nothing."""
+    lines = [
+        header(stack.name).rstrip("\n"),
+        "# Each account may publish (write) or receive (read) what is listed under it, nothing else.",
+        "# Mosquitto drops the rest silently: a refused publish is still acknowledged, a",
+        "# subscription outside these topics is granted and receives nothing.",
+    ]
+    for account in stack.broker_accounts:
+        lines += ["", f"# {account.user}: {account.role}"]
+        if not account.write and not account.read:
+            continue
+        lines.append(f"user {account.user}")
+        lines += [f"topic write {topic}" for topic in account.write]
+        lines += [f"topic read {topic}" for topic in account.read]
+    return "\n".join(lines) + "\n"

@@ -37,7 +37,12 @@ from polysource.stack.model import (
     TierSource,
     url_host,
 )
-from polysource.stack.permissions import board_permissions, streams_without_identity, telegraf_permissions
+from polysource.stack.permissions import (
+    board_permissions,
+    managed_accounts,
+    streams_without_identity,
+    telegraf_permissions,
+)
 from polysource.stack.queries import dialect_for
 from polysource.stack.throughput import batch_size, default_window
 from polysource.topics import SENSOR, placeholders, shared, subscription
@@ -99,6 +104,7 @@ def build_stack(inventory: Inventory, inventory_dir: Path, inventory_file: str =
         board_permissions(devices.values(), streams, brokers),
         telegraf_permissions(brokers, streams),
         streams_without_identity(devices.values(), streams),
+        managed_accounts(inventory, brokers, streams, list(devices.values())),
     )
 
 
@@ -161,7 +167,7 @@ def _broker(inventory: Inventory, base: Path, name: str, broker: Broker, host: s
         credential = Credential(secrets.secret_or_text(broker.username), _secret(broker.password))
     if broker.managed:
         endpoint = Endpoint(name, host, broker.effective_port, Transport.TCP, None)
-        accounts = {user: _secret(ref) for user, ref in sorted(broker.clients.items())}
+        accounts = {user: _secret(broker.client_password(user)) for user in sorted(broker.clients)}
         return BrokerFacts(
             name,
             True,

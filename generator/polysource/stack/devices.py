@@ -88,7 +88,7 @@ def _device(
         ca = CaCert(ders, "", "")
     if broker.managed:
         user = device.username or ""
-        password = device.password or broker_model.clients[user]
+        password = device.password or broker_model.client_password(user)
     else:
         user, password = device.username or "", device.password or ""
     readings = []

@@ -290,13 +290,19 @@ class Permission:
         kind = "publish only" if self.publish else "subscribe only"
         if self.where == "managed":
             return (
-                f"account `{self.account}` ({kind}, `{self.topic_filter}`): the stack's Mosquitto checks "
-                "its password but does not limit accounts to topics yet"
+                f"account `{self.account}`: {kind}, {', '.join(f'`{t}`' for t in self.topics)}: the "
+                "stack's Mosquitto enforces it (output/mosquitto/acl)"
             )
+        tools = (
+            ""
+            if self.publish
+            else " (Publish and Subscribe instead if you send test readings with polysource publish, "
+            "simulate or verify: they log in as this account)"
+        )
         if self.where != "hivemq-cloud":
             return (
                 f"account `{self.account}`: {kind}, topic filter `{self.topic_filter}`, QoS up to "
-                f"{self.qos}, in the broker's access control"
+                f"{self.qos}, in the broker's access control{tools}"
             )
         # HiveMQ Cloud's console (docs.hivemq.com, "Add a Permission", "Create Access Credentials")
         kind = "Publish Only" if self.publish else "Subscribe Only"
@@ -306,8 +312,19 @@ class Permission:
         return (
             f"account `{self.account}`: Topic Filter `{self.topic_filter}`, Permission Type {kind} "
             f"(Serverless plan); on the Starter plan a permission with that Topic Filter, {starter}, "
-            f"QoS Levels {levels}{extra}, in a role given to the credential"
+            f"QoS Levels {levels}{extra}, in a role given to the credential{tools}"
         )
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account on the managed broker and what its acl_file lets it do, nothing else."""
+
+    user: str
+    password: Secret
+    write: tuple[str, ...]  # topics (or filters) it may publish to
+    read: tuple[str, ...]  # filters it may receive messages on
+    role: str  # why: "Telegraf", "boards serre-node, cour", "the inventory's publish/subscribe"
 
 
 @dataclass(frozen=True)
@@ -406,6 +423,7 @@ class Stack:
     permissions: dict[str, Permission] = field(default_factory=dict)  # by board (stack/permissions.py)
     telegraf_permissions: dict[str, Permission] = field(default_factory=dict)  # by broker
     streams_without_identity: tuple[str, ...] = ()  # boards publish there; no topic tells them apart
+    broker_accounts: tuple[Account, ...] = ()  # the managed broker's, each with its rights
 
     @cached_property
     def rate_per_s(self) -> float:

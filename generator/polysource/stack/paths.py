@@ -24,6 +24,8 @@ GRAFANA_DASHBOARDS_MOUNT = "/etc/grafana/dashboards"
 MOSQUITTO_DIR = "mosquitto"
 MOSQUITTO_CONFIG_MOUNT = "/mosquitto/config"
 MOSQUITTO_CONF = f"{MOSQUITTO_DIR}/mosquitto.conf"
+MOSQUITTO_ACL = f"{MOSQUITTO_DIR}/acl"  # no secret in it: rendered into output/, reviewed in git
+MOSQUITTO_ACL_INSIDE = f"{MOSQUITTO_CONFIG_MOUNT}/acl"
 
 # Data inside the images.
 INFLUXDB1_DATA = "/var/lib/influxdb"

@@ -13,8 +13,9 @@ which, once.
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from polysource.inventory.model import Inventory
 from polysource.secrets import Secret
-from polysource.stack.model import BrokerFacts, DeviceFacts, Permission, StreamFacts
+from polysource.stack.model import Account, BrokerFacts, Credential, DeviceFacts, Permission, StreamFacts
 from polysource.topics import covering_filter, matches, placeholders
 
 if TYPE_CHECKING:
@@ -129,3 +130,71 @@ def describe(stack: "Stack") -> list[str]:
                 f"{', '.join(permission.also_covers)}: give each board its own topic level (a tag)"
             )
     return lines
+
+
+def managed_accounts(
+    inventory: Inventory,
+    brokers: dict[str, BrokerFacts],
+    streams: dict[str, StreamFacts],
+    devices: list[DeviceFacts],
+) -> tuple[Account, ...]:
+    """The managed broker's accounts and rights: Telegraf receives its streams; a client
+    publishes its boards' topics and what the inventory adds (`publish:`), receives only what
+    it lists (`subscribe:`); an account with none of these may do nothing."""
+    name, broker = next(((n, b) for n, b in brokers.items() if b.managed), (None, None))
+    if name is None or broker is None or broker.credential is None:
+        return ()
+    model = inventory.brokers[name]
+    mine = [s for s in streams.values() if s.broker == name]
+    accounts = [
+        Account(
+            str(broker.credential.user),
+            broker.credential.password,
+            (),
+            tuple(dict.fromkeys(s.topic_filter for s in mine)),
+            "Telegraf",
+        )
+    ]
+    for user, password in broker.device_accounts.items():
+        boards = [d for d in devices if streams[d.stream].broker == name and d.credential.user == user]
+        publish, subscribe = model.client_rights(user)
+        topics = [r.topic for d in boards for r in d.readings]
+        role = (
+            ", ".join(
+                filter(
+                    None,
+                    [
+                        f"boards {', '.join(d.name for d in boards)}" if boards else "",
+                        "the inventory's publish/subscribe" if publish or subscribe else "",
+                    ],
+                )
+            )
+            or "nothing: no board, no publish or subscribe in the inventory"
+        )
+        accounts.append(
+            Account(
+                user,
+                password,
+                tuple(dict.fromkeys([*topics, *publish])),
+                tuple(dict.fromkeys(subscribe)),
+                role,
+            )
+        )
+    return tuple(accounts)
+
+
+def publisher(stack: "Stack", sensor: str, broker: str, topic: str) -> Credential | None:
+    """The account a field tool publishes a sensor's reading with. On the managed broker: the
+    account of the board that reads the sensor, else one whose rights cover the topic (None: no
+    account may); elsewhere the broker's own (Telegraf's)."""
+    facts = stack.brokers[broker]
+    if not facts.managed:
+        return facts.credential
+    reading_board = [
+        d.credential.user
+        for d in stack.devices.values()
+        if any(r.sensor == sensor and r.topic == topic for r in d.readings)
+    ]
+    allowed = [a for a in stack.broker_accounts if any(matches(w, topic) for w in a.write)]
+    allowed.sort(key=lambda a: a.user not in reading_board)
+    return Credential(allowed[0].user, allowed[0].password) if allowed else None
