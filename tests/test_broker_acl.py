@@ -51,16 +51,16 @@ PASSWORDS = {"telegraf": "t-pw", "esp32": "e-pw", "cour": "c-pw", "idle": "i-pw"
 
 
 class Listener:
-    """A client subscribed to `#`: what its account may receive is all it gets."""
+    """A client subscribed to `#` (or a filter): what its account may receive is all it gets."""
 
-    def __init__(self, port: int, user: str):
+    def __init__(self, port: int, user: str, topic_filter: str = "#"):
         self.got: list[tuple[str, bytes]] = []
         self.lock = threading.Lock()
         self.client = connected(port, user)
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *args: subscribed.set()
-        self.client.subscribe("#", qos=1)
+        self.client.subscribe(topic_filter, qos=1)
         assert subscribed.wait(10)
 
     def _on_message(self, client, userdata, message) -> None:
@@ -109,6 +109,7 @@ def broker(tmp_path, monkeypatch):
 
 def test_each_account_only_where_the_inventory_puts_it(broker):
     telegraf, board, tools = (Listener(broker.port, user) for user in ("telegraf", "esp32", "tools"))
+    shared = Listener(broker.port, "telegraf", "$share/acl/polysource/+/+")  # several Telegrafs
     refused = [
         ("esp32", "polysource/cour/T_cour"),  # another board's topic
         ("esp32", "polysource/capteurs"),  # a stream its boards do not publish on
@@ -134,6 +135,7 @@ def test_each_account_only_where_the_inventory_puts_it(broker):
     assert telegraf.topics() == streams  # none of the refused ones, none outside its streams
     assert tools.topics() == streams | {"lab/%u/x"}
     assert board.topics() == set()  # a board subscribed to # receives nothing at all
+    assert shared.topics() == {"polysource/serre/H_serre", "polysource/cour/T_cour"}
 
 
 def test_the_field_tools_publish_as_an_account_allowed_to(tmp_path, broker, monkeypatch):
