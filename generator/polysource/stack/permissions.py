@@ -111,7 +111,8 @@ def streams_without_identity(
 
 def describe(stack: "Stack") -> list[str]:
     """render's warnings: each stream whose boards no topic rule tells apart, once, and each
-    account whose one filter also covers another account's boards."""
+    account on a cloud broker whose one filter also covers another account's boards (the managed
+    broker's acl_file lists exact topics)."""
     lines = [
         f"warning: stream {name}: every board publishes to {stack.streams[name].topic}, so no topic "
         f"rule on the broker stops one board posing as another (the sensor id is only in the "
@@ -122,7 +123,7 @@ def describe(stack: "Stack") -> list[str]:
     seen: set[tuple[str, str]] = set()
     for permission in stack.permissions.values():
         key = (permission.broker, permission.account)
-        if permission.also_covers and key not in seen:
+        if permission.also_covers and permission.where != "managed" and key not in seen:
             seen.add(key)
             lines.append(
                 f"warning: account {permission.account} on broker {permission.broker}: its one topic "
