@@ -77,22 +77,21 @@ def simulate(
     if not sensors:
         raise PolysourceError("the inventory declares no sensors: add one under `sensors:` first")
     walks = {sensor_id: random_walk(*find_sensor(stack, sensor_id).span) for sensor_id in sensors}
-    reading_for(stack, sensors[0], 0.0, tags)  # the topic's levels and tags, checked before connecting
     sessions: dict[tuple[str, Credential | None], Session] = {}
+    session_of: dict[str, Session] = {}  # by sensor: its sender's, chosen once
     sent = 0
     start = time.monotonic()
     try:
         for sensor_id in sensors:  # every sender connected (and allowed) before the first reading
-            reading = reading_for(stack, sensor_id, 0.0, tags)
+            reading = reading_for(stack, sensor_id, 0.0, tags)  # the topic's levels and tags checked
             key = (reading.broker, sender(stack, reading))
             if key not in sessions:
                 sessions[key] = _session(stack, reading)[0]
+            session_of[sensor_id] = sessions[key]
         while time.monotonic() - start < duration:
             sensor_id = sensors[sent % len(sensors)]
             reading = reading_for(stack, sensor_id, walks[sensor_id](), tags)
-            sessions[reading.broker, sender(stack, reading)].publish(
-                reading.topic, reading.payload, reading.qos
-            )
+            session_of[sensor_id].publish(reading.topic, reading.payload, reading.qos)
             sent += 1
             progress(sent)
             time.sleep(max(0.0, min(1.0, start + sent / rate - time.monotonic())))
