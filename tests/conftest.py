@@ -18,7 +18,7 @@ from services import (
     Mosquitto,
     SshServer,
     Telegraf,
-    free_port,
+    free_ports,
     influx_binaries,
     influx_dir,
     mosquitto_tool,
@@ -272,12 +272,8 @@ def deploy_project(tmp_path, docker_engine, test_images) -> Iterator:
     def make(host: str | None = None, **overrides) -> DeployProject:
         folder = tmp_path / f"stack{len(made)}"
         folder.mkdir()
-        ports = {
-            "project": f"t{uuid.uuid4().hex[:8]}",
-            "mqtt": free_port(),
-            "grafana": free_port(),
-            **overrides,
-        }
+        mqtt, grafana = free_ports(2)  # distinct: two single picks once collided (port already published)
+        ports = {"project": f"t{uuid.uuid4().hex[:8]}", "mqtt": mqtt, "grafana": grafana, **overrides}
         if ports.get("influx_version") == 2:
             require("influxdb2" in test_images, "influxdb 2.x (built by scripts/services.sh)")
         text = deploy_inventory(host or docker_engine, test_images, ports)
