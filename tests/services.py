@@ -387,6 +387,10 @@ class InfluxDB:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(20)
 
+    def kill(self) -> None:
+        """As a power cut would: SIGKILL, nothing flushed or closed."""
+        killed(self.process)
+
     def ping(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as response:
@@ -570,6 +574,10 @@ class Telegraf:
     def exited(self) -> bool:
         return self.process is not None and self.process.poll() is not None
 
+    def kill(self) -> None:
+        """As a power cut would: what it holds unwritten is gone."""
+        killed(self.process)
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -578,6 +586,13 @@ class Telegraf:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+
+
+def killed(process: subprocess.Popen | None) -> None:
+    """SIGKILL and reap: a power cut, for one process."""
+    if process and process.poll() is None:
+        process.kill()
+        process.wait(10)
 
 
 # --- Docker Engine ------------------------------------------------------------------------------
@@ -939,6 +954,10 @@ class RenderedMosquitto:
         )
         wait_for(lambda: port_open(self.port), 10, "the rendered mosquitto.conf")
         return self
+
+    def kill(self) -> None:
+        """As a power cut would: no last save of its database."""
+        killed(self.process)
 
     def subscriptions(self, client_id: str) -> int:
         log = self.folder / "mosquitto.log"

@@ -53,3 +53,14 @@ def test_board_bench_measures_bytes_per_reading_and_per_reconnect():
     resumed_up = int(figures["resumed"].split()[2])
     assert per_reading <= 300, f"more than 300 bytes a reading in steady state: {out}"
     assert resumed_up < 1024, f"a resumed reconnect sends a KB or more: {out}"
+
+
+@pytest.mark.services
+def test_broker_durability_bench_prints_what_saves_cost():
+    Telegraf.binary()
+    influx_binaries(1)
+    out = bench("bench/broker_durability.py", "--seconds", "2", "--backlogs", "50", timeout=240)
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in out.splitlines()[2:]]
+    assert [row[1] for row in rows] == ["keeping up", "backlog 50"] * 2
+    assert all(row[2] == row[3] for row in rows), out  # every reading stored
+    assert all(row[4].endswith("KiB") for row in rows), out

@@ -6,7 +6,6 @@ Telegraf acknowledges a QoS 1 reading only once written, and the broker sends at
 of unacknowledged readings: with a batch larger than the window, Telegraf waited for its flush
 interval and carried one window a second (20 readings/s on Mosquitto's default)."""
 
-import json
 import shutil
 import threading
 import time
@@ -16,44 +15,17 @@ import pytest
 
 from conftest import MANAGED, seed_inventory
 from helpers import run_cli, write_inventory
+from pipelines import managed_pipeline, publish_at, stored, telegraf_on
 from polysource.pipeline import load_stack, render_output
 from polysource.stack import throughput
-from services import InfluxDB, Mosquitto, RenderedMosquitto, Telegraf, fleet_publisher, wait_for
+from services import InfluxDB, Mosquitto, Telegraf, fleet_publisher, wait_for
 
 SECONDS = 20
 CAUGHT_UP_S = 5
 
 
-def reading(value: int) -> str:
-    return json.dumps({"valeur": float(value), "idCapteur": "Test_4G", "unite": "m"})
-
-
-def stored(influxdb: InfluxDB) -> int:
-    rows = influxdb.query("SELECT count(valeur) FROM capteurs", db=influxdb.database)
-    return int(rows[0]["count"]) if rows else 0
-
-
-def publish_at(client, rate: float, seconds: float, first: int = 0) -> int:
-    """QoS 1 readings first, first+1, ... at `rate` a second for `seconds`; waits for the PUBACKs."""
-    count = int(rate * seconds)
-    start = time.monotonic()
-    infos = []
-    for i in range(count):
-        time.sleep(max(0.0, start + i / rate - time.monotonic()))
-        infos.append(client.publish("polysource/capteurs", reading(first + i), qos=1))
-    for info in infos:
-        info.wait_for_publish(timeout=30)
-    return count
-
-
 def announced(inventory: Path) -> float:
     return throughput.capacity(load_stack(inventory)).total
-
-
-def telegraf_on(stack, output: Path, env: dict[str, str], broker) -> Telegraf:
-    """The real Telegraf on output/, started once the broker has each stream's subscription."""
-    ids = tuple(c for s in stack.streams.values() for c in s.client_ids())
-    return Telegraf(output, env, output.parent / "telegraf.log", broker=broker, client_ids=ids)
 
 
 def takes_its_announced_maximum(telegraf: Telegraf, client, influxdb: InfluxDB, rate: float) -> None:
@@ -180,24 +152,6 @@ def test_seed_path_takes_its_announced_maximum(tmp_path, certs, influxdb):
         takes_its_announced_maximum(telegraf, client, influxdb, rate)
     finally:
         broker.stop()
-
-
-def managed_pipeline(tmp_path: Path, influxdb: InfluxDB, text: str = MANAGED):
-    """The managed broker's rendered mosquitto.conf and telegraf.conf, run outside Docker."""
-    inventory = write_inventory(tmp_path, text)
-    output = tmp_path / "output"
-    render_output(inventory, output)
-    (tmp_path / "broker").mkdir()
-    accounts = {"telegraf": "telegraf-capacity-pw", "esp32": "esp32-capacity-pw"}
-    broker = RenderedMosquitto(output / "mosquitto/mosquitto.conf", tmp_path / "broker", accounts).start()
-    conf = output / "telegraf/telegraf.conf"
-    conf.write_text(conf.read_text().replace("tcp://mosquitto:1883", f"tcp://127.0.0.1:{broker.port}"))
-    env = {
-        "MOSQUITTO_TELEGRAF_PASSWORD": accounts["telegraf"],
-        "INFLUXDB_WRITE_PASSWORD": influxdb.write_password,
-        "POLYSOURCE_INFLUXDB_URL": influxdb.url,
-    }
-    return inventory, broker, telegraf_on(load_stack(inventory), output, env, broker), accounts
 
 
 def test_managed_broker_takes_its_announced_maximum(tmp_path, influxdb):

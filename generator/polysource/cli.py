@@ -113,7 +113,7 @@ def render(inventory: Path, output: Path, check: bool) -> None:
       polysource render --check
     """
     from polysource.pipeline import check_output, render_with_stack
-    from polysource.stack import permissions, throughput
+    from polysource.stack import durability, permissions, throughput
     from polysource.stack.sizing import describe, estimate
 
     if check:
@@ -130,7 +130,11 @@ def render(inventory: Path, output: Path, check: bool) -> None:
         click.echo(f"{output}: already up to date with {inventory}")
     for path in changed:
         click.echo(f"wrote {output / path}")
-    notes = [*describe(estimate(stack)), *throughput.describe(throughput.capacity(stack))]
+    notes = [
+        *describe(estimate(stack)),
+        *durability.describe(stack),
+        *throughput.describe(throughput.capacity(stack)),
+    ]
     for line in [*notes, *permissions.describe(stack)]:
         click.echo(line, err=line.startswith("warning"))
 

@@ -3,8 +3,7 @@
 from polysource.render.header import header
 from polysource.render.templating import render_template
 from polysource.stack import Stack, paths
-
-MAX_QUEUED = 100_000
+from polysource.stack.durability import MAX_QUEUED
 
 
 def render_mosquitto(stack: Stack) -> str:
@@ -16,6 +15,7 @@ def render_mosquitto(stack: Stack) -> str:
         port=paths.MQTT_PORT,
         max_queued=MAX_QUEUED,
         window=broker.window,
+        save_every=stack.broker_save_every,
         password_file=paths.MOSQUITTO_PASSWD,
         acl_file=paths.MOSQUITTO_ACL_INSIDE,
         data=paths.MOSQUITTO_DATA,

@@ -426,6 +426,20 @@ class Stack:
     broker_accounts: tuple[Account, ...] = ()  # the managed broker's, each with its rights
 
     @cached_property
+    def broker_rate_per_s(self) -> float:
+        """Readings per second the inventory announces on the managed broker's streams."""
+        broker = self.managed_broker
+        on_it = {name for name, s in self.streams.items() if broker and s.broker == broker.name}
+        return sum(1 / s.interval_s for s in self.sensors.values() if s.stream in on_it)
+
+    @cached_property
+    def broker_save_every(self) -> int:
+        """The managed broker's autosave_interval, in changes (stack/durability.py)."""
+        from polysource.stack.durability import save_every
+
+        return save_every(self.broker_rate_per_s)
+
+    @cached_property
     def rate_per_s(self) -> float:
         """Readings per second the inventory announces: each sensor at its interval."""
         return sum(1 / sensor.interval_s for sensor in self.sensors.values())
