@@ -162,10 +162,16 @@ def make_pipeline(tmp_path, mosquitto, influxdb, certs):
 
 
 @pytest.fixture(scope="session")
-def docker_engine() -> Iterator[str]:
+def docker_process() -> Iterator[DockerEngine]:
+    """The tests' dockerd itself: a power cut or a restart (on the same socket) is done to it."""
     engine = DockerEngine().start()
-    yield engine.url
+    yield engine
     engine.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_engine(docker_process: DockerEngine) -> str:
+    return docker_process.url
 
 
 def stand_in_binaries() -> dict[str, Path]:

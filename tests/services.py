@@ -630,10 +630,13 @@ def release_dead_namespaces() -> None:
             subprocess.run(["umount", "-l", fields[1]], capture_output=True)
 
 
-def launch_dockerd(cache_name: str, prefix: list[str], what: str) -> tuple[subprocess.Popen, str, Path]:
+def launch_dockerd(
+    cache_name: str, prefix: list[str], what: str, run: Path | None = None
+) -> tuple[subprocess.Popen, str, Path]:
     """dockerd on its own socket and exec root, its data root cached under ~/.cache (images are
-    reused across runs), started through prefix (a namespace entry, or nothing); returns once it
-    answers: (process, url, log)."""
+    reused across runs), started through prefix (a namespace entry, or nothing); in `run` again
+    when given (the same socket: an engine coming back); returns once it answers: (process, url,
+    log)."""
     import tempfile
 
     import docker
@@ -643,10 +646,10 @@ def launch_dockerd(cache_name: str, prefix: list[str], what: str) -> tuple[subpr
     stop_stale_dockerd(cache)
     release_dead_namespaces()
     cache.mkdir(parents=True, exist_ok=True)
-    run = Path(tempfile.mkdtemp(prefix="psd-", dir="/tmp"))  # short: socket paths are limited
+    run = run or Path(tempfile.mkdtemp(prefix="psd-", dir="/tmp"))  # short: socket paths are limited
     url = f"unix://{run}/docker.sock"
     log_path = run / "dockerd.log"
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [
                 *prefix,
@@ -692,6 +695,52 @@ class DockerEngine:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(30)
+
+    @property
+    def run(self) -> Path:
+        return Path(self.url.removeprefix("unix://")).parent
+
+    def power_cut(self, down_s: float = 3) -> None:
+        """As the Pi losing power: SIGKILL for dockerd, its containerd, every shim and every
+        container process at once, nothing flushed or stopped; then the engine starts again on
+        the same socket, and its restart policies bring the containers back."""
+        assert self.process is not None
+        mine = str(self.run).encode()
+        roots = [p for p in _processes() if mine in p[2]]  # dockerd, containerd, the shims
+        children: dict[int, list[int]] = {}
+        for pid, parent, _ in _processes():
+            children.setdefault(parent, []).append(pid)
+        doomed, todo = set(), [pid for pid, _, _ in roots]
+        while todo:
+            pid = todo.pop()
+            if pid not in doomed:
+                doomed.add(pid)
+                todo += children.get(pid, [])
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(10)
+        time.sleep(down_s)
+        self.process, _, self.log = launch_dockerd("docker", [], "dockerd after the power cut", self.run)
+
+    def restart(self) -> None:
+        """As a clean shutdown and boot of the Pi: dockerd stops its containers (SIGTERM), then
+        starts again on the same socket."""
+        self.stop()
+        self.process, _, self.log = launch_dockerd("docker", [], "dockerd after a restart", self.run)
+
+
+def _processes() -> list[tuple[int, int, bytes]]:
+    """(pid, parent pid, command line) of every process."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (proc / "stat").read_text()
+            command = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        found.append((int(proc.name), int(stat.rpartition(")")[2].split()[1]), command))
+    return found
 
 
 @dataclass

@@ -26,6 +26,30 @@ def is_telegraf(service: str) -> bool:
     return service == TELEGRAF or service.startswith(f"{TELEGRAF}-")
 
 
+@dataclass(frozen=True)
+class Lifecycle:
+    """What a service logs when it starts, and when it is stopped cleanly (SIGTERM: deploy,
+    `docker stop`, a shutdown of the host). A start whose last such line before it is a start
+    followed a kill: a power cut, the OOM killer."""
+
+    starts: str
+    stops: str
+
+
+LIFECYCLE = {
+    # "mosquitto version 2.0.21 starting" / "... terminating" (src/mosquitto.c)
+    MOSQUITTO: Lifecycle(" starting", " terminating"),
+    # cmd/telegraf/telegraf.go; agent/agent.go
+    TELEGRAF: Lifecycle("Starting Telegraf", "Hang on, flushing any cached metrics before shutdown"),
+    # 1.8: cmd/influxd/run/command.go; cmd/influxd/main.go
+    INFLUXDB + "1": Lifecycle("InfluxDB starting", "Signal received, initializing clean shutdown"),
+    # 2.7: cmd/influxd/launcher/launcher.go, both
+    INFLUXDB + "2": Lifecycle("Welcome to InfluxDB", "Stopping subsystem"),
+    # pkg/server/server.go, both
+    GRAFANA: Lifecycle("Starting Grafana", "Shutdown started"),
+}
+
+
 class ImageError(PolysourceError):
     """An image that does not exist for the target platform."""
 

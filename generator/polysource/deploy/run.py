@@ -17,6 +17,7 @@ from polysource.errors import DeployError, PolysourceError
 from polysource.inventory.model import TELEGRAF_SECRET_REFERENCE
 from polysource.pipeline import current_files, load_stack
 from polysource.runtime.engine import Box, Engine, connect
+from polysource.runtime.lifecycle import unclean_stop
 from polysource.secrets import SecretValues
 from polysource.services import is_telegraf
 from polysource.stack import Stack
@@ -259,6 +260,8 @@ def status(target: Target, containers: "Containers") -> list[Row]:
             current, note = "no", f"settings not converged ({pending}): run polysource deploy"
         if restarts := int(box.attrs.get("RestartCount", 0)):
             note = "; ".join(filter(None, [note, f"restarted {restarts} time(s): polysource logs {name}"]))
+        if killed := unclean_stop(box, spec.service.lifecycle):
+            note = "; ".join(filter(None, [note, killed]))
         rows.append(
             Row(
                 name, box.labels.get("polysource.image", "?"), str(state.get("Status")), health, current, note

@@ -1,4 +1,5 @@
-"""`polysource watch`: Docker's view of the stack's containers (restarts, running, health),
+"""`polysource watch`: Docker's view of the stack's containers (restarts, running, health, a
+start after a kill),
 written into InfluxDB beside what Telegraf gathers of the Pi, for the "Pi" dashboard and the
 restart-loop alert rule.
 
@@ -12,7 +13,9 @@ from polysource.errors import DeployError, EngineError, InfluxError
 from polysource.runtime.containers import Containers
 from polysource.runtime.engine import Box
 from polysource.runtime.influx import Exec, influx_box
+from polysource.runtime.lifecycle import unclean_stop
 from polysource.secrets import SecretValues
+from polysource.services import Lifecycle
 from polysource.stack import Stack, host, paths
 from polysource.stack.model import InfluxFacts
 
@@ -33,9 +36,10 @@ def tag_value(text: str) -> str:
     return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
-def container_lines(boxes: dict[str, Box], now: int) -> list[str]:
-    """One line per service container: restarts (Docker's count since it was created), whether
-    it runs, and whether its healthcheck passes (1 when it has none and runs)."""
+def container_lines(boxes: dict[str, Box], now: int, lifecycles: dict[str, Lifecycle | None]) -> list[str]:
+    """One line per service container: restarts (Docker's count since it was created: a power
+    cut sets it back to 0), whether it runs, whether its healthcheck passes (1 when it has none
+    and runs), and whether this run followed a kill (runtime/lifecycle.py: a power cut)."""
     lines = []
     for service, box in sorted(boxes.items()):
         state = box.state
@@ -43,7 +47,8 @@ def container_lines(boxes: dict[str, Box], now: int) -> list[str]:
         health = (state.get("Health") or {}).get("Status")
         healthy = int(running and health in (None, "healthy"))
         restarts = int(box.attrs.get("RestartCount", 0))
-        fields = f"restarts={restarts}i,running={running}i,healthy={healthy}i"
+        killed = int(bool(unclean_stop(box, lifecycles.get(service))))
+        fields = f"restarts={restarts}i,running={running}i,healthy={healthy}i,killed={killed}i"
         lines.append(f"{host.CONTAINERS},service={tag_value(service)} {fields} {now}")
     return lines
 
@@ -72,6 +77,7 @@ def watch(containers: Containers, stack: Stack, values: SecretValues, now: int) 
     """Record the containers once; the lines written."""
     if stack.docker.swarm:
         raise DeployError("watch reads one Docker host's containers; a swarm's tasks are not recorded yet")
-    lines = container_lines(containers.all(), now)
+    lifecycles = {service.name: service.lifecycle for service in stack.services}
+    lines = container_lines(containers.all(), now, lifecycles)
     write_lines(influx_box(containers), stack.influx, values, lines)
     return lines

@@ -201,6 +201,11 @@ class Box:
     def logs(self, tail: int = 100) -> bytes:
         return bytes(self._c.logs(tail=tail))
 
+    @translated("cannot read the logs")
+    def logs_between(self, since: int, until: int) -> bytes:
+        """What it logged between two moments (Unix seconds), each line after its timestamp."""
+        return bytes(self._c.logs(since=since, until=until, timestamps=True))
+
     def follow_logs(self, tail: int) -> Iterator[bytes]:
         stream = self._logs_stream(tail)
         while True:

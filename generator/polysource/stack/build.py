@@ -12,7 +12,15 @@ from polysource.inventory.certs import read_ca
 from polysource.inventory.model import Broker, Inventory, Stream, Transport, published
 from polysource.inventory.units import grafana_unit
 from polysource.secrets import Secret
-from polysource.services import TELEGRAF, check_platform, telegraf_names
+from polysource.services import (
+    GRAFANA,
+    INFLUXDB,
+    LIFECYCLE,
+    MOSQUITTO,
+    TELEGRAF,
+    check_platform,
+    telegraf_names,
+)
 from polysource.stack import paths
 from polysource.stack.devices import build_devices
 from polysource.stack.model import (
@@ -362,6 +370,7 @@ def _influxdb_service(inventory: Inventory, influx: InfluxFacts) -> Service:
         mounts=mounts,
         healthcheck=Healthcheck(("CMD-SHELL", health)),
         mem_limit="300m",
+        lifecycle=LIFECYCLE[f"{INFLUXDB}{influx.version}"],
     )
 
 
@@ -412,6 +421,7 @@ def _mosquitto(inventory: Inventory, broker: BrokerFacts) -> Service:
         depends_on={"mosquitto-passwd": "service_completed_successfully"},
         healthcheck=Healthcheck(("CMD-SHELL", MOSQUITTO_HEALTH.format(port=paths.MQTT_PORT))),
         mem_limit="64m",
+        lifecycle=LIFECYCLE[MOSQUITTO],
     )
 
 
@@ -456,6 +466,7 @@ def _telegraf(
             start_period="10s",
         ),
         mem_limit="128m",
+        lifecycle=LIFECYCLE[TELEGRAF],
     )
 
 
@@ -513,4 +524,5 @@ def _grafana(inventory: Inventory, influx: InfluxFacts, grafana: GrafanaFacts) -
             ("CMD", "wget", "-q", "-O", "/dev/null", f"http://localhost:{paths.GRAFANA_PORT}/api/health")
         ),
         mem_limit="256m",
+        lifecycle=LIFECYCLE[GRAFANA],
     )

@@ -51,7 +51,9 @@ WRITE_ERRORS = HostMetric(
 # Docker's socket is root on the Pi, and Telegraf parses what arrives from the internet broker.
 CONTAINERS = "pi_container"
 RESTARTS = HostMetric(CONTAINERS, "restarts", "Container restarts", "short", per_tag="service", counter=True)
+# 1 while a service's current run followed a kill, not a clean stop (a power cut, out of memory).
+KILLED = HostMetric(CONTAINERS, "killed", "Back from a kill (power cut?)", "bool_yes_no", per_tag="service")
 
-PANELS = (CPU, MEMORY, DISK, TEMPERATURE, THROTTLED, UNDER_VOLTAGE, WRITES, WRITE_ERRORS, RESTARTS)
+PANELS = (CPU, MEMORY, DISK, TEMPERATURE, THROTTLED, UNDER_VOLTAGE, WRITES, WRITE_ERRORS, RESTARTS, KILLED)
 DISK_ALERT_PERCENT = 85
 RESTARTS_ALERT = 3  # restarts within the rule's 10 minutes: a container restarting in a loop

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from polysource.inventory.boards import Board, Wiring
 from polysource.inventory.model import Backup, Inventory, Swarm, Threshold, Transport
 from polysource.secrets import Secret
+from polysource.services import Lifecycle
 
 if TYPE_CHECKING:
     from polysource.stack.queries import InfluxDialect
@@ -372,6 +373,7 @@ class Service:
     healthcheck: Healthcheck | None = None
     mem_limit: str = "128m"
     one_shot: bool = False  # runs to completion before its dependents start
+    lifecycle: Lifecycle | None = None  # what it logs at start and clean stop (services.LIFECYCLE)
 
     @property
     def restart(self) -> str:

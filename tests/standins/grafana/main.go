@@ -9,7 +9,8 @@
 //     prints success and exits 0 while changing nothing when there is no user id 1;
 //   - GET /api/health, GET /api/user (basic auth), GET and PUT /api/users/:id and POST
 //     /api/admin/users (a server admin's basic auth) answer as Grafana's HTTP API does;
-//   - SIGTERM stops the server at once, as Grafana's graceful shutdown does when idle.
+//   - SIGTERM stops the server at once, as Grafana's graceful shutdown does when idle; it logs
+//     "Starting Grafana" and "Shutdown started" as Grafana does (status reads them).
 //
 // The state is a JSON file in the data volume (/var/lib/grafana/grafana.db), re-read on every
 // request, so the server and the cli see one another's changes.
@@ -215,9 +216,13 @@ func serve() {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
-		<-stop
+		got := <-stop
+		// As Grafana's pkg/server/server.go logs it, before its modules stop.
+		fmt.Printf("logger=server level=info msg=\"Shutdown started\" reason=\"System signal: %s\"\n", got)
 		os.Exit(0)
 	}()
+	// As Grafana's pkg/server/server.go logs its start.
+	fmt.Println(`logger=server level=info msg="Starting Grafana" version=stand-in`)
 	if err := http.ListenAndServe(":3000", nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
