@@ -24,14 +24,14 @@ def save_every(rate_per_s: float) -> int:
     """Changes between two saves: 1 (each waiting reading on disk before the next is taken) up to
     one reading a second; above, about a second's worth, so a backlog is saved about once a second
     instead of once per reading (each save is the whole backlog)."""
-    return max(1, math.ceil(rate_per_s))
+    return max(1, math.ceil(round(rate_per_s, 6)))  # 600 sensors every 60 s: 10, not 11
 
 
 def outage_bytes(rate_per_s: float, every: int, seconds: float = OUTAGE_S) -> float:
     """Bytes written while an outage of `seconds` lets readings pile up: one save of the backlog
     so far every `every` readings."""
-    waiting = min(rate_per_s * seconds, MAX_QUEUED)
-    return QUEUED_BYTES * waiting * waiting / (2 * every)
+    backlog = waiting(rate_per_s, seconds)
+    return QUEUED_BYTES * backlog * backlog / (2 * every)
 
 
 def describe(stack: Stack) -> list[str]:
@@ -45,11 +45,34 @@ def describe(stack: Stack) -> list[str]:
     if every == 1:
         saved = "each reading waiting for Telegraf is on disk before the next is taken"
     else:
-        rate = f"{stack.broker_rate_per_s:,.0f}/s"
-        saved = f"readings waiting for Telegraf are saved every {every} (a second at the {rate} announced)"
+        announced = f"{stack.broker_rate_per_s:,.0f}/s"
+        saved = (
+            f"readings waiting for Telegraf are saved every {every} (a second at the {announced} announced)"
+        )
     cost = size_text(outage_bytes(stack.broker_rate_per_s, every))
-    return [
+    lines = [
         f"broker {broker.name}: {saved}; a power cut loses"
         f" {'none of them' if every == 1 else 'at most those'}, and what Telegraf had taken but not"
         f" written (under a second's worth); an hour without Telegraf writes about {cost} to the card"
     ]
+    rate = stack.broker_rate_per_s
+    if (per_s := save_rate(rate, every)) > WRITE_WARNING:
+        lines.append(
+            f"warning: broker {broker.name}: after an hour without Telegraf each save is the whole backlog,"
+            f" about {size_text(per_s)}/s at {rate:,.0f} readings/s: more than a card shared with InfluxDB"
+            " sustains; keep Telegraf's outages short (its alert rules say when it stops writing)"
+        )
+    return lines
+
+
+WRITE_WARNING = 2e6  # bytes/s of saves a Pi's card may give the broker beside InfluxDB's writes
+
+
+def save_rate(rate_per_s: float, every: int, seconds: float = OUTAGE_S) -> float:
+    """Bytes/s the saves write at the end of an outage of `seconds`: the backlog, rate/every a second."""
+    return QUEUED_BYTES * waiting(rate_per_s, seconds) * rate_per_s / every
+
+
+def waiting(rate_per_s: float, seconds: float) -> float:
+    """Readings waiting at the broker after an outage of `seconds`, up to its queue's limit."""
+    return min(rate_per_s * seconds, MAX_QUEUED)
