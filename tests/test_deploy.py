@@ -57,6 +57,10 @@ def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
 
     # InfluxDB is on no network but the stack's: the field tools reach it through the Docker API.
     assert containers(project)["influxdb"].attrs["HostConfig"]["PortBindings"] in (None, {})
+    # Every container's log is bounded on the card (Docker keeps every line by default).
+    for box in containers(project).values():
+        log = box.attrs["HostConfig"]["LogConfig"]
+        assert log == {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}, box.name
     verified = run_cli(*project.args("verify", "Test_4G", "--timeout", "20")[:-2])
     assert verified.exit_code == 0, verified.output
     assert [line.split()[:2] for line in verified.output.splitlines()] == [

@@ -68,6 +68,9 @@ def test_the_stack_runs_as_swarm_services(deploy_project, swarm, docker_engine):
     assert not [k for k, v in project.secrets.items() if v in definitions], "a secret in a service definition"
     influx_spec = services[f"{project.ports['project']}-influxdb"].attrs["Spec"]
     assert influx_spec["TaskTemplate"]["Placement"]["Constraints"] == ["node.labels.disk==ssd"]
+    for service in services.values():  # each task's log bounded on its node's card
+        driver = service.attrs["Spec"]["TaskTemplate"]["LogDriver"]
+        assert driver == {"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}}
     assert {s["File"]["Name"] for s in influx_spec["TaskTemplate"]["ContainerSpec"]["Secrets"]} >= {
         "INFLUXDB_ADMIN_PASSWORD"
     }

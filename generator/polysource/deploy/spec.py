@@ -105,6 +105,7 @@ class ContainerSpec:
             "healthcheck": dataclasses.asdict(s.healthcheck) if s.healthcheck else None,
             "mem_limit": s.mem_limit,
             "restart": s.restart,
+            "logging": s.log_options,
         }
 
     def labels(self) -> dict[str, str]:
@@ -118,7 +119,7 @@ class ContainerSpec:
 
     def create_kwargs(self, network: str, api_version: str) -> dict[str, Any]:
         """Arguments for client.containers.create, the same definition compose gets."""
-        from docker.types import EndpointConfig
+        from docker.types import EndpointConfig, LogConfig
         from docker.types import Mount as DockerMount
 
         s = self.service
@@ -134,6 +135,7 @@ class ContainerSpec:
             "ports": {f"{p.container}/tcp": (p.address, p.host) if p.address else p.host for p in s.ports},
             "mem_limit": s.mem_limit,
             "restart_policy": {"Name": s.restart},
+            "log_config": LogConfig(type=LogConfig.types.JSON, config=s.log_options),
             "network": network,
             "networking_config": {network: EndpointConfig(api_version, aliases=[s.name])},
             "detach": True,

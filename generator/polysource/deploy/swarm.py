@@ -195,6 +195,7 @@ def swarm_services(stack: Stack, specs: list[ContainerSpec], values: SecretValue
                 "start_period": service.healthcheck.start_period,
             },
             "memory": service.mem_limit,
+            "logging": service.log_options,
             "job": service.one_shot,
             "mesh": bool(stack.docker.swarm and stack.docker.swarm.mesh),
             **({"live": live} if live else {}),
@@ -248,6 +249,8 @@ def _create_kwargs(item: SwarmService, api: SwarmApi, ids: dict[str, str]) -> di
         "restart_policy": RestartPolicy(condition="none" if d["job"] else "any"),
         "mode": ServiceMode("replicated-job") if d["job"] else ServiceMode("replicated", replicas=1),
         "resources": Resources(mem_limit=_bytes(d["memory"])) if d["memory"] else None,
+        "log_driver": "json-file",
+        "log_driver_options": d["logging"],
         "labels": {**labels, f"{LABEL}.settings": item.fingerprint},
         "container_labels": {**labels, f"{LABEL}.settings": item.fingerprint},
     }

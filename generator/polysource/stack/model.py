@@ -381,6 +381,13 @@ class Service:
         return "no" if self.one_shot else "unless-stopped"
 
     @property
+    def log_options(self) -> dict[str, str]:
+        """Docker's json-file driver options: at most three files of 10 MB of this service's log
+        on the card. Docker keeps every line by default, and Mosquitto logs each save (a line per
+        reading), InfluxDB each write."""
+        return {"max-size": "10m", "max-file": "3"}
+
+    @property
     def secrets(self) -> list[Secret]:
         return sorted({v for v in self.environment.values() if isinstance(v, Secret)})
 
