@@ -212,6 +212,10 @@ class Mosquitto:
     window: int = 100  # max_inflight_messages: QoS 1 messages sent to a client before its PUBACKs
     process: subprocess.Popen | None = None
 
+    def __post_init__(self) -> None:
+        if len({self.tls_port, self.wss_port, self.plain_port}) < 3:  # three single picks may meet
+            self.tls_port, self.wss_port, self.plain_port = free_ports(3)
+
     def start(self, retries: int = 2) -> "Mosquitto":
         binary = mosquitto_tool("mosquitto")
         cert, key = (self.server_ca or self.certs).server(
@@ -251,8 +255,10 @@ class Mosquitto:
         if self.process.poll() is not None:  # a port taken between free_port() and the bind: others
             said = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
             said += self.log.read_text(errors="replace") if self.log.exists() else ""
-            if "Address already in use" in said and retries:
-                self.tls_port, self.wss_port, self.plain_port = free_port(), free_port(), free_port()
+            # libwebsockets says only this when its port was taken
+            taken = "Address already in use" in said or "Unable to create websockets listener" in said
+            if taken and retries:
+                self.tls_port, self.wss_port, self.plain_port = free_ports(3)
                 return self.start(retries - 1)
             raise AssertionError(f"mosquitto exited at start: {said}")
         return self
