@@ -606,13 +606,9 @@ def killed(process: subprocess.Popen | None) -> None:
 
 def stop_stale_dockerd(data_root: Path) -> None:
     """A dockerd left by an interrupted run holds the cached data root: stop it first."""
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
+    for pid, _, command in _processes():
+        args = command.split(b"\0")
         if args and args[0].endswith(b"dockerd") and str(data_root).encode() in args:
-            pid = int(proc.name)
             os.kill(pid, signal.SIGTERM)
             wait_for(
                 lambda pid=pid: not Path(f"/proc/{pid}").exists(), 60, f"the stale dockerd {pid} to stop"

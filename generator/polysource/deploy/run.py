@@ -258,10 +258,9 @@ def status(target: Target, containers: "Containers") -> list[Row]:
             note = writer_note(target, containers)
         if name in desired and (pending := _pending(desired[name], recorded.get(name))):
             current, note = "no", f"settings not converged ({pending}): run polysource deploy"
-        if restarts := int(box.attrs.get("RestartCount", 0)):
-            note = "; ".join(filter(None, [note, f"restarted {restarts} time(s): polysource logs {name}"]))
-        if killed := unclean_stop(box, spec.service.lifecycle):
-            note = "; ".join(filter(None, [note, killed]))
+        restarts = int(box.attrs.get("RestartCount", 0))
+        restarted = f"restarted {restarts} time(s): polysource logs {name}" if restarts else ""
+        note = "; ".join(filter(None, [note, restarted, unclean_stop(box, spec.service.lifecycle)]))
         rows.append(
             Row(
                 name, box.labels.get("polysource.image", "?"), str(state.get("Status")), health, current, note

@@ -135,7 +135,7 @@ class ContainerSpec:
             "ports": {f"{p.container}/tcp": (p.address, p.host) if p.address else p.host for p in s.ports},
             "mem_limit": s.mem_limit,
             "restart_policy": {"Name": s.restart},
-            "log_config": LogConfig(type=LogConfig.types.JSON, config=s.log_options),
+            "log_config": LogConfig(type=s.log_driver, config=s.log_options),
             "network": network,
             "networking_config": {network: EndpointConfig(api_version, aliases=[s.name])},
             "detach": True,

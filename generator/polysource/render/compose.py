@@ -60,7 +60,7 @@ def compose_service(service: Service, platform: str) -> dict[str, Any]:
             "start_period": check.start_period,
         }
     spec["mem_limit"] = service.mem_limit
-    spec["logging"] = {"driver": "json-file", "options": service.log_options}
+    spec["logging"] = {"driver": service.log_driver, "options": service.log_options}
     return spec
 
 

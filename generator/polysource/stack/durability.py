@@ -41,21 +41,20 @@ def describe(stack: Stack) -> list[str]:
     broker = stack.managed_broker
     if broker is None:
         return []
-    every = stack.broker_save_every
+    every, rate = stack.broker_save_every, stack.broker_rate_per_s
     if every == 1:
         saved = "each reading waiting for Telegraf is on disk before the next is taken"
     else:
-        announced = f"{stack.broker_rate_per_s:,.0f}/s"
+        announced = f"{rate:,.0f}/s"
         saved = (
             f"readings waiting for Telegraf are saved every {every} (a second at the {announced} announced)"
         )
-    cost = size_text(outage_bytes(stack.broker_rate_per_s, every))
+    cost = size_text(outage_bytes(rate, every))
     lines = [
         f"broker {broker.name}: {saved}; a power cut loses"
         f" {'none of them' if every == 1 else 'at most those'}, and what Telegraf had taken but not"
         f" written (under a second's worth); an hour without Telegraf writes about {cost} to the card"
     ]
-    rate = stack.broker_rate_per_s
     if (per_s := save_rate(rate, every)) > WRITE_WARNING:
         lines.append(
             f"warning: broker {broker.name}: after an hour without Telegraf each save is the whole backlog,"

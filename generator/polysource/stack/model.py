@@ -380,6 +380,8 @@ class Service:
         """Docker's restart policy: one-shot services must not be restarted."""
         return "no" if self.one_shot else "unless-stopped"
 
+    log_driver = "json-file"  # Docker's default driver, bounded by log_options
+
     @property
     def log_options(self) -> dict[str, str]:
         """Docker's json-file driver options: at most three files of 10 MB of this service's log
