@@ -50,7 +50,7 @@ def run(edit: Callable[[str], str], regime: str, backlog: int, seconds: float) -
         influxdb.start()
         try:
             _, broker, telegraf, accounts = managed_pipeline(tmp, influxdb, edit=edit)
-            client = fleet_publisher(broker.port, "esp32", accounts["esp32"])
+            client = fleet_publisher(broker.port, "esp32", accounts["esp32"], broker.ca)
             try:
                 if regime == "keeping up":
                     telegraf.start()

@@ -89,7 +89,7 @@ from pathlib import Path
 marks = [("start", time.perf_counter())]
 def mark(name): marks.append((name, time.perf_counter()))
 import polysource.cli, polysource.deploy.executor
-from polysource import secrets
+from polysource.deploy.run import secret_values
 from polysource.deploy import run
 from polysource.deploy.spec import desired_containers
 from polysource.pipeline import current_files, load_stack
@@ -101,7 +101,7 @@ mark("inventory: YAML, validation, stack model")
 files, stale = current_files(stack, output)
 assert not stale, stale
 mark("output/ current (manifest's digest of the render's inputs, every file's hash)")
-values = secrets.resolve(stack.secrets, stack.inventory_dir)
+values, _ = secret_values(stack)
 run.check_secret_values(stack, values)
 mark("secrets: .env read, values checked")
 engine = connect(stack.docker.host)

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import MANAGED, seed_inventory  # noqa: E402
 from helpers import write_inventory  # noqa: E402
+from pipelines import issue, telegraf_to  # noqa: E402
 from polysource.pipeline import load_stack, render_output  # noqa: E402
 from polysource.stack import throughput  # noqa: E402
 from services import (  # noqa: E402
@@ -159,15 +160,12 @@ def main() -> None:
             if mosquitto is None:
                 (folder / "broker").mkdir()
                 managed = RenderedMosquitto(
-                    output / "mosquitto/mosquitto.conf", folder / "broker", MANAGED_ACCOUNTS
+                    output / "mosquitto/mosquitto.conf", folder / "broker", MANAGED_ACCOUNTS, tls=issue(stack)
                 )
                 managed.start()
-                conf = output / "telegraf/telegraf.conf"
-                conf.write_text(
-                    conf.read_text().replace("tcp://mosquitto:1883", f"tcp://127.0.0.1:{managed.port}")
-                )
+                telegraf_to(output, stack, managed.port)
                 env["MOSQUITTO_TELEGRAF_PASSWORD"] = MANAGED_ACCOUNTS["telegraf"]
-                client = fleet_publisher(managed.port, "esp32", MANAGED_ACCOUNTS["esp32"], None)
+                client = fleet_publisher(managed.port, "esp32", MANAGED_ACCOUNTS["esp32"], managed.ca)
             else:
                 env |= {"HIVEMQ_PASSWORD": mosquitto.password, "HIVEMQ_PASSWORD_USER": mosquitto.username}
                 client = fleet_publisher(mosquitto.tls_port, mosquitto.username, mosquitto.password, certs.ca)

@@ -60,12 +60,25 @@ def wait_subscribed(project, url: str | None = None, since: float = 0) -> None:
         raise
 
 
+def board_client(project, user: str, password: str, client_id: str, host: str | None = None) -> mqtt.Client:
+    """A paho client connecting as a board does: over TLS trusting only the stack's CA (pki/ beside
+    the inventory), to a name the certificate is for (the boards' by default); plain MQTT with
+    insecure_lan."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.username_pw_set(user, password)
+    broker = load_stack(project.inventory).managed_broker
+    assert broker is not None
+    if broker.tls:
+        client.tls_set(ca_certs=str(broker.tls.folder / "ca.pem"))
+    client.connect(host or broker.endpoints[0].host, project.ports["mqtt"], 30)
+    return client
+
+
 def publish(
-    project, payload: dict | str, user: str = "esp32", password: str | None = None, host: str = "127.0.0.1"
+    project, payload: dict | str, user: str = "esp32", password: str | None = None, host: str | None = None
 ) -> None:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"board-{time.monotonic_ns()}")
-    client.username_pw_set(user, password or project.secrets["MOSQUITTO_ESP32_PASSWORD"])
-    client.connect(host, project.ports["mqtt"], 30)
+    password = password or project.secrets["MOSQUITTO_ESP32_PASSWORD"]
+    client = board_client(project, user, password, f"board-{time.monotonic_ns()}", host)
     client.loop_start()
     try:
         body = payload if isinstance(payload, str) else json.dumps(payload)

@@ -22,9 +22,22 @@ def run_cli(*args: str) -> Result:
 
 
 def write_inventory(folder: Path, text: str, name: str = "inventory.yml") -> Path:
+    """The inventory file, and for a managed broker with TLS the CA its first render makes."""
     path = folder / name
     path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    if "managed: true" in text:
+        make_ca_for(path)
     return path
+
+
+def make_ca_for(inventory: Path) -> None:
+    """What the first `polysource render` does for a managed broker with TLS: make its CA."""
+    from polysource.errors import PolysourceError
+    from polysource.inventory import load_inventory
+    from polysource.pipeline import make_ca
+
+    with contextlib.suppress(PolysourceError):  # an inventory a test means to be refused
+        make_ca(*load_inventory(inventory))
 
 
 MINIMAL = """\
@@ -82,3 +95,8 @@ def service_rows(status_output: str) -> dict[str, list[str]]:
     """`status`'s first table (services or swarm tasks), by its first column."""
     lines = status_output.split("\n\n")[0].splitlines()[1:]
     return {line.split()[0]: line.split() for line in lines if line.strip()}
+
+
+def all_secrets(stack) -> list:
+    """What deploy hands the containers: the user's secrets and those polysource makes."""
+    return [*stack.secrets, *stack.made_secrets]

@@ -2,6 +2,7 @@
 managed broker's rendered mosquitto.conf, the generated telegraf.conf, the real Telegraf and
 InfluxDB."""
 
+import datetime
 import json
 import time
 from collections.abc import Callable
@@ -41,11 +42,39 @@ def telegraf_on(stack, output: Path, env: dict[str, str], broker) -> Telegraf:
     return Telegraf(output, env, output.parent / "telegraf.log", broker=broker, client_ids=ids)
 
 
+def issue(stack) -> tuple[Path, Path] | None:
+    """The managed broker's certificate and key as deploy issues them (polysource.pki), kept in
+    the pki folder beside the inventory; None without TLS (insecure_lan)."""
+    from polysource import pki
+
+    tls = stack.managed_broker.tls
+    if tls is None:
+        return None
+    pki.server_certificate(tls, datetime.datetime.now(datetime.UTC))
+    return tls.folder / "server.pem", tls.folder / "server.key"
+
+
+def telegraf_to(output: Path, stack, port: int) -> None:
+    """telegraf.conf pointed at a broker outside Docker on `port`: the stack's own URL but for its
+    host, `localhost` (a name the certificate is for), and port; the rendered tls_ca as written
+    (Telegraf runs with output/telegraf at /etc/telegraf)."""
+    conf = output / "telegraf/telegraf.conf"
+    text = conf.read_text()
+    (url,) = stack.managed_broker.telegraf_urls
+    assert url in text
+    conf.write_text(text.replace(url, url.replace("mosquitto:", "localhost:").rsplit(":", 1)[0] + f":{port}"))
+
+
 def managed_pipeline(
-    tmp_path: Path, influxdb: InfluxDB, text: str = MANAGED, edit: Callable[[str], str] = str
+    tmp_path: Path,
+    influxdb: InfluxDB,
+    text: str = MANAGED,
+    edit: Callable[[str], str] = str,
+    port: int | None = None,
+    websocket_port: int | None = None,
 ):
     """The managed broker's rendered mosquitto.conf (passed through `edit`: a benchmark's variant)
-    and telegraf.conf, run outside Docker."""
+    and telegraf.conf, run outside Docker (the broker on `port`: the inventory's, for boards)."""
     inventory = write_inventory(tmp_path, text)
     output = tmp_path / "output"
     render_output(inventory, output)
@@ -53,9 +82,13 @@ def managed_pipeline(
     conf.write_text(edit(conf.read_text()))
     (tmp_path / "broker").mkdir()
     accounts = {"telegraf": "telegraf-capacity-pw", "esp32": "esp32-capacity-pw"}
-    broker = RenderedMosquitto(output / "mosquitto/mosquitto.conf", tmp_path / "broker", accounts).start()
-    conf = output / "telegraf/telegraf.conf"
-    conf.write_text(conf.read_text().replace("tcp://mosquitto:1883", f"tcp://127.0.0.1:{broker.port}"))
+    stack = load_stack(inventory)
+    tls = issue(stack)
+    broker = RenderedMosquitto(output / "mosquitto/mosquitto.conf", tmp_path / "broker", accounts, tls=tls)
+    broker.port = port or broker.port
+    broker.websocket_port = websocket_port
+    broker.start()
+    telegraf_to(output, stack, broker.port)
     env = {
         "MOSQUITTO_TELEGRAF_PASSWORD": accounts["telegraf"],
         "INFLUXDB_WRITE_PASSWORD": influxdb.write_password,

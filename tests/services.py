@@ -968,13 +968,16 @@ class SniFront:
 class RenderedMosquitto:
     """The managed broker's own rendered mosquitto.conf, run by the real Mosquitto outside Docker:
     only the container's paths and port are moved into `folder` (the file is otherwise as written;
-    its acl_file is the rendered one, beside it)."""
+    its acl_file is the rendered one, beside it; its certificate and key, with TLS, are those
+    polysource.pki issued, as deploy hands them over)."""
 
     config: Path  # output/mosquitto/mosquitto.conf
     folder: Path
     accounts: dict[str, str]  # user -> password, as deploy writes them into the password file
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    tls: "tuple[Path, Path] | None" = None  # (certificate, key) files, for a broker with TLS
+    websocket_port: int | None = None  # where its websockets listener goes, when it has one
 
     def start(self) -> "RenderedMosquitto":
         from polysource.stack import paths
@@ -988,8 +991,17 @@ class RenderedMosquitto:
                 capture_output=True,
             )
         text = self.config.read_text()
-        listener = f"listener {paths.MQTT_PORT}\n"
+        listener = f"listener {paths.MQTT_TLS_PORT if self.tls else paths.MQTT_PORT}\n"
         assert listener in text and paths.MOSQUITTO_PASSWD in text and paths.MOSQUITTO_DATA in text
+        if self.tls:
+            assert paths.MOSQUITTO_CERT in text and paths.MOSQUITTO_KEY in text
+            text = text.replace(paths.MOSQUITTO_CERT, str(self.tls[0])).replace(
+                paths.MOSQUITTO_KEY, str(self.tls[1])
+            )
+        for inside in (paths.MQTT_WSS_PORT, paths.MQTT_WS_PORT):
+            if f"listener {inside}\n" in text:
+                assert self.websocket_port, "a websockets listener: give it a port"
+                text = text.replace(f"listener {inside}\n", f"listener {self.websocket_port} 127.0.0.1\n")
         text = (
             text.replace(listener, f"listener {self.port} 127.0.0.1\n")
             .replace(paths.MOSQUITTO_PASSWD, str(passwd))
@@ -1009,6 +1021,23 @@ class RenderedMosquitto:
     def kill(self) -> None:
         """As a power cut would: no last save of its database."""
         killed(self.process)
+
+    @property
+    def ca(self) -> Path | None:
+        """The CA file render wrote beside the config (the stack's own), with TLS."""
+        return self.config.parent / "ca.pem" if self.tls else None
+
+    def client(self, user: str, password: str, client_id: str) -> Any:
+        """A connected paho client (its loop not started): over TLS to `localhost`, a name the
+        certificate is for, trusting only the stack's CA; plain MQTT with insecure_lan."""
+        import paho.mqtt.client as mqtt
+
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        client.username_pw_set(user, password)
+        if self.ca:
+            client.tls_set(ca_certs=str(self.ca))
+        client.connect("localhost", self.port, 30)
+        return client
 
     def subscriptions(self, client_id: str) -> int:
         log = self.folder / "mosquitto.log"

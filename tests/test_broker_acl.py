@@ -11,6 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from helpers import run_cli, write_inventory
+from pipelines import issue
 from polysource.errors import PolysourceError
 from polysource.field.probe import sender
 from polysource.field.readings import reading_for
@@ -53,10 +54,10 @@ PASSWORDS = {"telegraf": "t-pw", "esp32": "e-pw", "cour": "c-pw", "idle": "i-pw"
 class Listener:
     """A client subscribed to `#` (or a filter): what its account may receive is all it gets."""
 
-    def __init__(self, port: int, user: str, topic_filter: str = "#"):
+    def __init__(self, broker: RenderedMosquitto, user: str, topic_filter: str = "#"):
         self.got: list[tuple[str, bytes]] = []
         self.lock = threading.Lock()
-        self.client = connected(port, user)
+        self.client = connected(broker, user)
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *args: subscribed.set()
@@ -72,17 +73,15 @@ class Listener:
             return {topic for topic, _ in self.got}
 
 
-def connected(port: int, user: str) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"acl-{user}-{time.monotonic_ns()}")
-    client.username_pw_set(user, PASSWORDS[user])
-    client.connect("127.0.0.1", port, 30)
+def connected(broker: RenderedMosquitto, user: str) -> mqtt.Client:
+    client = broker.client(user, PASSWORDS[user], f"acl-{user}-{time.monotonic_ns()}")
     client.loop_start()
     return client
 
 
-def send(port: int, user: str, topic: str) -> None:
+def send(broker: RenderedMosquitto, user: str, topic: str) -> None:
     """Published with QoS 1 and acknowledged, as a refused publish also is."""
-    client = connected(port, user)
+    client = connected(broker, user)
     try:
         info = client.publish(topic, f"from {user}".encode(), qos=1)
         info.wait_for_publish(10)
@@ -101,15 +100,17 @@ def broker(tmp_path, monkeypatch):
     result = run_cli("render", "-i", str(inventory), "-o", str(tmp_path / "output"))
     assert result.exit_code == 0, result.output
     config = tmp_path / "output/mosquitto/mosquitto.conf"
-    started = RenderedMosquitto(config, tmp_path / "broker", PASSWORDS, port=port)
+    started = RenderedMosquitto(
+        config, tmp_path / "broker", PASSWORDS, port=port, tls=issue(load_stack(inventory))
+    )
     (tmp_path / "broker").mkdir()
     yield started.start()
     started.stop()
 
 
 def test_each_account_only_where_the_inventory_puts_it(broker):
-    telegraf, board, tools = (Listener(broker.port, user) for user in ("telegraf", "esp32", "tools"))
-    shared = Listener(broker.port, "telegraf", "$share/acl/polysource/+/+")  # several Telegrafs
+    telegraf, board, tools = (Listener(broker, user) for user in ("telegraf", "esp32", "tools"))
+    shared = Listener(broker, "telegraf", "$share/acl/polysource/+/+")  # several Telegrafs
     refused = [
         ("esp32", "polysource/cour/T_cour"),  # another board's topic
         ("esp32", "polysource/capteurs"),  # a stream its boards do not publish on
@@ -119,7 +120,7 @@ def test_each_account_only_where_the_inventory_puts_it(broker):
         ("tools", "lab/tools/x"),  # `%u` in a topic line is not a pattern: no substitution
     ]
     for user, topic in refused:
-        send(broker.port, user, topic)
+        send(broker, user, topic)
     allowed = [
         ("esp32", "polysource/serre/H_serre"),
         ("cour", "polysource/cour/T_cour"),
@@ -127,7 +128,7 @@ def test_each_account_only_where_the_inventory_puts_it(broker):
         ("tools", "lab/%u/x"),
     ]
     for user, topic in allowed:
-        send(broker.port, user, topic)
+        send(broker, user, topic)
     streams = {"polysource/serre/H_serre", "polysource/cour/T_cour", "polysource/capteurs"}
     wait_for(lambda: telegraf.topics() >= streams, 10, "the allowed readings at Telegraf")
     wait_for(lambda: "lab/%u/x" in tools.topics(), 10, "the client's own topic")
@@ -142,7 +143,7 @@ def test_the_field_tools_publish_as_an_account_allowed_to(tmp_path, broker, monk
     """publish (and simulate, verify) on the managed broker log in as the board that reads the
     sensor, else a client whose rights cover the topic: Telegraf's account only receives."""
     monkeypatch.setenv("MOSQUITTO_TELEGRAF_PASSWORD", PASSWORDS["telegraf"])
-    telegraf = Listener(broker.port, "telegraf")
+    telegraf = Listener(broker, "telegraf")
     inventory = str(tmp_path / "inventory.yml")
     board = run_cli("publish", "H_serre", "61.5", "--tag", "site=serre", "-i", inventory)
     assert board.exit_code == 0, board.output

@@ -159,7 +159,7 @@ def test_managed_broker_takes_its_announced_maximum(tmp_path, influxdb):
     try:
         rate = announced(inventory)
         assert rate > 200
-        client = fleet_publisher(broker.port, "esp32", accounts["esp32"])
+        client = fleet_publisher(broker.port, "esp32", accounts["esp32"], broker.ca)
         takes_its_announced_maximum(telegraf, client, influxdb, rate)
     finally:
         broker.stop()
@@ -169,7 +169,7 @@ def test_backlog_drains_ten_times_faster_than_it_grew(tmp_path, influxdb):
     """20 s without Telegraf at 10 readings/s: 200 wait at the managed broker; with Telegraf back,
     every reading (and those still coming) is stored within 5 s."""
     _, broker, telegraf, accounts = managed_pipeline(tmp_path, influxdb)
-    client = fleet_publisher(broker.port, "esp32", accounts["esp32"])
+    client = fleet_publisher(broker.port, "esp32", accounts["esp32"], broker.ca)
     try:
         telegraf.start()  # its persistent session exists from now on
         telegraf.stop()

@@ -141,16 +141,16 @@ def test_rotating_telegrafs_password_loses_no_reading(deploy_project):
 def test_influxdb_is_healthy_only_once_ready_to_serve_the_stack(deploy_project, docker_engine, tmp_path):
     """Not while the image's setup runs a temporary server on 127.0.0.1:8086, and not while the
     database or Telegraf's account is missing."""
-    from polysource import secrets
     from polysource.deploy.apply import probe_command
     from polysource.deploy.converge import convergers
+    from polysource.deploy.run import secret_values
     from polysource.deploy.spec import desired_containers
     from polysource.pipeline import fresh_files, load_stack
     from polysource.runtime.engine import connect
 
     project = deploy_project()
     stack = load_stack(project.inventory)
-    values = secrets.resolve(stack.secrets, stack.inventory_dir)
+    values, _ = secret_values(stack)
     spec = next(
         s
         for s in desired_containers(stack, fresh_files(project.inventory, project.output), values)
@@ -196,7 +196,7 @@ def test_influxdb_is_healthy_only_once_ready_to_serve_the_stack(deploy_project, 
     # A database the image's setup cannot create: not healthy until deploy converges it.
     broken = deploy_project(database="lab-local")
     stack = load_stack(broken.inventory)
-    values = secrets.resolve(stack.secrets, stack.inventory_dir)
+    values, _ = secret_values(stack)
     spec = next(
         s
         for s in desired_containers(stack, fresh_files(broken.inventory, broken.output), values)

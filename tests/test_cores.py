@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from helpers import INVENTORIES, MINIMAL, rendered_then_changed, run_cli, write_inventory
+from helpers import INVENTORIES, MINIMAL, all_secrets, rendered_then_changed, run_cli, write_inventory
 from polysource.deploy.apply import waves
 from polysource.deploy.plan import make_plan
 from polysource.deploy.spec import desired_containers
@@ -33,7 +33,7 @@ def specs_for(text: str, tmp_path, secret: str = "x"):
     inventory = write_inventory(tmp_path, text)
     stack = load_stack(inventory)
     files = fresh_files(inventory, tmp_path / "out")
-    return desired_containers(stack, files, SecretValues({s: secret for s in stack.secrets}))
+    return desired_containers(stack, files, SecretValues({s: secret for s in all_secrets(stack)}))
 
 
 LAB = (INVENTORIES / "lab-local.yml").read_text()
@@ -96,7 +96,7 @@ def test_an_unhealthy_influxdb_is_converged_again_from_scratch(tmp_path):
     from polysource.deploy.converge.record import desired_state
 
     stack = load_stack(tmp_path / "inventory.yml")
-    desired = desired_state(stack, SecretValues({s: "x" for s in stack.secrets}))
+    desired = desired_state(stack, SecretValues({s: "x" for s in all_secrets(stack)}))
     recorded = {name: json.loads(d.record()) for name, d in desired.items()}
     action = next(a for a in make_plan(specs, containers, {}, desired, recorded) if a.service == "influxdb")
     assert (action.verb, action.recheck) == ("keep", True)
@@ -293,14 +293,14 @@ def test_telegraf_is_stopped_first_when_its_account_changes(tmp_path):
     stack = load_stack(inventory)
     before = specs_for(MINIMAL, tmp_path / "a")
     after = specs_for(MINIMAL, tmp_path / "b", secret="rotated")
-    values = SecretValues({s: "x" for s in stack.secrets})
+    values = SecretValues({s: "x" for s in all_secrets(stack)})
     desired = desired_state(stack, values)
     recorded = {name: json.loads(d.record()) for name, d in desired.items()}
     rotated = make_plan(
         after,
         deployed(before),
         {},
-        desired_state(stack, SecretValues({s: "rotated" for s in stack.secrets})),
+        desired_state(stack, SecretValues({s: "rotated" for s in all_secrets(stack)})),
         recorded,
     )
     assert [a.service for a in quiet_first(stack, rotated)] == ["telegraf"]
@@ -318,10 +318,11 @@ def swarm_items(tmp_path, swarm: str, extra: str = "", inventory_text: str | Non
 
     text = inventory_text or (INVENTORIES / "lab-local.yml").read_text()
     text = re.sub(r"^target:.*$", lambda m: f"{m.group(0)}\n{swarm}", text, count=1, flags=re.M) + extra
+    shutil.copytree(INVENTORIES / "pki", tmp_path / "pki")  # the repository's CA: the same in each folder
     inventory = write_inventory(tmp_path, text, "lab.yml")
     stack = load_stack(inventory)
     files = fresh_files(inventory, tmp_path / "out")
-    values = SecretValues({s: f"value-of-{s.var}" for s in stack.secrets})
+    values = SecretValues({s: f"value-of-{s.var}" for s in all_secrets(stack)})
     return {i.name: i for i in swarm_services(stack, desired_containers(stack, files, values), values)}
 
 
@@ -397,7 +398,10 @@ def test_unusable_mosquitto_passwords_are_refused_before_any_change(value):
 
     stack = load_stack(INVENTORIES / "lab-local.yml")
     values = SecretValues(
-        {s: value if s.var.startswith("MOSQUITTO") else "long enough" for s in stack.secrets}
+        {
+            s: value if s.var.startswith("MOSQUITTO") else "long enough"
+            for s in [*stack.secrets, *stack.made_secrets]
+        }
     )
     with pytest.raises(DeployError, match="cannot hold") as caught:
         check_secret_values(stack, values)

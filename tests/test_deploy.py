@@ -95,7 +95,7 @@ def test_deploy_carries_the_seed_reading_and_is_idempotent(deploy_project):
 
     logs = run_cli(*project.args("logs", "telegraf", "--tail", "50"))
     assert logs.exit_code == 0
-    assert "[inputs.mqtt_consumer::capteurs] Connected [tcp://mosquitto:1883]" in logs.output
+    assert "[inputs.mqtt_consumer::capteurs] Connected [ssl://mosquitto:8883]" in logs.output
     unknown = run_cli(*project.args("logs", "grafna"))
     assert unknown.exit_code == 1 and "no container for service 'grafna'" in unknown.stderr
 

@@ -57,7 +57,11 @@ def render_board(folder: Path, text: str, ca: Path, password: str = BOARD["passw
     inventory = write_inventory(folder, text)
     result = run_cli("render", "-i", str(inventory), "-o", str(folder / "output"))
     assert result.exit_code == 0, result.output
-    board = folder / "output" / "devices" / "esp32-test"
+    return write_board_secrets(folder / "output" / "devices" / "esp32-test", password)
+
+
+def write_board_secrets(board: Path, password: str) -> Path:
+    """The board's secrets.h and secrets.py, as its owner fills them in."""
     c_password = password.replace("\\", "\\\\").replace('"', '\\"')
     lines = [f'PS_SECRET_PASSWORD "{c_password}"', 'PS_SECRET_WIFI_SSID "lab"', 'PS_SECRET_WIFI_PASSWORD "x"']
     (board / "secrets.h").write_text("".join(f"#define {line}\n" for line in lines))

@@ -17,7 +17,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "__init__ errors regular_files resources envfile secrets services topics durations dashboard_names",
         "inventory",
         "stack",
-        "views workspace render",
+        "views workspace render pki",
         "pipeline",
         "runtime",
         "deploy field",

@@ -14,7 +14,7 @@ import time
 
 import docker.errors
 import paho.mqtt.client as mqtt
-from deploy_helpers import containers, deploy, readings, wait_subscribed
+from deploy_helpers import board_client, containers, deploy, readings, wait_subscribed
 
 from helpers import run_cli
 from pipelines import managed_pipeline
@@ -28,11 +28,9 @@ class AckedPublisher:
     """A board publishing QoS 1 readings 0, 1, 2, ... at a steady rate, which notes the moment
     the broker acknowledged each one (the board forgets a reading then)."""
 
-    def __init__(self, port: int, password: str, rate: float):
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="power-cut-board")
-        self.client.username_pw_set("esp32", password)
+    def __init__(self, client: mqtt.Client, rate: float):
+        self.client = client  # connected as "esp32", its loop not started
         self.client.on_publish = self._acknowledged
-        self.client.connect("127.0.0.1", port, keepalive=30)
         self.client.loop_start()
         self.rate = rate
         self.lock = threading.Lock()
@@ -113,7 +111,7 @@ def test_a_power_cut_while_a_backlog_drains_loses_nothing_acknowledged(tmp_path,
     try:
         telegraf.start()  # its persistent session exists from now on
         telegraf.stop()
-        with AckedPublisher(broker.port, accounts["esp32"], rate=100) as board:
+        with AckedPublisher(broker.client("esp32", accounts["esp32"], "power-cut-board"), rate=100) as board:
             time.sleep(15)
         time.sleep(0.5)
         acked = board.acknowledged()
@@ -141,7 +139,7 @@ def test_a_power_cut_while_telegraf_keeps_up_loses_at_most_its_unwritten_batch(t
     batch = load_stack(inventory).batch
     try:
         telegraf.start()
-        with AckedPublisher(broker.port, accounts["esp32"], rate=10) as board:
+        with AckedPublisher(broker.client("esp32", accounts["esp32"], "power-cut-board"), rate=10) as board:
             time.sleep(6.3)
             cut = power_cut(broker, telegraf, influxdb)
             acked = board.acknowledged()
@@ -186,7 +184,7 @@ def test_a_power_cut_of_the_pi_and_what_status_says(deploy_project, docker_proce
     project = deploy_project()
     wait_subscribed(project, since=deploy(project)[0])
     password = project.secrets["MOSQUITTO_ESP32_PASSWORD"]
-    with AckedPublisher(project.ports["mqtt"], password, rate=10) as board:
+    with AckedPublisher(board_client(project, "esp32", password, "power-cut-board"), rate=10) as board:
         time.sleep(6.3)
         cut = time.monotonic()
         docker_process.power_cut()

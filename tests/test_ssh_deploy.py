@@ -48,7 +48,7 @@ def test_deploy_redeploy_status_logs_and_down_over_ssh(
 
     logs = run_cli(*project.args("logs", "telegraf"))
     assert logs.exit_code == 0
-    assert "Connected [tcp://mosquitto:1883]" in logs.output
+    assert "Connected [ssl://mosquitto:8883]" in logs.output
 
     # The backup streams from the Pi through the same ssh connection, and restores through it.
     backup = run_cli(*project.args("backup", "--to", str(project.folder / "backups")))

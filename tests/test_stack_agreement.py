@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from helpers import INVENTORIES
+from helpers import INVENTORIES, all_secrets
 from polysource.deploy.apply import waves
 from polysource.deploy.plan import make_plan
 from polysource.deploy.spec import desired_containers, nanoseconds
@@ -33,7 +33,7 @@ def test_rendered_compose_file_and_deploy_describe_the_same_containers(tmp_path,
     stack = load_stack(inventory)
     files = fresh_files(inventory, tmp_path / "output")
     compose = yaml.safe_load(files["docker-compose.yml"])
-    values = {s.var: f"value-of-{s.var}" for s in stack.secrets}
+    values = {s.var: f"value-of-{s.var}" for s in all_secrets(stack)}
     specs = desired_containers(stack, files, SecretValues({Secret(k): v for k, v in values.items()}))
     assert list(compose["services"]) == [s.service.name for s in specs]
     for spec in specs:
@@ -78,7 +78,7 @@ def test_deploy_starts_each_service_after_what_compose_says_it_depends_on(tmp_pa
     stack = load_stack(inventory)
     files = fresh_files(inventory, tmp_path / "output")
     compose = yaml.safe_load(files["docker-compose.yml"])
-    specs = desired_containers(stack, files, SecretValues({s: "x" for s in stack.secrets}))
+    specs = desired_containers(stack, files, SecretValues({s: "x" for s in all_secrets(stack)}))
     wave_of = {a.service: i for i, wave in enumerate(waves(make_plan(specs, {}, {}))) for a in wave}
     for name, service in compose["services"].items():
         for dependency in service.get("depends_on", {}):
@@ -96,7 +96,13 @@ def test_each_service_gets_exactly_the_secrets_it_uses():
     lab = {s.name: {x.var for x in s.secrets} for s in load_stack(INVENTORIES / "lab-local.yml").services}
     assert lab == {
         "influxdb": {"INFLUXDB_ADMIN_PASSWORD", "INFLUXDB_TOKEN"},
-        "mosquitto-passwd": {"MOSQUITTO_TELEGRAF_PASSWORD", "MOSQUITTO_ESP32_PASSWORD"},
+        # and the broker's certificate and key, which polysource makes (not in .env)
+        "mosquitto-passwd": {
+            "MOSQUITTO_TELEGRAF_PASSWORD",
+            "MOSQUITTO_ESP32_PASSWORD",
+            "POLYSOURCE_MQTT_TLS_CERT",
+            "POLYSOURCE_MQTT_TLS_KEY",
+        },
         "mosquitto": set(),
         "telegraf": {"MOSQUITTO_TELEGRAF_PASSWORD", "INFLUXDB_TOKEN"},
         "grafana": {"GRAFANA_ADMIN_PASSWORD", "INFLUXDB_TOKEN", "ALERT_WEBHOOK_URL"},

@@ -157,7 +157,7 @@ def test_the_stack_runs_as_swarm_services(deploy_project, swarm, docker_engine):
     assert down.exit_code == 0, down.output
 
 
-def rotate_passwords_with_readings_flowing(project, host: str = "127.0.0.1") -> set[float]:
+def rotate_passwords_with_readings_flowing(project, host: str | None = None) -> set[float]:
     """The write, read and admin passwords rotated at once while a board publishes at 10/s; every
     reading stored, the old read password refused, the new ones accepted. The values sent."""
     with steadily(
@@ -197,7 +197,7 @@ def test_password_rotations_on_the_swarm_lose_no_reading(deploy_project, swarm):
 
 
 def restore_keeps_one_influxdb_and_one_grafana(
-    project, tmp_path, clients, node: str | None = None, host: str = "127.0.0.1"
+    project, tmp_path, clients, node: str | None = None, host: str | None = None
 ) -> None:
     """Backup, `down --volumes`, a fresh deploy with a new reading, then restore: the readings of
     both and Grafana's own user back, and never two InfluxDBs or two Grafanas running at once,
@@ -373,9 +373,9 @@ def test_one_inventory_one_deploy_across_two_nodes(deploy_project, two_nodes, tm
     the worker's broker; `down --volumes` empties both nodes."""
     manager, worker, node = two_nodes
     project = deploy_project()
-    project.edit(
+    project.edit(  # boards reach the broker on the second node: its certificate is for that address
         "  platform: linux/amd64\n",
-        "  platform: linux/amd64\n  swarm:\n"
+        f"  platform: linux/amd64\n  address: {node.address}\n  swarm:\n"
         "    placement: {influxdb: {disk: ssd}, mosquitto: {site: b}, telegraf: {site: b}}\n"
         f'    nodes: {{{node.hostname}: "{node.url}"}}\n',
     )

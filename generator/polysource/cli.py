@@ -125,7 +125,13 @@ def render(inventory: Path, output: Path, check: bool) -> None:
             sys.exit(1)
         click.echo(f"{output}: up to date with {inventory}")
         return
-    stack, changed = render_with_stack(inventory, output)
+    stack, changed, made = render_with_stack(inventory, output)
+    if made:
+        click.echo(
+            f"made the managed broker's CA in {made}: commit ca.pem (boards and Telegraf pin it); "
+            "ca.key stays out of git (.gitignore there): back it up, deploy signs the broker's "
+            "certificate with it"
+        )
     if not changed:
         click.echo(f"{output}: already up to date with {inventory}")
     for path in changed:
@@ -192,7 +198,13 @@ def deploy(inventory: Path, output: Path, host: str | None, dry_run: bool, timeo
     from polysource.deploy import run
     from polysource.deploy.executor import executor_for
 
-    target = run.prepare(inventory, output, host)
+    target = run.prepare(inventory, output, host, renew=not dry_run)
+    if (issued := target.issued) and issued.renewed:
+        kept = "" if dry_run else f", kept in {issued.folder}"
+        click.echo(
+            f"{'would issue' if dry_run else 'issued'} the broker's certificate "
+            f"(valid until {issued.not_after:%Y-%m-%d}){kept}"
+        )
     executor = executor_for(target)
     plan = executor.plan()
     if dry_run:
@@ -427,6 +439,8 @@ def doctor(inventory: Path, brokers: tuple[str, ...], as_json: bool, board: str 
             click.echo(f"\n{sentence}")
         for permission in result.permissions:
             click.echo(f"\npermission: {permission}")
+        for note in result.notes:
+            click.echo(f"\nwarning: {note}", err=True)
         if result.ok:
             click.echo("\nevery broker endpoint answers")
     sys.exit(0 if result.ok else 1)

@@ -66,3 +66,7 @@ class BrokerError(PolysourceError):
 
 class InfluxError(PolysourceError):
     """InfluxDB's HTTP API could not be reached or refused a query."""
+
+
+class PkiError(PolysourceError):
+    """The managed broker's CA or certificate cannot be read or made (never showing a key)."""

@@ -1,11 +1,13 @@
 """The one-way flow: inventory file -> model -> stack -> files -> output/."""
 
+import datetime
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from polysource.inventory import load_inventory
+from polysource.inventory.model import Inventory
 from polysource.render.fingerprint import inputs_digest
 from polysource.render.manifest import same_but_inputs, unchanged
 from polysource.stack import Stack, build_stack, paths
@@ -65,12 +67,25 @@ def render_output(inventory: Path, output: Path) -> list[str]:
     return write_output(output, fresh_files(inventory, output))
 
 
-def render_with_stack(inventory: Path, output: Path) -> tuple[Stack, list[str]]:
-    """Render, and hand back the stack for what the command says about it (disk use)."""
+def render_with_stack(inventory: Path, output: Path) -> tuple[Stack, list[str], Path | None]:
+    """Render, and hand back the stack for what the command says about it (disk use), and the
+    folder of the CA it made for the managed broker, if it made one (the first render)."""
     with _collector_paused():
-        stack = load_stack(inventory)
+        model, base = load_inventory(inventory)
+        made = make_ca(model, base)
+        stack = build_stack(model, base, inventory.name)
         files = _render(stack, output)
-    return stack, write_output(output, files)
+    return stack, write_output(output, files), made
+
+
+def make_ca(model: Inventory, base: Path) -> Path | None:
+    """The managed broker's CA, made beside the inventory when it has none (polysource.pki)."""
+    if not any(b.managed and b.effective_transport.encrypted for b in model.brokers.values()):
+        return None
+    from polysource import pki  # cryptography: only for a managed broker with TLS
+
+    folder = base / paths.pki_folder(model.project)
+    return folder if pki.make_ca(folder, model.project, datetime.datetime.now(datetime.UTC)) else None
 
 
 def check_output(inventory: Path, output: Path) -> list[str]:

@@ -27,6 +27,7 @@ RESERVED = frozenset(
     {"HOME", "HOSTNAME", "IFS", "LANG", "LANGUAGE", "LOGNAME", "MAIL", "OLDPWD", "PATH", "PS1", "PS2"}
     | {"PWD", "SHELL", "SHLVL", "TERM", "TMPDIR", "TZ", "USER", "POLYSOURCE_INFLUXDB_URL"}
 )
+MADE = frozenset({"POLYSOURCE_MQTT_TLS_CERT", "POLYSOURCE_MQTT_TLS_KEY"})  # polysource's own (pki.py)
 RESERVED_PREFIXES = ("LC_", "LD_", "DOCKER_", "GF_", "INFLUXD_", "TELEGRAF_", "GOMAXPROCS", "GODEBUG")
 # InfluxDB 1.x reads INFLUXDB_<SECTION>_<KEY> as configuration; these are the image's own names.
 IMAGE_OWN = frozenset(
@@ -62,6 +63,8 @@ def secret_or_text(value: str) -> "str | Secret":
 
 def reserved_reason(var: str) -> str | None:
     """Why var cannot name a secret, or None when it can."""
+    if var in MADE:
+        return f"{var} is the managed broker's certificate, which polysource makes; choose a name of your own"
     if var in RESERVED or var.startswith(RESERVED_PREFIXES):
         return f"{var} is a variable programs read for themselves; choose a name of your own"
     if var in IMAGE_OWN or var.startswith(INFLUXD_SECTIONS):
@@ -121,6 +124,10 @@ class SecretValues(Mapping[Secret, str]):
 
     def __repr__(self) -> str:
         return f"SecretValues({sorted(s.var for s in self._values)})"
+
+    def with_values(self, more: Mapping[Secret, str]) -> "SecretValues":
+        """These values and more (what polysource makes itself, polysource.pki)."""
+        return SecretValues({**self._values, **more})
 
     def text(self, value: "str | Secret | None") -> str | None:
         """A field that may be a Secret or plain text, as the text it stands for."""

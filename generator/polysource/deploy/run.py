@@ -1,5 +1,6 @@
 """One Docker host: plan, deploy and status of its containers (deploy.executor's OnOneHost)."""
 
+import datetime
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from polysource.stack import Stack
 from polysource.stack.paths import STATE_FILE
 
 if TYPE_CHECKING:
+    from polysource.pki import Issued
     from polysource.runtime.containers import Containers
 
 
@@ -33,16 +35,21 @@ class Target:
     specs: list[ContainerSpec]
     engine: Engine
     values: SecretValues
+    issued: "Issued | None" = None  # the managed broker's certificate, when it has TLS
 
     @property
     def desired(self) -> dict[str, Desired]:
         return desired_state(self.stack, self.values) if self.values else {}
 
 
-def prepare(inventory: Path, output: Path, host: str | None, full: bool = True) -> Target:
+def prepare(
+    inventory: Path, output: Path, host: str | None, full: bool = True, renew: bool = False
+) -> Target:
     """Everything checked before any change: output/ current, secrets present, daemon reachable.
 
-    full=False (down, logs) needs only the project name and the daemon.
+    full=False (down, logs) needs only the project name and the daemon. renew=True (deploy)
+    saves the managed broker's new certificate when one was due; otherwise one due is made for
+    the plan only.
     """
     stack = load_stack(inventory)
     url = host or stack.docker.host
@@ -54,10 +61,24 @@ def prepare(inventory: Path, output: Path, host: str | None, full: bool = True) 
             f"{output} is not what {inventory} renders to ({', '.join(stale[:5])}): "
             "run `polysource render` and review the diff first; nothing was changed"
         )
+    values, issued = secret_values(stack, renew)
+    engine = connect(url)
+    return Target(stack, desired_containers(stack, files, values), engine, values, issued)
+
+
+def secret_values(stack: Stack, renew: bool = False) -> "tuple[SecretValues, Issued | None]":
+    """What the containers are given: the user's secrets (environment, then .env), checked, and
+    the managed broker's certificate and key (polysource.pki), kept or issued when due (saved
+    only when renew)."""
     values = secrets.resolve(stack.secrets, stack.inventory_dir)
     check_secret_values(stack, values)
-    engine = connect(url)
-    return Target(stack, desired_containers(stack, files, values), engine, values)
+    broker = stack.managed_broker
+    if broker is None or broker.tls is None:
+        return values, None
+    from polysource import pki  # cryptography: only for a managed broker with TLS
+
+    issued = pki.server_certificate(broker.tls, datetime.datetime.now(datetime.UTC), renew)
+    return values.with_values({broker.tls.cert: issued.cert_pem, broker.tls.key: issued.key_pem}), issued
 
 
 GRAFANA_MIN_PASSWORD = 4  # grafana cli refuses a shorter one ("new password is too short")

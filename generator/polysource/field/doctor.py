@@ -21,7 +21,7 @@ from polysource import secrets
 from polysource.errors import BrokerError, PolysourceError
 from polysource.field.mqtt import Session, tls_context
 from polysource.stack import Stack
-from polysource.stack.model import CaCert, DeviceFacts, Endpoint
+from polysource.stack.model import BrokerFacts, CaCert, DeviceFacts, Endpoint
 
 TIMEOUT = 3.0
 REFERENCE_PORT = 443
@@ -254,6 +254,7 @@ class Diagnosis:
     services: list[Check]
     sentences: list[str]
     permissions: list[str] = field(default_factory=list)  # what each account should be allowed
+    notes: list[str] = field(default_factory=list)  # what works but is unsafe (insecure_lan)
 
     @property
     def ok(self) -> bool:
@@ -266,6 +267,7 @@ class Diagnosis:
             "services": [asdict(c) for c in self.services],
             "diagnosis": self.sentences,
             "permissions": self.permissions,
+            "notes": self.notes,
         }
 
 
@@ -299,12 +301,24 @@ def diagnose(stack: Stack, brokers: list[str]) -> Diagnosis:
         probe = Probe(broker.ca, _login(stack, name, values), tuple(topics))
         jobs += [(e, probe) for e in broker.endpoints]
     diagnosis = _run(stack, jobs)
+    diagnosis.notes = [note for name in names if (note := _insecure(stack.brokers[name]))]
     diagnosis.permissions = [
         f"broker {name}, Telegraf's {stack.telegraf_permissions[name].advice()}"
         for name in names
         if name in stack.telegraf_permissions
     ]
     return diagnosis
+
+
+def _insecure(broker: BrokerFacts) -> str:
+    """What doctor says of a managed broker without TLS (insecure_lan: true); "" otherwise."""
+    if not broker.managed or broker.tls is not None:
+        return ""
+    endpoint = broker.endpoints[0]
+    return (
+        f"broker {broker.name} listens with plain MQTT on {endpoint.port} (insecure_lan: true): every "
+        "password and reading crosses the LAN in clear; remove insecure_lan for TLS with the stack's CA"
+    )
 
 
 def diagnose_device(stack: Stack, board: str) -> Diagnosis:
@@ -327,6 +341,7 @@ def diagnose_device(stack: Stack, board: str) -> Diagnosis:
     diagnosis = _run(stack, [(device.endpoint, probe)], services=False)
     diagnosis.sentences = [_board_sentence(device, r) for r in diagnosis.reports if not r.ok]
     diagnosis.permissions = [f"board {board}'s {stack.permissions[board].advice()}"]
+    diagnosis.notes = [note] if (note := _insecure(stack.brokers[device.endpoint.broker])) else []
     if device.modem != "wifi":
         diagnosis.sentences.append(
             f"{board}: this checked the broker from this computer's network; the board's {device.modem} "

@@ -346,7 +346,9 @@ class Broker(Strict):
         None, description="Broker host name (HiveMQ Cloud needs the name, for SNI)."
     )
     port: Port | None = None
-    transport: Transport = Field(Transport.TLS, description="Default: tls, or tcp when managed.")
+    transport: Transport = Field(
+        Transport.TLS, description="Default: tls (a managed broker: tls, or tcp with insecure_lan: true)."
+    )
     path: Annotated[str, BeforeValidator(_websocket_path)] | None = Field(
         None, description="Websocket path, e.g. /mqtt."
     )
@@ -359,6 +361,11 @@ class Broker(Strict):
     )
     fallback: Annotated[list[Endpoint], BeforeValidator(_one_or_many)] = Field(
         default_factory=list, description="An endpoint, or a list tried in order when the main one fails."
+    )
+    insecure_lan: StrictBool = Field(
+        False,
+        description="Managed broker only: plain MQTT on 1883 instead of TLS with the stack's own CA "
+        "(every password and reading then crosses the LAN in clear).",
     )
     clients: dict[Name, SecretRef | Client] = Field(
         default_factory=dict,
@@ -388,7 +395,9 @@ class Broker(Strict):
 
     @property
     def effective_transport(self) -> Transport:
-        return Transport.TCP if self.managed else self.transport
+        if self.managed:
+            return Transport.TCP if self.insecure_lan else Transport.TLS
+        return self.transport
 
     @property
     def effective_port(self) -> int:

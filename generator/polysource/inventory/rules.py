@@ -68,8 +68,28 @@ def _broker_problems(name: str, broker: dict[str, Any], base: FsPath) -> Found:
     if managed:
         if "host" in broker:
             yield (*here, "host"), "a managed broker runs in the stack: drop host"
-        if broker.get("transport", "tcp") != "tcp" or broker.get("fallback"):
-            yield (*here, "transport"), "a managed broker listens with transport tcp only"
+        insecure = broker.get("insecure_lan") is True
+        if broker.get("transport", "tcp" if insecure else "tls") != ("tcp" if insecure else "tls"):
+            yield (
+                (*here, "transport"),
+                "plain tcp on a managed broker needs insecure_lan: true (passwords in clear on the LAN)"
+                if broker.get("transport") == "tcp"
+                else "a managed broker listens with tls (the stack's CA), or tcp with insecure_lan: true",
+            )
+        fallback = broker.get("fallback")
+        listeners = fallback if isinstance(fallback, list) else [fallback] if fallback else []
+        websocket = "ws" if insecure else "wss"
+        if len(listeners) > 1 or any(_mapping(e).get("transport") != websocket for e in listeners):
+            yield (
+                (*here, "fallback"),
+                f"a managed broker's second listener is websockets: fallback: {{transport: {websocket}}}"
+                + ("" if insecure else " (TLS, as its main listener)"),
+            )
+        if "ca_file" in broker:
+            yield (
+                (*here, "ca_file"),
+                "a managed broker's CA is the stack's own (pki/ beside the inventory): drop ca_file",
+            )
         if "username" not in broker or "password" not in broker:
             yield here, "a managed broker needs username and password (no anonymous MQTT)"
         user = broker.get("username")
@@ -89,11 +109,13 @@ def _broker_problems(name: str, broker: dict[str, Any], base: FsPath) -> Found:
             yield here, "host is required unless the broker is managed"
         if broker.get("clients"):
             yield (*here, "clients"), "device accounts are for a managed broker; a cloud broker has its own"
+        if "insecure_lan" in broker:
+            yield (*here, "insecure_lan"), "insecure_lan is for a managed broker; choose a transport instead"
     if ("username" in broker) != ("password" in broker) and not managed:
         yield here, "username and password go together"
     ca_file = broker.get("ca_file")
-    if isinstance(ca_file, str):
-        transports = [broker.get("transport", "tcp" if managed else "tls")]
+    if isinstance(ca_file, str) and not managed:
+        transports = [broker.get("transport", "tls")]
         fallback = broker.get("fallback")
         for endpoint in fallback if isinstance(fallback, list) else [fallback]:
             transports.append(_mapping(endpoint).get("transport"))
@@ -490,8 +512,21 @@ def _port_problems(data: dict[str, Any]) -> Found:
                 "a swarm publishes on every interface of its nodes: write the port alone",
             )
     for name, broker in _mapping(data.get("brokers")).items():
-        if _mapping(broker).get("managed") is True:
-            published.append((("brokers", name, "port"), _mapping(broker).get("port", 1883)))
+        broker = _mapping(broker)
+        if broker.get("managed") is True:
+            insecure = broker.get("insecure_lan") is True
+            published.append((("brokers", name, "port"), broker.get("port", 1883 if insecure else 8883)))
+            fallback = broker.get("fallback")
+            listed = fallback if isinstance(fallback, list) else [fallback]
+            for i, endpoint in enumerate(_mapping(e) for e in listed):
+                if endpoint:
+                    default = 8080 if endpoint.get("transport") == "ws" else 8884
+                    at: Path = (
+                        ("brokers", name, "fallback", i)
+                        if isinstance(fallback, list)
+                        else ("brokers", name, "fallback")
+                    )
+                    published.append(((*at, "port"), endpoint.get("port", default)))
     seen: dict[int, Path] = {}
     host = _mapping(data.get("target")).get("docker_host")
     ssh = _ssh_port(host) if isinstance(host, str) else None

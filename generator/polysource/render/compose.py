@@ -1,5 +1,6 @@
 """docker-compose.yml: the same stack model deploy uses, for users who run `docker compose`."""
 
+import posixpath
 import shlex
 from typing import Any
 
@@ -7,7 +8,7 @@ import yaml
 
 from polysource.render.header import comment_text, header
 from polysource.secrets import Secret
-from polysource.stack import Stack
+from polysource.stack import Stack, paths
 from polysource.stack.model import Service
 
 USAGE = (
@@ -19,8 +20,17 @@ USAGE = (
 )
 
 
-def env_reference(secret: Secret) -> str:
+MADE_USAGE = (
+    "# The managed broker's TLS certificate and key are issued by `polysource deploy` (not in the\n"
+    "# .env): export them first:\n"
+    '#   export {cert}="$(cat {folder}/server.pem)" {key}="$(cat {folder}/server.key)"\n'
+)
+
+
+def env_reference(secret: Secret, made: bool = False) -> str:
     """Compose interpolation that fails loudly when the variable is missing."""
+    if made:
+        return f"${{{secret.var}:?export {secret.var} as the top of this file shows}}"
     return f"${{{secret.var}:?set {secret.var} in the .env beside the inventory}}"
 
 
@@ -29,14 +39,14 @@ def _escape(text: str) -> str:
     return text.replace("$", "$$")
 
 
-def compose_service(service: Service, platform: str) -> dict[str, Any]:
+def compose_service(service: Service, platform: str, made: tuple[Secret, ...] = ()) -> dict[str, Any]:
     spec: dict[str, Any] = {"image": service.image, "platform": platform}
     if service.command:
         spec["command"] = [_escape(part) for part in service.command]
     spec["restart"] = service.restart
     if service.environment:
         spec["environment"] = {
-            key: env_reference(value) if isinstance(value, Secret) else _escape(value)
+            key: env_reference(value, value in made) if isinstance(value, Secret) else _escape(value)
             for key, value in service.environment.items()
         }
     if service.ports:
@@ -68,7 +78,7 @@ def render_compose(stack: Stack, env_file: str, compose_file: str) -> str:
     """env_file, compose_file: relative to the repository root, where the usage line runs."""
     platform = stack.docker.platform
     document = {
-        "services": {s.name: compose_service(s, platform) for s in stack.services},
+        "services": {s.name: compose_service(s, platform, stack.made_secrets) for s in stack.services},
         "volumes": {name: {} for name in stack.volumes},
     }
     body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=10_000)
@@ -77,4 +87,8 @@ def render_compose(stack: Stack, env_file: str, compose_file: str) -> str:
         env_file=comment_text(shlex.quote(env_file)),
         compose_file=comment_text(shlex.quote(compose_file)),
     )
+    if stack.made_secrets:
+        cert, key = stack.made_secrets
+        folder = posixpath.join(posixpath.dirname(env_file), paths.pki_folder(stack.name))
+        usage += MADE_USAGE.format(cert=cert.var, key=key.var, folder=comment_text(shlex.quote(folder)))
     return header(stack.name) + usage + body

@@ -48,6 +48,8 @@ def render_files(stack: Stack, output: Path) -> dict[str, bytes]:
     if stack.managed_broker:
         files[paths.MOSQUITTO_CONF] = render_mosquitto(stack)
         files[paths.MOSQUITTO_ACL] = render_acl(stack)
+        if stack.managed_broker and stack.managed_broker.ca:  # public: its healthcheck trusts it
+            files[paths.MOSQUITTO_CA] = stack.managed_broker.ca.pem
     files |= render_devices(stack)
     for broker in stack.brokers.values():
         if broker.ca:

@@ -12,7 +12,12 @@ def render_mosquitto(stack: Stack) -> str:
     return render_template(
         "mosquitto.conf.j2",
         project=stack.name,
-        port=paths.MQTT_PORT,
+        port=broker.inside_port,
+        websocket_port=broker.websocket_port,
+        tls=broker.tls is not None,
+        names=", ".join(broker.tls.names) if broker.tls else "",
+        certfile=paths.MOSQUITTO_CERT,
+        keyfile=paths.MOSQUITTO_KEY,
         max_queued=MAX_QUEUED,
         window=broker.window,
         save_every=stack.broker_save_every,

@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 
 from polysource import secrets
 from polysource.durations import seconds
-from polysource.inventory.certs import read_ca
-from polysource.inventory.model import Broker, Inventory, Stream, Transport, published
+from polysource.errors import PkiError
+from polysource.inventory.certs import CaProblem, read_ca
+from polysource.inventory.model import Broker, Inventory, Stream, published
 from polysource.inventory.units import grafana_unit
 from polysource.secrets import Secret
 from polysource.services import (
@@ -26,6 +27,7 @@ from polysource.stack.devices import build_devices
 from polysource.stack.model import (
     AlertFacts,
     BrokerFacts,
+    BrokerTls,
     CaCert,
     Credential,
     DockerFacts,
@@ -174,32 +176,57 @@ def _broker(inventory: Inventory, base: Path, name: str, broker: Broker, host: s
     if broker.username is not None and broker.password is not None:
         credential = Credential(secrets.secret_or_text(broker.username), _secret(broker.password))
     if broker.managed:
-        endpoint = Endpoint(name, host, broker.effective_port, Transport.TCP, None)
+        transport = broker.effective_transport
+        tls, ca = None, None
+        if transport.encrypted:
+            tls = BrokerTls(base / paths.pki_folder(inventory.project), broker_names(inventory, host))
+            ca = _ca(base, name, f"{paths.pki_folder(inventory.project)}/{paths.PKI_CA}", managed=True)
+        listeners = [Endpoint(name, host, broker.effective_port, transport, None)]
+        listeners += [Endpoint(name, host, e.effective_port, e.transport, e.path) for e in broker.fallback]
         accounts = {user: _secret(broker.client_password(user)) for user in sorted(broker.clients)}
+        inside = paths.MQTT_TLS_PORT if tls else paths.MQTT_PORT
+        websocket = (paths.MQTT_WSS_PORT if tls else paths.MQTT_WS_PORT) if broker.fallback else None
         return BrokerFacts(
             name,
             True,
-            (f"tcp://mosquitto:{paths.MQTT_PORT}",),
-            (endpoint,),
+            (f"{transport.scheme}://mosquitto:{inside}",),
+            tuple(listeners),  # the main listener, then websockets when asked
             credential,
-            None,
+            ca,
             accounts,
             broker.window or default_window(True, broker.host),
+            tls,
+            inside,
+            websocket,
         )
     assert broker.host is not None
     main = Endpoint(name, broker.host, broker.effective_port, broker.transport, broker.path)
     fallbacks = [Endpoint(name, broker.host, e.effective_port, e.transport, e.path) for e in broker.fallback]
-    ca = None
-    if broker.ca_file:
-        relative = f"{paths.CERTS_DIR}/{name}-ca.pem"
-        ca = CaCert(
-            tuple(read_ca(base, broker.ca_file)),
-            f"{paths.TELEGRAF_DIR}/{relative}",
-            f"{paths.TELEGRAF_MOUNT}/{relative}",
-        )
+    ca = _ca(base, name, broker.ca_file) if broker.ca_file else None
     endpoints = (main, *fallbacks)
     window = broker.window or default_window(False, broker.host)
     return BrokerFacts(name, False, tuple(e.url for e in endpoints), endpoints, credential, ca, window=window)
+
+
+def broker_names(inventory: Inventory, host: str) -> tuple[str, ...]:
+    """What the managed broker's certificate is for: the name boards and the laptop reach the
+    Docker host by, a swarm's other nodes (its routing mesh publishes the port on each), the
+    service's name Telegraf reaches it by, and localhost (its healthcheck)."""
+    swarm = inventory.target.swarm
+    nodes = [target_host(url) for url in swarm.nodes.values()] if swarm else []
+    return tuple(dict.fromkeys((host, *nodes, "mosquitto", "localhost")))
+
+
+def _ca(base: Path, broker: str, file: str, managed: bool = False) -> CaCert:
+    """A broker's pinned CA, and where Telegraf reads it. The managed broker's is made by render
+    (polysource.pki); any other trouble was found by the inventory's rules."""
+    relative = f"{paths.CERTS_DIR}/{broker}-ca.pem"
+    try:
+        ders = tuple(read_ca(base, file))
+    except CaProblem as problem:
+        hint = " (`polysource render` makes the stack's CA)" if managed else ""
+        raise PkiError(f"brokers.{broker}: {problem}{hint}") from None
+    return CaCert(ders, f"{paths.TELEGRAF_DIR}/{relative}", f"{paths.TELEGRAF_MOUNT}/{relative}")
 
 
 def client_id(project: str, name: str, stream: Stream) -> str:
@@ -375,7 +402,8 @@ def _influxdb_service(inventory: Inventory, influx: InfluxFacts) -> Service:
 
 
 def _mosquitto_passwd(inventory: Inventory, broker: BrokerFacts) -> Service:
-    """Writes Mosquitto's password file into a volume at deploy time, from the secrets.
+    """Writes Mosquitto's password file (and its TLS certificate and key) into a volume at deploy
+    time, from the secrets.
 
     The plain `user:password` lines are written by the shell's printf (a builtin: no command
     line holds them), in a file only root can read, then hashed in place by `mosquitto_passwd -U`.
@@ -391,6 +419,17 @@ def _mosquitto_passwd(inventory: Inventory, broker: BrokerFacts) -> Service:
         steps.append(f'printf \'%s:%s\\n\' "$MQTT_USER_{i}" "$MQTT_PASSWORD_{i}" >> {tmp}')
     uid = paths.MOSQUITTO_UID
     steps += [f"mosquitto_passwd -U {tmp}", f"chown {uid}:{uid} {tmp}", f"mv {tmp} {paths.MOSQUITTO_PASSWD}"]
+    if broker.tls:  # the certificate and key polysource.pki issued, from the environment
+        for var, secret, path in (
+            ("MQTT_TLS_CERT", broker.tls.cert, paths.MOSQUITTO_CERT),
+            ("MQTT_TLS_KEY", broker.tls.key, paths.MOSQUITTO_KEY),
+        ):
+            env[var] = secret
+            steps += [
+                f"printf '%s\\n' \"${var}\" > {path}.new",
+                f"chown {uid}:{uid} {path}.new",
+                f"mv {path}.new {path}",
+            ]
     return Service(
         name="mosquitto-passwd",
         image=_image(inventory, "mosquitto"),
@@ -402,24 +441,32 @@ def _mosquitto_passwd(inventory: Inventory, broker: BrokerFacts) -> Service:
     )
 
 
-# Alive, speaking MQTT, and refusing anonymous clients: no secret needed to tell.
+# Alive, speaking MQTT (over TLS, with a certificate the stack's CA signed for localhost), and
+# refusing anonymous clients: no secret needed to tell.
 MOSQUITTO_HEALTH = (
-    "mosquitto_sub -h localhost -p {port} -t '$SYS/broker/uptime' -C 1 -W 3 2>&1 | grep -q 'not authori'"
+    "mosquitto_sub -h localhost -p {port}{tls} -t '$SYS/broker/uptime' -C 1 -W 3 2>&1 | grep -q 'not authori'"
 )
 
 
 def _mosquitto(inventory: Inventory, broker: BrokerFacts) -> Service:
+    tls = f" --cafile {paths.MOSQUITTO_CA_INSIDE}" if broker.tls else ""
     return Service(
         name="mosquitto",
         image=_image(inventory, "mosquitto"),
-        ports=(PublishedPort(broker.endpoints[0].port, paths.MQTT_PORT),),
+        ports=tuple(
+            PublishedPort(endpoint.port, inside)
+            for endpoint, inside in zip(
+                broker.endpoints, (broker.inside_port, broker.websocket_port), strict=False
+            )
+            if inside
+        ),
         mounts=(
             Mount(paths.MOSQUITTO_CONFIG_MOUNT, config=paths.MOSQUITTO_DIR),
             Mount(paths.MOSQUITTO_AUTH, volume=paths.MOSQUITTO_AUTH_VOLUME),
             Mount(paths.MOSQUITTO_DATA, volume=paths.MOSQUITTO_DATA_VOLUME, read_only=False),
         ),
         depends_on={"mosquitto-passwd": "service_completed_successfully"},
-        healthcheck=Healthcheck(("CMD-SHELL", MOSQUITTO_HEALTH.format(port=paths.MQTT_PORT))),
+        healthcheck=Healthcheck(("CMD-SHELL", MOSQUITTO_HEALTH.format(port=broker.inside_port, tls=tls))),
         mem_limit="64m",
         lifecycle=LIFECYCLE[MOSQUITTO],
     )

@@ -10,6 +10,7 @@ from polysource.inventory.boards import BOARDS, GENERIC, with_overrides
 from polysource.inventory.certs import read_ca
 from polysource.inventory.model import Device, Inventory, Modem, Transport
 from polysource.resources import templates_dir
+from polysource.stack import paths
 from polysource.stack.model import (
     BrokerFacts,
     CaCert,
@@ -80,7 +81,10 @@ def _device(
     endpoint = _endpoint(broker)
     ca, source = None, ""
     if endpoint.transport.encrypted:
-        if broker_model.ca_file:
+        if broker.managed and broker.ca:
+            ders = broker.ca.ders
+            source = f"the stack's own CA ({paths.pki_folder(inventory.project)}/{paths.PKI_CA})"
+        elif broker_model.ca_file:
             ders, source = tuple(read_ca(base, broker_model.ca_file)), f"brokers.{stream.broker}.ca_file"
         else:
             ders = tuple(der for name in DEFAULT_CAS for der in read_ca(templates_dir() / "device", name))

@@ -16,6 +16,7 @@ from polysource.inventory.boards import Board, Wiring
 from polysource.inventory.model import Backup, Inventory, Swarm, Threshold, Transport
 from polysource.secrets import Secret
 from polysource.services import Lifecycle
+from polysource.stack import paths
 
 if TYPE_CHECKING:
     from polysource.stack.queries import InfluxDialect
@@ -71,6 +72,22 @@ class CaCert:
 
 
 @dataclass(frozen=True)
+class BrokerTls:
+    """The managed broker's TLS: the folder beside the inventory that keeps its CA (polysource.pki),
+    the names its certificate is for (the boards' host first), and the two values deploy hands the
+    broker, made by polysource from that folder, never asked of the user's .env."""
+
+    folder: Path  # pki/<project>/ beside the inventory
+    names: tuple[str, ...]
+    cert: Secret = Secret("POLYSOURCE_MQTT_TLS_CERT")
+    key: Secret = Secret("POLYSOURCE_MQTT_TLS_KEY")
+
+    @property
+    def made(self) -> tuple[Secret, Secret]:
+        return (self.cert, self.key)
+
+
+@dataclass(frozen=True)
 class BrokerFacts:
     name: str
     managed: bool
@@ -80,6 +97,9 @@ class BrokerFacts:
     ca: CaCert | None
     device_accounts: dict[str, Secret] = field(default_factory=dict)  # managed only
     window: int = 20  # QoS 1 messages in flight to one session (Mosquitto's max_inflight_messages)
+    tls: BrokerTls | None = None  # the managed broker's, unless insecure_lan
+    inside_port: int = paths.MQTT_PORT  # the managed broker's, inside the stack's network
+    websocket_port: int | None = None  # its websockets listener's, when asked for (endpoints[1])
 
 
 @dataclass(frozen=True)
@@ -472,7 +492,15 @@ class Stack:
 
     @property
     def secrets(self) -> list[Secret]:
-        return sorted({secret for s in self.services for secret in s.secrets})
+        """What the user sets (environment or .env); not what polysource makes (made_secrets)."""
+        made = set(self.made_secrets)
+        return sorted({secret for s in self.services for secret in s.secrets} - made)
+
+    @property
+    def made_secrets(self) -> tuple[Secret, ...]:
+        """Values polysource makes for deploy (the managed broker's certificate and key)."""
+        broker = self.managed_broker
+        return broker.tls.made if broker and broker.tls else ()
 
     @property
     def managed_broker(self) -> BrokerFacts | None:

@@ -9,6 +9,9 @@ INSTANCE_VAR = "POLYSOURCE_INSTANCE"  # telegraf.conf's client ids end in ${POLY
 # Ports inside the stack's network (the images' own).
 INFLUX_PORT = 8086
 MQTT_PORT = 1883
+MQTT_TLS_PORT = 8883  # the managed broker's listener, unless insecure_lan
+MQTT_WSS_PORT = 8884  # its websockets listener, when the inventory asks (8080 with insecure_lan)
+MQTT_WS_PORT = 8080
 GRAFANA_PORT = 3000
 TELEGRAF_HEALTH_PORT = 8080
 
@@ -26,6 +29,16 @@ MOSQUITTO_CONFIG_MOUNT = "/mosquitto/config"
 MOSQUITTO_CONF = f"{MOSQUITTO_DIR}/mosquitto.conf"
 MOSQUITTO_ACL = f"{MOSQUITTO_DIR}/acl"  # no secret in it: rendered into output/, reviewed in git
 MOSQUITTO_ACL_INSIDE = f"{MOSQUITTO_CONFIG_MOUNT}/acl"
+MOSQUITTO_CA = f"{MOSQUITTO_DIR}/ca.pem"  # the stack's CA (public), which the healthcheck trusts
+MOSQUITTO_CA_INSIDE = f"{MOSQUITTO_CONFIG_MOUNT}/ca.pem"
+PKI_DIR = "pki"  # beside the inventory: pki/<project>/ keeps the managed broker's CA (polysource.pki)
+PKI_CA = "ca.pem"  # in it, the CA's certificate (public)
+
+
+def pki_folder(project: str) -> str:
+    """The managed broker's CA folder, relative to the inventory's."""
+    return f"{PKI_DIR}/{project}"
+
 
 # Data inside the images.
 INFLUXDB1_DATA = "/var/lib/influxdb"
@@ -34,6 +47,8 @@ INFLUXDB2_CONFIG = "/etc/influxdb2"
 GRAFANA_DATA = "/var/lib/grafana"
 MOSQUITTO_AUTH = "/mosquitto/auth"
 MOSQUITTO_PASSWD = f"{MOSQUITTO_AUTH}/passwd"
+MOSQUITTO_CERT = f"{MOSQUITTO_AUTH}/server.pem"  # written at deploy, like the password file
+MOSQUITTO_KEY = f"{MOSQUITTO_AUTH}/server.key"
 MOSQUITTO_DATA = "/mosquitto/data"
 MOSQUITTO_UID = 1883
 
