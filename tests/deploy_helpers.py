@@ -13,7 +13,7 @@ from polysource.pipeline import load_stack
 from polysource.runtime.engine import Box, pick_current
 from polysource.runtime.influx import Influx1, Reader, influxql_rows
 from polysource.secrets import Secret, SecretValues
-from services import wait_for
+from services import board_client, wait_for
 
 SEED_READING = {"valeur": 99.9, "idCapteur": "Test_4G", "unite": "m"}
 
@@ -60,25 +60,22 @@ def wait_subscribed(project, url: str | None = None, since: float = 0) -> None:
         raise
 
 
-def board_client(project, user: str, password: str, client_id: str, host: str | None = None) -> mqtt.Client:
-    """A paho client connecting as a board does: over TLS trusting only the stack's CA (pki/ beside
-    the inventory), to a name the certificate is for (the boards' by default); plain MQTT with
-    insecure_lan."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    client.username_pw_set(user, password)
+def project_client(project, user: str, password: str, client_id: str, host: str | None = None) -> mqtt.Client:
+    """A board's client to the deployed managed broker: at the boards' host by default, trusting
+    the stack's CA (pki/ beside the inventory); plain MQTT with insecure_lan."""
     broker = load_stack(project.inventory).managed_broker
     assert broker is not None
-    if broker.tls:
-        client.tls_set(ca_certs=str(broker.tls.folder / "ca.pem"))
-    client.connect(host or broker.endpoints[0].host, project.ports["mqtt"], 30)
-    return client
+    ca = broker.tls.folder / "ca.pem" if broker.tls else None
+    return board_client(
+        user, password, client_id, host or broker.endpoints[0].host, project.ports["mqtt"], ca
+    )
 
 
 def publish(
     project, payload: dict | str, user: str = "esp32", password: str | None = None, host: str | None = None
 ) -> None:
     password = password or project.secrets["MOSQUITTO_ESP32_PASSWORD"]
-    client = board_client(project, user, password, f"board-{time.monotonic_ns()}", host)
+    client = project_client(project, user, password, f"board-{time.monotonic_ns()}", host)
     client.loop_start()
     try:
         body = payload if isinstance(payload, str) else json.dumps(payload)

@@ -282,6 +282,19 @@ class Mosquitto:
         return MqttClient(self, transport, client_id)
 
 
+def board_client(user: str, password: str, client_id: str, host: str, port: int, ca: Path | None) -> Any:
+    """A connected paho client (its loop not started), as a board connects: over TLS trusting only
+    `ca` (the stack's), to `host`, which the certificate must name; plain MQTT without a CA."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.username_pw_set(user, password)
+    if ca:
+        client.tls_set(ca_certs=str(ca))
+    client.connect(host, port, 30)
+    return client
+
+
 def fleet_publisher(port: int, user: str, password: str, ca: Path | None = None) -> Any:
     """A started paho client that does not wait for each PUBACK (a fleet publishes side by side);
     TLS trusting `ca` when given."""
@@ -1028,16 +1041,8 @@ class RenderedMosquitto:
         return self.config.parent / "ca.pem" if self.tls else None
 
     def client(self, user: str, password: str, client_id: str) -> Any:
-        """A connected paho client (its loop not started): over TLS to `localhost`, a name the
-        certificate is for, trusting only the stack's CA; plain MQTT with insecure_lan."""
-        import paho.mqtt.client as mqtt
-
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-        client.username_pw_set(user, password)
-        if self.ca:
-            client.tls_set(ca_certs=str(self.ca))
-        client.connect("localhost", self.port, 30)
-        return client
+        """A connected client to `localhost`, a name the certificate is for (see board_client)."""
+        return board_client(user, password, client_id, "localhost", self.port, self.ca)
 
     def subscriptions(self, client_id: str) -> int:
         log = self.folder / "mosquitto.log"

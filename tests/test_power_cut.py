@@ -14,7 +14,7 @@ import time
 
 import docker.errors
 import paho.mqtt.client as mqtt
-from deploy_helpers import board_client, containers, deploy, readings, wait_subscribed
+from deploy_helpers import containers, deploy, project_client, readings, wait_subscribed
 
 from helpers import run_cli
 from pipelines import managed_pipeline
@@ -184,7 +184,7 @@ def test_a_power_cut_of_the_pi_and_what_status_says(deploy_project, docker_proce
     project = deploy_project()
     wait_subscribed(project, since=deploy(project)[0])
     password = project.secrets["MOSQUITTO_ESP32_PASSWORD"]
-    with AckedPublisher(board_client(project, "esp32", password, "power-cut-board"), rate=10) as board:
+    with AckedPublisher(project_client(project, "esp32", password, "power-cut-board"), rate=10) as board:
         time.sleep(6.3)
         cut = time.monotonic()
         docker_process.power_cut()

@@ -27,7 +27,6 @@ RESERVED = frozenset(
     {"HOME", "HOSTNAME", "IFS", "LANG", "LANGUAGE", "LOGNAME", "MAIL", "OLDPWD", "PATH", "PS1", "PS2"}
     | {"PWD", "SHELL", "SHLVL", "TERM", "TMPDIR", "TZ", "USER", "POLYSOURCE_INFLUXDB_URL"}
 )
-MADE = frozenset({"POLYSOURCE_MQTT_TLS_CERT", "POLYSOURCE_MQTT_TLS_KEY"})  # polysource's own (pki.py)
 RESERVED_PREFIXES = ("LC_", "LD_", "DOCKER_", "GF_", "INFLUXD_", "TELEGRAF_", "GOMAXPROCS", "GODEBUG")
 # InfluxDB 1.x reads INFLUXDB_<SECTION>_<KEY> as configuration; these are the image's own names.
 IMAGE_OWN = frozenset(
@@ -48,6 +47,12 @@ class Secret:
 
     def __str__(self) -> str:
         return self.reference
+
+
+# Values polysource makes itself (polysource.pki: the managed broker's certificate and key).
+TLS_CERT = Secret("POLYSOURCE_MQTT_TLS_CERT")
+TLS_KEY = Secret("POLYSOURCE_MQTT_TLS_KEY")
+MADE = frozenset({TLS_CERT.var, TLS_KEY.var})
 
 
 def parse(value: str) -> Secret | None:

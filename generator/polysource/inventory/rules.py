@@ -29,6 +29,11 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _listed(value: Any) -> list[Any]:
+    """A key that takes one item or a list of them (a broker's fallback), as a list."""
+    return value if isinstance(value, list) else [value] if value else []
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -76,8 +81,7 @@ def _broker_problems(name: str, broker: dict[str, Any], base: FsPath) -> Found:
                 if broker.get("transport") == "tcp"
                 else "a managed broker listens with tls (the stack's CA), or tcp with insecure_lan: true",
             )
-        fallback = broker.get("fallback")
-        listeners = fallback if isinstance(fallback, list) else [fallback] if fallback else []
+        listeners = _listed(broker.get("fallback"))
         websocket = "ws" if insecure else "wss"
         if len(listeners) > 1 or any(_mapping(e).get("transport") != websocket for e in listeners):
             yield (
@@ -116,9 +120,7 @@ def _broker_problems(name: str, broker: dict[str, Any], base: FsPath) -> Found:
     ca_file = broker.get("ca_file")
     if isinstance(ca_file, str) and not managed:
         transports = [broker.get("transport", "tls")]
-        fallback = broker.get("fallback")
-        for endpoint in fallback if isinstance(fallback, list) else [fallback]:
-            transports.append(_mapping(endpoint).get("transport"))
+        transports += [_mapping(endpoint).get("transport") for endpoint in _listed(broker.get("fallback"))]
         if not any(t in ("tls", "wss") for t in transports):
             yield (*here, "ca_file"), "a CA is used with transport tls or wss only"
         try:
@@ -434,10 +436,7 @@ def _device_account(here: Path, device: dict[str, Any], broker: dict[str, Any]) 
     if "username" not in device or "password" not in device:
         yield here, "a board needs its own username and password on the broker"
     transports = [broker.get("transport", "tls")]
-    fallback = broker.get("fallback")
-    transports += [
-        _mapping(e).get("transport") for e in (fallback if isinstance(fallback, list) else [fallback])
-    ]
+    transports += [_mapping(e).get("transport") for e in _listed(broker.get("fallback"))]
     if broker and not any(t in ("tcp", "tls") for t in transports):
         yield here, "the board speaks MQTT over TCP or TLS, and this broker has neither endpoint"
 
@@ -517,16 +516,14 @@ def _port_problems(data: dict[str, Any]) -> Found:
             insecure = broker.get("insecure_lan") is True
             published.append((("brokers", name, "port"), broker.get("port", 1883 if insecure else 8883)))
             fallback = broker.get("fallback")
-            listed = fallback if isinstance(fallback, list) else [fallback]
-            for i, endpoint in enumerate(_mapping(e) for e in listed):
-                if endpoint:
-                    default = 8080 if endpoint.get("transport") == "ws" else 8884
-                    at: Path = (
-                        ("brokers", name, "fallback", i)
-                        if isinstance(fallback, list)
-                        else ("brokers", name, "fallback")
-                    )
-                    published.append(((*at, "port"), endpoint.get("port", default)))
+            for i, endpoint in enumerate(_mapping(e) for e in _listed(fallback)):
+                if not endpoint:
+                    continue
+                default = 8080 if endpoint.get("transport") == "ws" else 8884
+                index = (i,) if isinstance(fallback, list) else ()
+                published.append(
+                    (("brokers", name, "fallback", *index, "port"), endpoint.get("port", default))
+                )
     seen: dict[int, Path] = {}
     host = _mapping(data.get("target")).get("docker_host")
     ssh = _ssh_port(host) if isinstance(host, str) else None

@@ -179,8 +179,9 @@ def _broker(inventory: Inventory, base: Path, name: str, broker: Broker, host: s
         transport = broker.effective_transport
         tls, ca = None, None
         if transport.encrypted:
-            tls = BrokerTls(base / paths.pki_folder(inventory.project), broker_names(inventory, host))
-            ca = _ca(base, name, f"{paths.pki_folder(inventory.project)}/{paths.PKI_CA}", managed=True)
+            folder = paths.pki_folder(inventory.project)
+            tls = BrokerTls(base / folder, broker_names(inventory, host))
+            ca = _ca(base, name, f"{folder}/{paths.PKI_CA}", managed=True)
         listeners = [Endpoint(name, host, broker.effective_port, transport, None)]
         listeners += [Endpoint(name, host, e.effective_port, e.transport, e.path) for e in broker.fallback]
         accounts = {user: _secret(broker.client_password(user)) for user in sorted(broker.clients)}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from polysource.inventory.boards import Board, Wiring
 from polysource.inventory.model import Backup, Inventory, Swarm, Threshold, Transport
-from polysource.secrets import Secret
+from polysource.secrets import TLS_CERT, TLS_KEY, Secret
 from polysource.services import Lifecycle
 from polysource.stack import paths
 
@@ -79,8 +79,8 @@ class BrokerTls:
 
     folder: Path  # pki/<project>/ beside the inventory
     names: tuple[str, ...]
-    cert: Secret = Secret("POLYSOURCE_MQTT_TLS_CERT")
-    key: Secret = Secret("POLYSOURCE_MQTT_TLS_KEY")
+    cert: Secret = TLS_CERT
+    key: Secret = TLS_KEY
 
     @property
     def made(self) -> tuple[Secret, Secret]:
