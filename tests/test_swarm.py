@@ -415,3 +415,37 @@ def test_one_inventory_one_deploy_across_two_nodes(deploy_project, two_nodes, tm
     assert down.exit_code == 0, down.output
     left = [v.name for v in worker.volumes.list() if v.name.startswith(f"{name}_")]
     assert not left, f"down --volumes left the worker's volumes: {left}"
+
+
+def test_status_says_when_the_swarm_came_back_from_a_power_cut(deploy_project, swarm, docker_process):
+    """The Pi's power cut on a swarm: dockerd, containerd and every container killed at once, the
+    engine started again; the swarm replaces each killed task with a new one (no restart count
+    to read), and `status` says which came back from an unclean stop. After a clean restart of
+    the engine (every service logs its clean stop) it says nothing of the kind."""
+    project = deploy_project()
+    project.edit("  platform: linux/amd64\n", "  platform: linux/amd64\n  swarm: {}\n")
+    wait_subscribed(project, since=deploy(project)[0])
+    services = ("influxdb", "mosquitto", "telegraf", "grafana")
+
+    def notes() -> dict[str, str]:
+        result = run_cli(*project.args("status"))
+        rows = result.output.split("\n\n", 1)[0].splitlines()[1:] if result.exit_code == 0 else []
+        return {row.split()[0]: row for row in rows if row.strip()}  # the engine may still be starting
+
+    def back(unclean: bool) -> bool:
+        found = notes()
+        if not set(services) <= set(found):
+            return False
+        running = all(found[s].split()[2] == "running" for s in services)
+        return running and all(("unclean stop" in found[s]) == unclean for s in services)
+
+    docker_process.power_cut()
+    wait_for(lambda: back(unclean=True), 120, "each service back, said to come from an unclean stop", 2)
+    note = notes()["mosquitto"]
+    assert "from an unclean stop: killed, not stopped (a power cut? out of memory?)" in note, note
+    wait_subscribed(project, since=time.time() - 60)
+    publish(project, SEED_READING)
+    assert wait_readings(project, 1)
+
+    docker_process.restart()
+    wait_for(lambda: back(unclean=False), 120, "each service back, with nothing said of an unclean stop", 2)

@@ -6,7 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from polysource.runtime.lifecycle import moment, unclean_stop
+from helpers import MINIMAL, write_inventory
+from polysource.deploy import swarm
+from polysource.errors import EngineError
+from polysource.pipeline import load_stack
+from polysource.runtime.lifecycle import ended_unclean, moment, unclean_stop
 from polysource.services import LIFECYCLE, Lifecycle
 
 T0 = datetime(2026, 12, 7, 0, 16, 0, tzinfo=UTC).timestamp()
@@ -89,3 +93,78 @@ def test_each_service_has_lines_that_tell_start_from_stop(service):
     lifecycle: Lifecycle = LIFECYCLE[service]
     assert lifecycle.starts and lifecycle.stops
     assert lifecycle.starts not in lifecycle.stops and lifecycle.stops not in lifecycle.starts
+
+
+class FakePrevious(FakeBox):
+    """A swarm task's container that ended: the swarm started a new task (a new container)."""
+
+    def __init__(self, finished: float, lines: list[tuple[float, str]]):
+        super().__init__(finished - 3600, finished, lines)
+        self.state["Status"] = "exited"
+
+
+def test_a_swarm_task_after_one_killed_is_said_with_the_new_tasks_start():
+    # killed: its last lines are a save and its start, nothing of a clean stop
+    killed = FakePrevious(T0 - 2, [(T0 - 3600, START), (T0 - 10, SAVE)])
+    assert unclean_stop(killed, MOSQUITTO) == ""  # it is not running: the single host's reading says nothing
+    note = ended_unclean(killed, MOSQUITTO, T0 + 5)
+    assert note.startswith("came back at 2026-12-07 00:16:05 UTC from an unclean stop"), note
+    short_lived = FakePrevious(T0 - 2, [(T0 - 20, START)])  # killed 20 s after it started
+    assert "unclean stop" in ended_unclean(short_lived, MOSQUITTO, T0)
+
+
+def test_a_swarm_task_after_one_stopped_cleanly_or_unknown_says_nothing():
+    clean = FakePrevious(T0 - 2, [(T0 - 3600, START), (T0 - 5, STOP), (T0 - 5, SAVE)])
+    assert ended_unclean(clean, MOSQUITTO, T0) == ""
+    assert ended_unclean(FakePrevious(T0 - 2, []), None, T0) == ""  # a service with no lines to read
+    restarted = FakePrevious(T0 - 2, [(T0 - 30, STOP), (T0 - 29, START)])  # a stop, then a start: killed
+    assert "unclean stop" in ended_unclean(restarted, MOSQUITTO, T0)
+
+
+def swarm_task(created: str, state: str, desired: str, err: str = "") -> dict:
+    status = {"State": state, "Timestamp": f"2026-12-07T00:{created}.000000000Z", "Err": err}
+    status["ContainerStatus"] = {"ContainerID": f"c-{created}", "ExitCode": 255 if err else 0}
+    return {"Slot": 1, "NodeID": "n1", "DesiredState": desired, "CreatedAt": created, "Status": status}
+
+
+def stack_for(tmp_path):
+    return load_stack(write_inventory(tmp_path, MINIMAL))
+
+
+class FakeSwarm:
+    """What swarm.status reads of a manager: one node, InfluxDB's service and its tasks; the
+    node's containers out of reach (its Docker API not given)."""
+
+    name = "the swarm"
+
+    def __init__(self, tasks: list[dict]):
+        self._tasks = tasks
+
+    def nodes(self) -> dict:
+        return {"n1": {"Description": {"Hostname": "pi"}}}
+
+    def services(self, project: str) -> dict:
+        return {"influxdb": {"ID": "s1"}}
+
+    def tasks(self, service_id: str) -> list[dict]:
+        return self._tasks
+
+    def local_node(self) -> tuple[str, bool]:
+        raise EngineError("cannot reach the node")
+
+
+@pytest.mark.parametrize(
+    ("previous", "said"),
+    [
+        (swarm_task("10:00", "failed", "shutdown", "task: non-zero exit (255)"),
+         "took over from a task that ended: task: non-zero exit (255)"),
+        (swarm_task("10:00", "shutdown", "shutdown"), ""),  # the swarm stopped it: an update
+        (None, ""),  # the first task of its slot
+    ],
+)  # fmt: skip
+def test_swarm_status_traces_a_task_back_to_the_one_it_took_over_from(tmp_path, previous, said):
+    running = swarm_task("16:00", "running", "running")
+    rows = swarm.status(FakeSwarm([running] + ([previous] if previous else [])), stack_for(tmp_path))
+    (influxdb,) = [row for row in rows if row.service == "influxdb"]
+    assert (influxdb.node, influxdb.state, influxdb.note) == ("pi", "running", said)
+    assert {row.state for row in rows if row.service != "influxdb"} == {"missing"}

@@ -32,6 +32,7 @@ from polysource.deploy.spec import ContainerSpec, nanoseconds, short_hash
 from polysource.errors import DeployError, EngineError
 from polysource.runtime.containers import OnSwarm, has_container, running_task
 from polysource.runtime.engine import LABEL, Box, SwarmApi
+from polysource.runtime.lifecycle import ended_unclean, moment
 from polysource.secrets import Secret, SecretValues
 from polysource.services import is_telegraf
 from polysource.stack import Stack
@@ -690,17 +691,42 @@ def status(api: SwarmApi, stack: Stack) -> list[TaskRow]:
         if attrs is None:
             rows.append(TaskRow(service.name, "-", "missing", "not deployed"))
             continue
-        tasks = [t for t in api.tasks(attrs["ID"]) if t.get("DesiredState") in ("running", "complete")]
+        every = api.tasks(attrs["ID"])
+        tasks = [t for t in every if t.get("DesiredState") in ("running", "complete")]
         if not tasks:
             rows.append(
                 TaskRow(service.name, "-", "no task", "the scheduler placed nothing: check placement")
             )
         for task in tasks:
             st = task["Status"]
-            rows.append(
-                TaskRow(service.name, nodes.get(task.get("NodeID", ""), "-"), st["State"], st.get("Err", ""))
-            )
+            unclean = _after_unclean(api, stack, service, task, every)
+            note = "; ".join(filter(None, [st.get("Err", ""), unclean]))
+            rows.append(TaskRow(service.name, nodes.get(task.get("NodeID", ""), "-"), st["State"], note))
     return rows
+
+
+def _after_unclean(
+    api: SwarmApi, stack: Stack, service: Service, task: dict[str, Any], tasks: list[dict[str, Any]]
+) -> str:
+    """Whether a running task took over from one that was killed (a node's power cut, the OOM
+    killer): the task before it in its slot ended on its own ("failed": the engine found its
+    container dead when it came back) without logging a clean stop. After a power cut the swarm
+    starts new tasks and nothing else says so. That task's container gone or out of reach: its
+    exit as the swarm recorded it."""
+    if task["Status"]["State"] != "running" or service.lifecycle is None:
+        return ""
+    earlier = [t for t in tasks if t.get("Slot") == task.get("Slot") and t["CreatedAt"] < task["CreatedAt"]]
+    if not earlier:
+        return ""
+    previous = max(earlier, key=lambda t: str(t["CreatedAt"]))
+    if previous["Status"]["State"] not in (*FAILED, "complete") or not has_container(previous):
+        return ""  # shut down by the swarm (an update, a scale): cleanly
+    started = moment(task["Status"].get("Timestamp")) or time.time()
+    try:
+        return ended_unclean(_task_box(api, stack, previous), service.lifecycle, started)
+    except DeployError:
+        ended = previous["Status"]
+        return f"took over from a task that ended: {ended.get('Err') or ended['State']}"
 
 
 def down(api: SwarmApi, stack: Stack, echo: Echo) -> None:

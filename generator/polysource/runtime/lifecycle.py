@@ -25,6 +25,26 @@ def moment(docker_time: object) -> float | None:
 STOP_TIMEOUT_S = 60  # a clean stop's line comes at most this long before Docker notes the stop
 
 
+def _marks(box: Box, lifecycle: Lifecycle, since: float, before: float) -> list[tuple[float, str]]:
+    """The service's own start and clean-stop lines the container logged from `since` until
+    just before `before` (Unix seconds), in order: (when, "start" | "stop")."""
+    marks = []
+    for line in box.logs_between(int(since), int(before) + 2).splitlines():
+        stamp, _, text = line.decode(errors="replace").partition(" ")
+        if (at := moment(stamp)) is None or at >= before:
+            continue
+        if lifecycle.stops in text:
+            marks.append((at, "stop"))
+        elif lifecycle.starts in text:
+            marks.append((at, "start"))
+    return marks
+
+
+def _came_back(started: float) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started))
+    return f"came back at {when} from an unclean stop: killed, not stopped (a power cut? out of memory?)"
+
+
 def unclean_stop(box: Box, lifecycle: Lifecycle | None) -> str:
     """Why a running container's last start followed a kill (a power cut, the OOM killer), when
     it did. Docker notes a stop either way, and after a power cut starts the container again
@@ -35,18 +55,21 @@ def unclean_stop(box: Box, lifecycle: Lifecycle | None) -> str:
     started, stopped = moment(state.get("StartedAt")), moment(state.get("FinishedAt"))
     if lifecycle is None or state.get("Status") != "running" or started is None or stopped is None:
         return ""
-    marks = []
-    for line in box.logs_between(int(stopped) - STOP_TIMEOUT_S, int(started) + 2).splitlines():
-        stamp, _, text = line.decode(errors="replace").partition(" ")
-        if (at := moment(stamp)) is None or at >= started + 1:
-            continue
-        if lifecycle.stops in text:
-            marks.append((at, "stop"))
-        elif lifecycle.starts in text:
-            marks.append((at, "start"))
+    marks = _marks(box, lifecycle, stopped - STOP_TIMEOUT_S, started + 1)
     if marks and marks[-1][1] == "start" and marks[-1][0] > started - 1:
         marks.pop()  # this run's own start
     if marks and marks[-1][1] == "stop":
         return ""
-    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started))
-    return f"came back at {when} from an unclean stop: killed, not stopped (a power cut? out of memory?)"
+    return _came_back(started)
+
+
+def ended_unclean(previous: Box, lifecycle: Lifecycle | None, started: float) -> str:
+    """The same for a swarm task that took over from one that ended (the swarm starts a new
+    container where a single host restarts the old one): whether the previous task's container
+    logged its clean stop before it ended; `started`: when the new task started. Empty when it
+    did, or when its lines cannot tell."""
+    stopped = moment(previous.state.get("FinishedAt"))
+    if lifecycle is None or stopped is None:
+        return ""
+    marks = _marks(previous, lifecycle, stopped - STOP_TIMEOUT_S, stopped + 1)
+    return "" if marks and marks[-1][1] == "stop" else _came_back(started)
