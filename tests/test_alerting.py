@@ -310,3 +310,15 @@ def test_thresholds_close_together_are_two_rules_with_their_own_titles(tmp_path)
     assert len({r["uid"] for r in rules}) == 2
     values = [r["data"][2]["model"]["conditions"][0]["evaluator"]["params"][0] for r in rules]
     assert values == [5, 5.0000001]
+
+
+def test_a_rules_uid_stays_what_it_was(tmp_path):
+    """Grafana keys a rule's state, silences and history by its uid: a new polysource (a faster
+    way of computing it) must give the seed's rules the uids they had."""
+    _, document, _ = render(
+        tmp_path, swap=("group: tests", "group: tests, thresholds: [{value: 5, color: red}]")
+    )
+    uids = {r["title"]: r["uid"] for g in document["groups"] for r in g["rules"]}
+    assert uids["Test_4G: silent"] == "ps-555cb8aba43220ccf0e7"
+    assert uids["Test_4G: above 5 m"] == "ps-bddf5b257dbf39e7f5d5"
+    assert uids["Pi: No writes for 5 minutes"] == "ps-955eeb9976c24ccf25eb"

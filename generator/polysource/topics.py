@@ -30,7 +30,7 @@ def level_problem(value: str) -> str | None:
     """Why value cannot fill a topic level (as a sensor id or a --tag value), or None."""
     if not value:
         return "is empty"
-    if any(ch in value for ch in "+#/") or any(not ch.isprintable() for ch in value):
+    if any(ch in value for ch in "+#/") or not value.isprintable():
         return "holds +, #, / or a control character, which cannot stand in one MQTT topic level"
     return None
 

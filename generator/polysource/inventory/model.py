@@ -74,7 +74,7 @@ def _text(value: Any) -> str:
         raise PydanticCustomError("string_type", "expected a string, got {got}", {"got": repr(value)})
     if not value.strip():
         raise PydanticCustomError("empty", "must not be empty")
-    if any(not ch.isprintable() for ch in value):
+    if not value.isprintable():
         raise PydanticCustomError("control", "must be one line of printable text (no control characters)")
     return value
 
@@ -216,7 +216,7 @@ def _topic(value: Any) -> str:
         raise PydanticCustomError("empty", "must not be empty")
     if len(text.encode()) > MAX_TOPIC_BYTES:
         raise PydanticCustomError("topic_length", "an MQTT topic has at most 65535 bytes")
-    if any(not ch.isprintable() for ch in text):
+    if not text.isprintable():
         raise PydanticCustomError("control", "MQTT topics must not hold control characters")
     return text
 
