@@ -152,3 +152,15 @@ def deploy(project, *extra: str):
     result = run_cli(*project.args("deploy", "--timeout", "120", *extra))
     assert result.exit_code == 0, result.output
     return started, result
+
+
+def watched(project, field: str) -> dict[str, int]:
+    """A field of what `polysource watch` records per service (one-shot jobs left out)."""
+    result = run_cli(*project.args("watch"))
+    assert result.exit_code == 0, result.output
+    found = {}
+    for line in result.output.splitlines():
+        if line.startswith("pi_container,service=") and "mosquitto-passwd" not in line:
+            service = line.split(",service=")[1].split(" ")[0]
+            found[service] = int(line.split(f"{field}=")[1].split("i")[0])
+    return found

@@ -14,7 +14,7 @@ import time
 
 import docker.errors
 import paho.mqtt.client as mqtt
-from deploy_helpers import containers, deploy, project_client, readings, wait_subscribed
+from deploy_helpers import containers, deploy, project_client, readings, wait_subscribed, watched
 
 from helpers import run_cli
 from pipelines import managed_pipeline
@@ -205,7 +205,7 @@ def test_a_power_cut_of_the_pi_and_what_status_says(deploy_project, docker_proce
     notes = status_notes(project)
     for service in ("mosquitto", "influxdb", "telegraf", "grafana"):
         assert "from an unclean stop: killed, not stopped" in notes[service], notes[service]
-    assert watched_killed(project) == {"mosquitto": 1, "influxdb": 1, "telegraf": 1, "grafana": 1}
+    assert watched(project, "killed") == {"mosquitto": 1, "influxdb": 1, "telegraf": 1, "grafana": 1}
 
     docker_process.restart()
     wait_healthy(project)
@@ -215,16 +215,4 @@ def test_a_power_cut_of_the_pi_and_what_status_says(deploy_project, docker_proce
             print("---", name, box.attrs["State"])
             print(box.logs(timestamps=True, tail=60).decode(errors="replace"))
     assert not any("unclean" in row for row in notes.values()), notes
-    assert set(watched_killed(project).values()) == {0}
-
-
-def watched_killed(project) -> dict[str, int]:
-    """What `polysource watch` records for the "Pi" dashboard: 1 for a run that followed a kill."""
-    result = run_cli(*project.args("watch"))
-    assert result.exit_code == 0, result.output
-    found = {}
-    for line in result.output.splitlines():
-        if line.startswith("pi_container,service=") and "mosquitto-passwd" not in line:
-            service = line.split(",service=")[1].split(" ")[0]
-            found[service] = int(line.split("killed=")[1].split("i")[0])
-    return found
+    assert set(watched(project, "killed").values()) == {0}

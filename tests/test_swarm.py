@@ -7,7 +7,16 @@ import time
 
 import docker
 import pytest
-from deploy_helpers import SEED_READING, deploy, influx, publish, readings, wait_readings, wait_subscribed
+from deploy_helpers import (
+    SEED_READING,
+    deploy,
+    influx,
+    publish,
+    readings,
+    wait_readings,
+    wait_subscribed,
+    watched,
+)
 
 from helpers import run_cli, service_rows, steadily
 from polysource.runtime.engine import connect
@@ -440,12 +449,23 @@ def test_status_says_when_the_swarm_came_back_from_a_power_cut(deploy_project, s
         return running and all(("unclean stop" in found[s]) == unclean for s in services)
 
     docker_process.power_cut()
-    wait_for(lambda: back(unclean=True), 120, "each service back, said to come from an unclean stop", 2)
+    try:
+        wait_for(lambda: back(unclean=True), 120, "each service back, said to come from an unclean stop", 2)
+    except AssertionError:
+        print(run_cli(*project.args("status")).output)
+        for service in swarm.services.list():
+            for task in service.tasks():
+                print(service.name, task.get("Slot"), task["CreatedAt"], task["Status"])
+        raise
     note = notes()["mosquitto"]
     assert "from an unclean stop: killed, not stopped (a power cut? out of memory?)" in note, note
     wait_subscribed(project, since=time.time() - 60)
     publish(project, SEED_READING)
     assert wait_readings(project, 1)
+    # `polysource watch` records it for the "Pi" dashboard, from the same tasks
+    assert watched(project, "killed") == dict.fromkeys(services, 1)
+    assert watched(project, "restarts") == dict.fromkeys(services, 1)  # the task the cut killed
 
     docker_process.restart()
     wait_for(lambda: back(unclean=False), 120, "each service back, with nothing said of an unclean stop", 2)
+    assert watched(project, "killed") == dict.fromkeys(services, 0)

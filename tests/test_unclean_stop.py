@@ -10,7 +10,7 @@ from helpers import MINIMAL, write_inventory
 from polysource.deploy import swarm
 from polysource.errors import EngineError
 from polysource.pipeline import load_stack
-from polysource.runtime.lifecycle import ended_unclean, moment, unclean_stop
+from polysource.runtime.lifecycle import ending, moment, unclean_stop
 from polysource.services import LIFECYCLE, Lifecycle
 
 T0 = datetime(2026, 12, 7, 0, 16, 0, tzinfo=UTC).timestamp()
@@ -103,22 +103,41 @@ class FakePrevious(FakeBox):
         self.state["Status"] = "exited"
 
 
+def ended(code: int) -> dict:
+    """The swarm's record of a task's end."""
+    return {"State": "failed", "Err": f"task: non-zero exit ({code})", "ContainerStatus": {"ExitCode": code}}
+
+
+POWER_CUT, OOM, CRASH = ended(255), ended(137), ended(1)
+
+
 def test_a_swarm_task_after_one_killed_is_said_with_the_new_tasks_start():
     # killed: its last lines are a save and its start, nothing of a clean stop
     killed = FakePrevious(T0 - 2, [(T0 - 3600, START), (T0 - 10, SAVE)])
-    assert unclean_stop(killed, MOSQUITTO) == ""  # it is not running: the single host's reading says nothing
-    note = ended_unclean(killed, MOSQUITTO, T0 + 5)
+    assert unclean_stop(killed, MOSQUITTO) == ""  # not running: the single host's reading says nothing
+    note = ending(killed, POWER_CUT, MOSQUITTO).note(T0 + 5)
     assert note.startswith("came back at 2026-12-07 00:16:05 UTC from an unclean stop"), note
     short_lived = FakePrevious(T0 - 2, [(T0 - 20, START)])  # killed 20 s after it started
-    assert "unclean stop" in ended_unclean(short_lived, MOSQUITTO, T0)
+    assert "unclean stop" in ending(short_lived, OOM, MOSQUITTO).note(T0)
+    restarted = FakePrevious(T0 - 2, [(T0 - 30, STOP), (T0 - 29, START)])  # a stop, then a start
+    assert "unclean stop" in ending(restarted, POWER_CUT, MOSQUITTO).note(T0)
 
 
-def test_a_swarm_task_after_one_stopped_cleanly_or_unknown_says_nothing():
+def test_a_swarm_task_after_one_stopped_cleanly_says_nothing_and_after_a_crash_says_so():
     clean = FakePrevious(T0 - 2, [(T0 - 3600, START), (T0 - 5, STOP), (T0 - 5, SAVE)])
-    assert ended_unclean(clean, MOSQUITTO, T0) == ""
-    assert ended_unclean(FakePrevious(T0 - 2, []), None, T0) == ""  # a service with no lines to read
-    restarted = FakePrevious(T0 - 2, [(T0 - 30, STOP), (T0 - 29, START)])  # a stop, then a start: killed
-    assert "unclean stop" in ended_unclean(restarted, MOSQUITTO, T0)
+    assert ending(clean, POWER_CUT, MOSQUITTO).note(T0) == ""  # its stop logged: whatever the code
+    crashed = FakePrevious(T0 - 2, [(T0 - 3600, START)])  # no stop line, and it exited on its own
+    note = ending(crashed, CRASH, MOSQUITTO).note(T0)
+    assert note == "took over from a task that ended on its own (task: non-zero exit (1))"
+
+
+def test_a_swarm_task_whose_predecessor_is_out_of_reach_is_said_by_its_exit():
+    assert ending(None, POWER_CUT, MOSQUITTO).how == ending(None, OOM, MOSQUITTO).how == "killed"
+    assert "unclean stop" in ending(None, POWER_CUT, MOSQUITTO).note(T0)
+    assert "ended on its own" in ending(None, CRASH, MOSQUITTO).note(T0)
+
+
+MAYBE = " (a power cut? out of memory?)"
 
 
 def swarm_task(created: str, state: str, desired: str, err: str = "") -> dict:
@@ -153,18 +172,26 @@ class FakeSwarm:
         raise EngineError("cannot reach the node")
 
 
+KILLED_TASK = swarm_task("10:00", "failed", "shutdown", "task: non-zero exit (255)")
+# the engine coming back rejects a first new task ("cannot create a swarm scoped network when
+# swarm is not active"): it never had a container, and the running one is the next
+REJECTED = swarm_task("12:00", "rejected", "shutdown", "cannot create a swarm scoped network")
+REJECTED["Status"]["ContainerStatus"] = {"ContainerID": "", "ExitCode": 0}
+CAME_BACK = "came back at 2026-12-07 00:16:00 UTC from an unclean stop: killed, not stopped" + MAYBE
+
+
 @pytest.mark.parametrize(
-    ("previous", "said"),
+    ("earlier", "said"),
     [
-        (swarm_task("10:00", "failed", "shutdown", "task: non-zero exit (255)"),
-         "took over from a task that ended: task: non-zero exit (255)"),
-        (swarm_task("10:00", "shutdown", "shutdown"), ""),  # the swarm stopped it: an update
-        (None, ""),  # the first task of its slot
+        ([KILLED_TASK], CAME_BACK),
+        ([KILLED_TASK, REJECTED], CAME_BACK),
+        ([swarm_task("10:00", "shutdown", "shutdown")], ""),  # the swarm stopped it: an update
+        ([], ""),  # the first task of its slot
     ],
 )  # fmt: skip
-def test_swarm_status_traces_a_task_back_to_the_one_it_took_over_from(tmp_path, previous, said):
+def test_swarm_status_traces_a_task_back_to_the_one_it_took_over_from(tmp_path, earlier, said):
     running = swarm_task("16:00", "running", "running")
-    rows = swarm.status(FakeSwarm([running] + ([previous] if previous else [])), stack_for(tmp_path))
+    rows = swarm.status(FakeSwarm([running, *earlier]), stack_for(tmp_path))
     (influxdb,) = [row for row in rows if row.service == "influxdb"]
     assert (influxdb.node, influxdb.state, influxdb.note) == ("pi", "running", said)
     assert {row.state for row in rows if row.service != "influxdb"} == {"missing"}

@@ -275,9 +275,10 @@ SENSORS_SHOWN = 50  # above, status lists only the silent ones unless --all
 @output_option
 @host_option
 def watch(inventory: Path, output: Path, host: str | None) -> None:
-    """Record the stack's containers once (restarts, running, healthy) in InfluxDB, as
-    pi_container: the "Pi" dashboard shows them and an alert fires on a restart loop. The timer
-    render writes (output/watch/) runs it every minute; Docker's socket stays out of Telegraf.
+    """Record the stack's containers once (restarts, running, healthy, back from a kill) in
+    InfluxDB, as pi_container: the "Pi" dashboard shows them and an alert fires on a restart
+    loop. On a swarm, each service's running task. The timer render writes (output/watch/) runs
+    it every minute; Docker's socket stays out of Telegraf.
 
     \b
     Examples:

@@ -196,8 +196,8 @@ class OnSwarm:
     def status(self) -> list[tuple[str, ...]]:
         rows = swarm.status(self.api, self.target.stack)
         for row in rows:
-            if is_telegraf(row.service) and row.state == "running" and not row.note:
-                row.note = run.writer_note(self.target, self.containers)
+            if is_telegraf(row.service) and row.state == "running":
+                row.note = "; ".join(filter(None, [row.note, run.writer_note(self.target, self.containers)]))
         header: tuple[str, ...] = ("SERVICE", "NODE", "TASK", "NOTE")
         return [header, *((r.service, r.node, r.state, r.note) for r in rows)]
 

@@ -30,9 +30,9 @@ from polysource.deploy.converge.record import Desired, blockers, changes, desire
 from polysource.deploy.plan import UNHEALTHY, live_changes, plan_lines, stopping_line
 from polysource.deploy.spec import ContainerSpec, nanoseconds, short_hash
 from polysource.errors import DeployError, EngineError
-from polysource.runtime.containers import OnSwarm, has_container, running_task
+from polysource.runtime.containers import FAILED, OnSwarm, has_container, running_task
 from polysource.runtime.engine import LABEL, Box, SwarmApi
-from polysource.runtime.lifecycle import ended_unclean, moment
+from polysource.runtime.lifecycle import moment
 from polysource.secrets import Secret, SecretValues
 from polysource.services import is_telegraf
 from polysource.stack import Stack
@@ -43,7 +43,6 @@ Echo = Callable[[str], None]
 POLL_S = 0.25
 MAX_FAILED_TASKS = 3
 EXPORT_SECRETS = 'for f in /run/secrets/*; do [ -f "$f" ] && export "${f##*/}=$(cat "$f")"; done'
-FAILED = ("failed", "rejected", "orphaned")
 
 
 def network_name(project: str) -> str:
@@ -709,24 +708,11 @@ def _after_unclean(
     api: SwarmApi, stack: Stack, service: Service, task: dict[str, Any], tasks: list[dict[str, Any]]
 ) -> str:
     """Whether a running task took over from one that was killed (a node's power cut, the OOM
-    killer): the task before it in its slot ended on its own ("failed": the engine found its
-    container dead when it came back) without logging a clean stop. After a power cut the swarm
-    starts new tasks and nothing else says so. That task's container gone or out of reach: its
-    exit as the swarm recorded it."""
+    killer) or that failed, said as on one host."""
     if task["Status"]["State"] != "running" or service.lifecycle is None:
         return ""
-    earlier = [t for t in tasks if t.get("Slot") == task.get("Slot") and t["CreatedAt"] < task["CreatedAt"]]
-    if not earlier:
-        return ""
-    previous = max(earlier, key=lambda t: str(t["CreatedAt"]))
-    if previous["Status"]["State"] not in (*FAILED, "complete") or not has_container(previous):
-        return ""  # shut down by the swarm (an update, a scale): cleanly
-    started = moment(task["Status"].get("Timestamp")) or time.time()
-    try:
-        return ended_unclean(_task_box(api, stack, previous), service.lifecycle, started)
-    except DeployError:
-        ended = previous["Status"]
-        return f"took over from a task that ended: {ended.get('Err') or ended['State']}"
+    ended = _where(api, stack).took_over(service.lifecycle, task, tasks)
+    return ended.note(moment(task["Status"].get("Timestamp")) or time.time()) if ended else ""
 
 
 def down(api: SwarmApi, stack: Stack, echo: Echo) -> None:

@@ -9,8 +9,10 @@ the internet broker. Lines go in through the image's own `influx` CLI, with Tele
 (v1) or the token (v2) in the exec's environment, as everything else reaches InfluxDB.
 """
 
-from polysource.errors import DeployError, EngineError, InfluxError
-from polysource.runtime.containers import Containers
+from dataclasses import dataclass
+
+from polysource.errors import EngineError, InfluxError
+from polysource.runtime.containers import Containers, OnSwarm, ended_alone, running_task
 from polysource.runtime.engine import Box
 from polysource.runtime.influx import Exec, influx_box
 from polysource.runtime.lifecycle import unclean_stop
@@ -36,19 +38,65 @@ def tag_value(text: str) -> str:
     return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
-def container_lines(boxes: dict[str, Box], now: int, lifecycles: dict[str, Lifecycle | None]) -> list[str]:
-    """One line per service container: restarts (Docker's count since it was created: a power
-    cut sets it back to 0), whether it runs, whether its healthcheck passes (1 when it has none
-    and runs), and whether this run followed a kill (runtime/lifecycle.py: a power cut)."""
+@dataclass(frozen=True)
+class Seen:
+    """One service as Docker shows it: restarts, whether it runs, whether its healthcheck passes
+    (true when it has none and runs), whether this run followed a kill (a power cut)."""
+
+    restarts: int
+    running: bool
+    healthy: bool
+    killed: bool
+
+
+def seen_on_host(boxes: dict[str, Box], lifecycles: dict[str, Lifecycle | None]) -> dict[str, Seen]:
+    """Each container: restarts are Docker's count since it was created (a power cut sets it
+    back to 0); a kill is read from the service's own lines (runtime/lifecycle.py)."""
+    seen = {}
+    for service, box in boxes.items():
+        running = box.state.get("Status") == "running"
+        seen[service] = Seen(
+            restarts=int(box.attrs.get("RestartCount", 0)),
+            running=running,
+            healthy=running and box.health in (None, "healthy"),
+            killed=bool(unclean_stop(box, lifecycles.get(service))),
+        )
+    return seen
+
+
+def seen_on_swarm(swarm: OnSwarm, lifecycles: dict[str, Lifecycle | None]) -> dict[str, Seen]:
+    """Each service's running task: a swarm replaces a task that ended instead of restarting its
+    container, so restarts are the service's tasks that ended on their own in the swarm's task
+    history (it keeps the last 5 per slot: a restart loop shows in its first minutes), and a
+    kill is read from the task it took over from. A task on a node out of reach is left out."""
+    seen = {}
+    for service, attrs in swarm.api.services(swarm.project).items():
+        tasks = swarm.api.tasks(attrs["ID"])
+        restarts = sum(ended_alone(t) for t in tasks)
+        task = running_task(swarm.api, attrs["ID"], tasks)
+        if task is None:
+            seen[service] = Seen(restarts, running=False, healthy=False, killed=False)
+            continue
+        try:
+            box = swarm.task_box(task)
+        except EngineError:
+            continue
+        running = box.status == "running"
+        lifecycle = lifecycles.get(service)
+        ended = swarm.took_over(lifecycle, task, tasks) if lifecycle else None
+        killed = ended is not None and ended.how == "killed"
+        seen[service] = Seen(restarts, running, running and box.health in (None, "healthy"), killed)
+    return seen
+
+
+def container_lines(seen: dict[str, Seen], now: int) -> list[str]:
+    """One line per service, for the "Pi" dashboard and the restart-loop alert rule."""
     lines = []
-    for service, box in sorted(boxes.items()):
-        state = box.state
-        running = int(state.get("Status") == "running")
-        health = (state.get("Health") or {}).get("Status")
-        healthy = int(running and health in (None, "healthy"))
-        restarts = int(box.attrs.get("RestartCount", 0))
-        killed = int(bool(unclean_stop(box, lifecycles.get(service))))
-        fields = f"restarts={restarts}i,running={running}i,healthy={healthy}i,killed={killed}i"
+    for service, one in sorted(seen.items()):
+        fields = (
+            f"restarts={one.restarts}i,running={int(one.running)}i,"
+            f"healthy={int(one.healthy)}i,killed={int(one.killed)}i"
+        )
         lines.append(f"{host.CONTAINERS},service={tag_value(service)} {fields} {now}")
     return lines
 
@@ -74,10 +122,13 @@ def write_lines(box: Exec, influx: InfluxFacts, values: SecretValues, lines: lis
 
 
 def watch(containers: Containers, stack: Stack, values: SecretValues, now: int) -> list[str]:
-    """Record the containers once; the lines written."""
-    if stack.docker.swarm:
-        raise DeployError("watch reads one Docker host's containers; a swarm's tasks are not recorded yet")
+    """Record the containers once (one host, or each service's running task on a swarm); the
+    lines written."""
     lifecycles = {service.name: service.lifecycle for service in stack.services}
-    lines = container_lines(containers.all(), now, lifecycles)
+    if isinstance(containers, OnSwarm):
+        seen = seen_on_swarm(containers, lifecycles)
+    else:
+        seen = seen_on_host(containers.all(), lifecycles)
+    lines = container_lines(seen, now)
     write_lines(influx_box(containers), stack.influx, values, lines)
     return lines

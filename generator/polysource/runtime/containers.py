@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 from polysource.errors import EngineError
 from polysource.runtime.engine import Box, Engine, SwarmApi, connect
+from polysource.runtime.lifecycle import Ending, ending
+from polysource.services import Lifecycle
 from polysource.stack import Stack
 
 STARTED = ("running", "starting")  # a task with a healthcheck is "starting" until it passes
@@ -67,9 +69,23 @@ def has_container(task: dict[str, Any]) -> bool:
     return bool(task["Status"].get("ContainerStatus", {}).get("ContainerID"))
 
 
-def running_task(api: SwarmApi, service_id: str) -> dict[str, Any] | None:
-    """The service's task whose container runs, healthy or not yet (converge execs into it)."""
-    for task in api.tasks(service_id):
+FAILED = ("failed", "rejected", "orphaned")
+
+
+def ended_alone(task: dict[str, Any]) -> bool:
+    """A task that ended on its own, not shut down by the swarm (an update, a scale): failed, or
+    complete where it was meant to run (a job's task completes when it succeeds)."""
+    state = task["Status"]["State"]
+    alone = state in FAILED or (state == "complete" and task.get("DesiredState") != "complete")
+    return alone and has_container(task)
+
+
+def running_task(
+    api: SwarmApi, service_id: str, tasks: list[dict[str, Any]] | None = None
+) -> dict[str, Any] | None:
+    """The service's task whose container runs, healthy or not yet (converge execs into it);
+    tasks: the service's, when the caller listed them already."""
+    for task in api.tasks(service_id) if tasks is None else tasks:
         started = task["Status"]["State"] in STARTED and task.get("DesiredState") == "running"
         if started and has_container(task):
             return task
@@ -141,6 +157,30 @@ class OnSwarm:
 
     def engines(self) -> list[Engine]:
         return [self.api.engine, *(connect(url) for url in self.nodes.values())]
+
+    def took_over(
+        self, lifecycle: Lifecycle, task: dict[str, Any], tasks: list[dict[str, Any]]
+    ) -> Ending | None:
+        """How the last task before `task` in its slot that ran ended, when it ended on its own
+        (None: the first of its slot, or shut down by the swarm): after a power cut the swarm
+        starts new tasks, new containers with no restart count, and only the old ones tell.
+        tasks: every task of the service, as the manager lists them."""
+        slot = task.get("Slot")
+        earlier = [
+            t
+            for t in tasks
+            if t.get("Slot") == slot and t["CreatedAt"] < task["CreatedAt"] and has_container(t)
+        ]  # a task rejected before it had a container (the engine still starting) ran nothing
+        if not earlier:
+            return None
+        previous = max(earlier, key=lambda t: str(t["CreatedAt"]))
+        if not ended_alone(previous):
+            return None
+        try:
+            box: Box | None = self.task_box(previous)
+        except EngineError:
+            box = None
+        return ending(box, previous["Status"], lifecycle)
 
 
 def containers_for(stack: Stack, engine: Engine) -> Containers:

@@ -2,6 +2,8 @@
 stop: `status` says so, and `polysource watch` records it for the "Pi" dashboard."""
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from polysource.runtime.engine import Box
 from polysource.services import Lifecycle
@@ -63,13 +65,38 @@ def unclean_stop(box: Box, lifecycle: Lifecycle | None) -> str:
     return _came_back(started)
 
 
-def ended_unclean(previous: Box, lifecycle: Lifecycle | None, started: float) -> str:
-    """The same for a swarm task that took over from one that ended (the swarm starts a new
-    container where a single host restarts the old one): whether the previous task's container
-    logged its clean stop before it ended; `started`: when the new task started. Empty when it
-    did, or when its lines cannot tell."""
-    stopped = moment(previous.state.get("FinishedAt"))
-    if lifecycle is None or stopped is None:
+# How a swarm records a task whose container was killed: 137, SIGKILL (the OOM killer); 255, the
+# engine found it dead when it came back (a power cut, the engine itself killed).
+KILLED_EXITS = (137, 255)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How the task a running swarm task took over from ended on its own (the swarm starts a new
+    container where a single host restarts the old one): "clean" (it logged its clean stop),
+    "killed" (no clean stop, and an exit a kill leaves) or "failed" (any other end); record: the
+    swarm's record of that end (the task's Status)."""
+
+    how: str
+    record: dict[str, Any]
+
+    def note(self, started: float) -> str:
+        """What status says of the task that started at `started`: a kill as on one host."""
+        if self.how == "killed":
+            return _came_back(started)
+        if self.how == "failed":
+            why = self.record.get("Err") or self.record.get("State", "?")
+            return f"took over from a task that ended on its own ({why})"
         return ""
-    marks = _marks(previous, lifecycle, stopped - STOP_TIMEOUT_S, stopped + 1)
-    return "" if marks and marks[-1][1] == "stop" else _came_back(started)
+
+
+def ending(previous: Box | None, record: dict[str, Any], lifecycle: Lifecycle) -> Ending:
+    """previous: the ended task's container, None when gone (the swarm's task history) or on a
+    node out of reach: its exit code alone tells then."""
+    stopped = moment(previous.state.get("FinishedAt")) if previous is not None else None
+    if previous is not None and stopped is not None:
+        marks = _marks(previous, lifecycle, stopped - STOP_TIMEOUT_S, stopped + 1)
+        if marks and marks[-1][1] == "stop":
+            return Ending("clean", record)
+    killed = record.get("ContainerStatus", {}).get("ExitCode") in KILLED_EXITS
+    return Ending("killed" if killed else "failed", record)
