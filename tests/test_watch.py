@@ -20,7 +20,7 @@ def test_watch_counts_a_restart_docker_made(deploy_project, version):
     box = containers(project)["telegraf"]
     before = box.attrs.get("RestartCount", 0)
     code, out = box.exec_run(["sh", "-c", "kill 1"])  # Telegraf exits: Docker's policy restarts it
-    assert code == 0, out
+    assert code in (0, 137), out  # 137: Telegraf gone before `sh` returned, the exec killed with it
 
     def restarted() -> bool:
         box.reload()
